@@ -1,0 +1,42 @@
+# openai-auditd — see README.md. Every target installs what it needs first (scripts/setup.sh).
+SHELL := /bin/bash
+SOURCES := Package.swift Sources Tests
+BIN := .build/debug
+RELEASE_BIN := .build/release
+
+.PHONY: all setup build release test demo format lint bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	swift build --build-tests
+
+release: setup
+	swift build -c release --product openai-auditd
+	swift build -c release --product openai-audit-sim
+
+## Lint first (seconds), then build once and run every test against that build.
+test: setup lint build
+	scripts/run-tests.sh
+
+## The daemon against the bundled simulator, events on stdout. DEMO_SECONDS=N stops after N seconds.
+demo: setup
+	swift build --product openai-auditd
+	swift build --product openai-audit-sim
+	scripts/demo.sh
+
+format:
+	swift format format --in-place --recursive $(SOURCES)
+
+lint:
+	swift format lint --strict --recursive $(SOURCES)
+
+## 200,000 events caught up by a release build; prints events/s and peak RSS (see docs/benchmark.md).
+bench: release
+	scripts/bench.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Yams
+
+/// Loads `config.yaml`, then applies `OPENAI_AUDITD_<PATH>` overrides, then validates.
+///
+/// | key | default | accepted |
+/// |---|---|---|
+/// | `api.base_url` | `https://api.openai.com/v1` | https URL; http only to a loopback host (the key must not cross a network in clear) |
+/// | `api.admin_key_file` | null | path of a file holding the key |
+/// | `api.organization` | null | sent as `OpenAI-Organization` |
+/// | `api.request_timeout` | `30s` | duration, 1s to 10m |
+/// | `api.page_size` | 100 | 1 to 100 |
+/// | `api.include_tenant_events` | false | true/false |
+/// | `api.filters.{event_types,project_ids,actor_ids,actor_emails,resource_ids}` | [] | lists of strings (comma-separated in the environment) |
+/// | `poll.interval` | `60s` | duration, at least 1s |
+/// | `poll.lookback` | `10m` | whole seconds, 0 to 7d |
+/// | `poll.start_at` | `now` | `now`, `beginning`, RFC 3339, Unix seconds, `-7d` |
+/// | `poll.max_window_events` | 10000 | 100 to 10,000,000 |
+/// | `state.path` | null | path |
+/// | `sinks` | one stdout sink | list of `{type: stdout, format: json}` |
+/// | `metrics.listen` | null | must stay null in this version |
+/// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
+///
+/// Unknown keys, unknown `OPENAI_AUDITD_*` variables and bad values throw, naming the key.
+public enum ConfigurationLoader {
+    public static let defaultPath = "/etc/openai-auditd/config.yaml"
+
+    /// Keys an environment variable may set; lists take comma-separated values.
+    static let scalarKeys = [
+        "api.base_url", "api.admin_key_file", "api.organization", "api.request_timeout", "api.page_size",
+        "api.include_tenant_events", "poll.interval", "poll.lookback", "poll.start_at", "poll.max_window_events",
+        "state.path", "metrics.listen", "log.level",
+    ]
+    static let listKeys = [
+        "api.filters.event_types", "api.filters.project_ids", "api.filters.actor_ids", "api.filters.actor_emails",
+        "api.filters.resource_ids",
+    ]
+
+    public static func environmentName(for path: String) -> String {
+        "OPENAI_AUDITD_" + path.uppercased().replacingAll(".", with: "_")
+    }
+
+    /// The configuration file to read: `--config`, then `OPENAI_AUDITD_CONFIG`, then the default.
+    public static func path(flag: String?, environment: [String: String]) -> String {
+        flag ?? environment["OPENAI_AUDITD_CONFIG"] ?? defaultPath
+    }
+
+    public static func load(file: String, environment: [String: String]) throws(ConfigurationError) -> Configuration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            let reason =
+                FileManager.default.fileExists(atPath: file) ? "permission denied or not UTF-8" : "no such file"
+            throw .unreadable(file: file, reason: reason)
+        }
+        return try parse(yaml: text, file: file, environment: environment)
+    }
+
+    public static func parse(
+        yaml: String, file: String, environment: [String: String] = [:]
+    ) throws(ConfigurationError) -> Configuration {
+        var root: ConfigNode
+        do {
+            if let node = try Yams.compose(yaml: yaml) {
+                root = try ConfigNode(node, file: file)
+            } else {
+                root = .empty(file)
+            }
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw .syntax(file: file, message: Self.describe(error))
+        }
+        if case .null = root.value { root = .empty(file) }
+        try applyEnvironment(environment, to: &root)
+        return try ConfigurationReader().configuration(root)
+    }
+
+    static func applyEnvironment(_ environment: [String: String], to root: inout ConfigNode) throws(ConfigurationError)
+    {
+        for (name, text) in environment.sorted(by: { $0.key < $1.key })
+        where name.hasPrefix("OPENAI_AUDITD_") && name != "OPENAI_AUDITD_CONFIG" {
+            let node: ConfigNode
+            if let path = listKeys.first(where: { environmentName(for: $0) == name }) {
+                let items = text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+                node = ConfigNode(
+                    value: .list(items.map { ConfigNode(value: .scalar($0), origin: name) }), origin: name)
+                root.set(path.split(separator: ".").map(String.init)[...], to: node)
+            } else if let path = scalarKeys.first(where: { environmentName(for: $0) == name }) {
+                let isNull = text.isEmpty || text == "null"
+                node = ConfigNode(value: isNull ? .null : .scalar(text), origin: name)
+                root.set(path.split(separator: ".").map(String.init)[...], to: node)
+            } else {
+                let known = (scalarKeys + listKeys).map(environmentName(for:))
+                let hint = ConfigurationReader.suggestion(for: name, among: known)
+                throw .invalid(
+                    origin: "environment", path: name,
+                    message:
+                        "names no configuration key\(hint) (OPENAI_AUDITD_<SECTION>_<KEY>, e.g. OPENAI_AUDITD_POLL_INTERVAL)"
+                )
+            }
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let yaml = error as? YamlError {
+            switch yaml {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                .composer(_, let problem, let mark, _):
+                return "line \(mark.line), column \(mark.column): \(problem)"
+            case .duplicatedKeysInMapping(let duplicates, _):
+                return "duplicate keys: \(duplicates.joined(separator: ", "))"
+            default: break
+            }
+        }
+        return "\(error)"
+    }
+}

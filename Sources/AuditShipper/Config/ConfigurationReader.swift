@@ -1,0 +1,276 @@
+import Foundation
+import Logging
+
+/// Turns the tree into a `Configuration`, key by key; every failure names the key's path.
+struct ConfigurationReader {
+    func configuration(_ root: ConfigNode) throws(ConfigurationError) -> Configuration {
+        var config = Configuration()
+        let top = try fields(root, "", allowed: ["api", "poll", "state", "sinks", "metrics", "log"])
+        if let api = top["api"] { config.api = try self.api(api) }
+        if let poll = top["poll"] { config.poll = try self.poll(poll, pageSize: config.api.pageSize) }
+        if let state = top["state"] {
+            let fields = try self.fields(state, "state", allowed: ["path"])
+            config.statePath = try fields["path"].flatMap { node throws(ConfigurationError) in
+                try string(node, "state.path")
+            }
+        }
+        if let sinks = top["sinks"] { config.sinks = try self.sinks(sinks) }
+        if let metrics = top["metrics"] {
+            let fields = try self.fields(metrics, "metrics", allowed: ["listen"])
+            if let node = fields["listen"], let listen = try string(node, "metrics.listen") {
+                throw invalid(
+                    node, "metrics.listen",
+                    "'\(listen)': the metrics endpoint is not available in this version of openai-auditd; leave it null"
+                )
+            }
+        }
+        if let log = top["log"] {
+            let fields = try self.fields(log, "log", allowed: ["level"])
+            if let node = fields["level"] {
+                let levels = Logger.Level.allCases.map(\.rawValue)
+                config.logLevel = Logger.Level(rawValue: try choice(node, "log.level", levels))!
+            }
+        }
+        return config
+    }
+
+    func api(_ node: ConfigNode) throws(ConfigurationError) -> Configuration.API {
+        var api = Configuration.API()
+        let keys = [
+            "base_url", "admin_key_file", "organization", "request_timeout", "page_size", "include_tenant_events",
+            "filters",
+        ]
+        let f = try fields(node, "api", allowed: keys)
+        if let n = f["base_url"] { api.baseURL = try baseURL(n) }
+        if let n = f["admin_key_file"] { api.adminKeyFile = try string(n, "api.admin_key_file") }
+        if let n = f["organization"] { api.organization = try string(n, "api.organization") }
+        if let n = f["request_timeout"] {
+            api.requestTimeout = try duration(n, "api.request_timeout", .seconds(1)...(.seconds(600)))
+        }
+        if let n = f["page_size"] { api.pageSize = try integer(n, "api.page_size", 1...100) }
+        if let n = f["include_tenant_events"] { api.includeTenantEvents = try bool(n, "api.include_tenant_events") }
+        if let n = f["filters"] {
+            let names = ["event_types", "project_ids", "actor_ids", "actor_emails", "resource_ids"]
+            let filters = try fields(n, "api.filters", allowed: names)
+            func list(_ name: String) throws(ConfigurationError) -> [String] {
+                guard let node = filters[name] else { return [] }
+                return try strings(node, "api.filters.\(name)")
+            }
+            api.filters = AuditLogFilters(
+                eventTypes: try list("event_types"), projectIDs: try list("project_ids"),
+                actorIDs: try list("actor_ids"), actorEmails: try list("actor_emails"),
+                resourceIDs: try list("resource_ids"))
+        }
+        return api
+    }
+
+    func poll(_ node: ConfigNode, pageSize: Int) throws(ConfigurationError) -> Configuration.Poll {
+        var poll = Configuration.Poll()
+        let f = try fields(node, "poll", allowed: ["interval", "lookback", "start_at", "max_window_events"])
+        if let n = f["interval"] { poll.interval = try duration(n, "poll.interval", .seconds(1)...(.seconds(86_400))) }
+        if let n = f["lookback"] {
+            let lookback = try duration(n, "poll.lookback", .zero...(.seconds(7 * 86_400)))
+            guard lookback.components.attoseconds == 0 else {
+                throw invalid(n, "poll.lookback", "must be whole seconds (the API's resolution)")
+            }
+            poll.lookback = lookback.components.seconds
+        }
+        if let n = f["start_at"] {
+            guard let text = try string(n, "poll.start_at") else {
+                throw invalid(n, "poll.start_at", "must not be null (expected now, beginning or a time)")
+            }
+            switch text {
+            case "now": poll.startAt = .now
+            case "beginning": poll.startAt = .beginning
+            default:
+                guard
+                    TimeSpec.time(text, now: 0) != nil
+                        || text.hasPrefix("-") && TimeSpec.time(text, now: 1 << 40) != nil
+                else {
+                    throw invalid(
+                        n, "poll.start_at",
+                        "'\(text)' is not a time (expected now, beginning, RFC 3339 like 2026-11-01T00:00:00Z, Unix seconds, or -7d/-12h/-30m)"
+                    )
+                }
+                poll.startAt = .time(text)
+            }
+        }
+        if let n = f["max_window_events"] {
+            poll.maxWindowEvents = try integer(n, "poll.max_window_events", 100...10_000_000)
+            guard poll.maxWindowEvents >= pageSize else {
+                throw invalid(n, "poll.max_window_events", "must be at least api.page_size (\(pageSize))")
+            }
+        }
+        return poll
+    }
+
+    func sinks(_ node: ConfigNode) throws(ConfigurationError) -> [Configuration.SinkSettings] {
+        guard case .list(let items) = node.value, !items.isEmpty else {
+            throw invalid(node, "sinks", "expected a list of one or more sinks, e.g. '- type: stdout'")
+        }
+        var sinks: [Configuration.SinkSettings] = []
+        for (index, item) in items.enumerated() {
+            let path = "sinks[\(index)]"
+            guard case .map(let pairs) = item.value, let typeNode = pairs.first(where: { $0.key == "type" })?.value
+            else {
+                throw invalid(item, path, "each sink is a mapping with a 'type' (stdout, journald or syslog)")
+            }
+            let type = try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog"])
+            switch type {
+            case "stdout":
+                let f = try fields(item, path, allowed: ["type", "format"])
+                var format = EventFormat.json
+                if let n = f["format"] {
+                    let name = try choice(n, "\(path).format", ["json", "rfc5424", "cef", "leef"])
+                    guard let known = EventFormat(rawValue: name) else {
+                        throw invalid(
+                            n, "\(path).format",
+                            "'\(name)' is not available in this version of openai-auditd (available: json)")
+                    }
+                    format = known
+                }
+                sinks.append(.stdout(format: format))
+            default:
+                throw invalid(
+                    typeNode, "\(path).type",
+                    "'\(type)' is not available in this version of openai-auditd (available: stdout)")
+            }
+        }
+        return sinks
+    }
+
+    // MARK: values
+
+    func invalid(_ node: ConfigNode, _ path: String, _ message: String) -> ConfigurationError {
+        .invalid(origin: node.origin, path: path, message: message)
+    }
+
+    func fields(_ node: ConfigNode, _ path: String, allowed: [String]) throws(ConfigurationError) -> [String:
+        ConfigNode]
+    {
+        switch node.value {
+        case .null: return [:]
+        case .map(let pairs):
+            var out: [String: ConfigNode] = [:]
+            for (key, value) in pairs {
+                let keyPath = path.isEmpty ? key : "\(path).\(key)"
+                guard allowed.contains(key) else {
+                    let hint = Self.suggestion(for: key, among: allowed)
+                    throw invalid(
+                        value, keyPath,
+                        "unknown key\(hint) (\(path.isEmpty ? "top level" : path) takes: \(allowed.joined(separator: ", ")))"
+                    )
+                }
+                out[key] = value
+            }
+            return out
+        default:
+            throw invalid(
+                node, path.isEmpty ? "top level" : path, "expected a mapping of \(allowed.joined(separator: ", "))")
+        }
+    }
+
+    func scalar(_ node: ConfigNode, _ path: String, expected: String) throws(ConfigurationError) -> String {
+        guard case .scalar(let text) = node.value else { throw invalid(node, path, "expected \(expected)") }
+        return text
+    }
+
+    func string(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> String? {
+        if case .null = node.value { return nil }
+        let text = try scalar(node, path, expected: "a string")
+        guard !text.isEmpty else { throw invalid(node, path, "must not be empty (use null for none)") }
+        return text
+    }
+
+    func strings(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> [String] {
+        if case .null = node.value { return [] }
+        guard case .list(let items) = node.value else { throw invalid(node, path, "expected a list of strings") }
+        var out: [String] = []
+        for (index, item) in items.enumerated() {
+            guard let text = try string(item, "\(path)[\(index)]") else {
+                throw invalid(item, "\(path)[\(index)]", "expected a string")
+            }
+            out.append(text)
+        }
+        return out
+    }
+
+    func integer(_ node: ConfigNode, _ path: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try scalar(node, path, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        guard let value = Int(text.replacingAll("_", with: "")), range.contains(value) else {
+            throw invalid(node, path, "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func bool(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Bool {
+        let text = try scalar(node, path, expected: "true or false")
+        switch text.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw invalid(node, path, "'\(text)' is not true or false")
+        }
+    }
+
+    func duration(
+        _ node: ConfigNode, _ path: String, _ range: ClosedRange<Duration>
+    ) throws(ConfigurationError) -> Duration {
+        let text = try scalar(node, path, expected: "a duration such as 30s, 10m, 1h")
+        guard let value = TimeSpec.duration(text) else {
+            throw invalid(node, path, "'\(text)' is not a duration (expected 30s, 10m, 1h, 500ms or plain seconds)")
+        }
+        guard range.contains(value) else {
+            throw invalid(node, path, "'\(text)' is out of range (\(range.lowerBound) to \(range.upperBound))")
+        }
+        return value
+    }
+
+    func choice(_ node: ConfigNode, _ path: String, _ options: [String]) throws(ConfigurationError) -> String {
+        let expected = options.joined(separator: ", ")
+        let text = try scalar(node, path, expected: "one of \(expected)")
+        guard options.contains(text) else {
+            throw invalid(
+                node, path, "'\(text)' is not one of \(expected)\(Self.suggestion(for: text, among: options))")
+        }
+        return text
+    }
+
+    func baseURL(_ node: ConfigNode) throws(ConfigurationError) -> String {
+        guard let text = try string(node, "api.base_url") else {
+            throw invalid(node, "api.base_url", "must not be null")
+        }
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
+            ["http", "https"].contains(scheme), url.query == nil
+        else {
+            throw invalid(node, "api.base_url", "'\(text)' is not an http(s) URL such as https://api.openai.com/v1")
+        }
+        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+        guard scheme == "https" || loopback else {
+            throw invalid(
+                node, "api.base_url",
+                "'\(text)' would send the admin key in clear text; use https (plain http is allowed only to a loopback host)"
+            )
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    /// ` (did you mean 'interval'?)` when a known name is within two edits.
+    static func suggestion(for word: String, among candidates: [String]) -> String {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var row = Array(0...b.count)
+            for i in 1...max(a.count, 1) where !a.isEmpty {
+                var previous = row[0]
+                row[0] = i
+                for j in stride(from: 1, through: b.count, by: 1) {
+                    let saved = row[j]
+                    row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                    previous = saved
+                }
+            }
+            return a.isEmpty ? b.count : row[b.count]
+        }
+        let scored = candidates.map { ($0, distance(Array(word.lowercased()), Array($0.lowercased()))) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2 else { return "" }
+        return " (did you mean '\(best.0)'?)"
+    }
+}

@@ -1,0 +1,39 @@
+/// What the cycle needs from `api` and `poll`.
+public struct CycleSettings: Sendable, Equatable {
+    public var filters: AuditLogFilters
+    public var pageSize: Int
+    public var includeTenantEvents: Bool
+    /// Seconds re-read before `completeBefore` on every cycle, for late-arriving events.
+    public var lookback: Int64
+    /// At most this many new events are held at once while catching up.
+    public var maxWindowEvents: Int
+    /// Events handed to the sinks at once; the state is written after each batch.
+    public var batchSize: Int
+
+    public init(
+        filters: AuditLogFilters = AuditLogFilters(), pageSize: Int = 100, includeTenantEvents: Bool = false,
+        lookback: Int64 = 600, maxWindowEvents: Int = 10_000, batchSize: Int = 1000
+    ) {
+        self.filters = filters
+        self.pageSize = pageSize
+        self.includeTenantEvents = includeTenantEvents
+        self.lookback = lookback
+        self.maxWindowEvents = maxWindowEvents
+        self.batchSize = batchSize
+    }
+}
+
+/// What one cycle did, for logs, `STATUS=` and metrics.
+public struct CycleReport: Sendable, Equatable {
+    public var delivered = 0
+    /// Ids dropped because they were delivered before (lookback re-reads) or met twice in a walk.
+    public var duplicatesDropped = 0
+    /// Events delivered although older than `completeBefore` at the time: they arrived late.
+    public var lateEvents = 0
+    public var slices = 0
+    public var pages = 0
+    /// The newest `effective_at` delivered in this cycle.
+    public var newestDelivered: Int64?
+
+    public init() {}
+}

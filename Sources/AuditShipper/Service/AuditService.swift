@@ -1,0 +1,76 @@
+import Logging
+import ServiceLifecycle
+
+/// The long-running daemon: on every tick, one cycle; until graceful shutdown.
+public struct AuditService: Service {
+    public enum Outcome: Sendable {
+        case finished(CycleReport, state: AuditState)
+        case failed(String)
+    }
+
+    let runner: CycleRunner
+    let interval: Duration
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+    /// Told after every cycle (sd_notify `STATUS=` and metrics hang here).
+    let observer: @Sendable (Outcome) -> Void
+
+    public init(
+        runner: CycleRunner, interval: Duration, logger: Logger, clock: @escaping @Sendable () -> Int64,
+        observer: @escaping @Sendable (Outcome) -> Void = { _ in }
+    ) {
+        self.runner = runner
+        self.interval = interval
+        self.logger = logger
+        self.clock = clock
+        self.observer = observer
+    }
+
+    public func run() async throws {
+        try await run(ticks: PollTimer.ticks(every: interval))
+    }
+
+    /// The loop over any tick source; tests drive it with their own stream.
+    public func run(ticks: AsyncStream<Void>) async throws {
+        for await _ in ticks.cancelOnGracefulShutdown() {
+            let runner = self.runner
+            let clock = self.clock
+            do {
+                // Shutdown cancels the cycle between pages and batches; the batch in flight
+                // is finished and its state written before the cancellation is seen.
+                let report = try await cancelWhenGracefulShutdown { try await runner.runCycle(now: clock()) }
+                let state = await runner.state
+                log(report, state: state)
+                observer(.finished(report, state: state))
+            } catch is CancellationError {
+                break
+            } catch let error as StateError {
+                // Without a writable state every further delivery would be a duplicate later.
+                logger.critical("cannot keep the state, stopping", metadata: ["error": "\(error)"])
+                throw error
+            } catch {
+                if Task.isShuttingDownGracefully { break }
+                let text = "\(error)"
+                logger.error(
+                    "cycle failed, the state did not move; retrying at the next poll", metadata: ["error": "\(text)"])
+                observer(.failed(text))
+            }
+        }
+        let completeBefore = await runner.state.completeBefore
+        logger.info("stopped", metadata: ["state.complete_before": "\(TimeSpec.format(completeBefore))"])
+    }
+
+    func log(_ report: CycleReport, state: AuditState) {
+        var metadata: Logger.Metadata = [
+            "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
+            "cycle.late": "\(report.lateEvents)", "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
+            "state.complete_before": "\(TimeSpec.format(state.completeBefore))",
+        ]
+        if let newest = report.newestDelivered { metadata["cycle.lag_seconds"] = "\(clock() - newest)" }
+        if report.delivered > 0 || report.lateEvents > 0 {
+            logger.info("cycle finished", metadata: metadata)
+        } else {
+            logger.debug("cycle finished", metadata: metadata)
+        }
+    }
+}

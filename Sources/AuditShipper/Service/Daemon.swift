@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+
+/// Wires the configuration into a runnable daemon: client, sinks, state, cycle. `run`,
+/// `once`, `check` and `replay` and the tests all build through here.
+public struct Daemon: Sendable {
+    public let configuration: Configuration
+    public let client: APIClient
+    public let sinks: [any Sink]
+    let http: HTTPClient
+    let logger: Logger
+
+    public init(
+        configuration: Configuration, key: AdminKey, logger: Logger,
+        output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy()
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
+        client = APIClient(
+            http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
+            timeout: configuration.api.requestTimeout, retry: retry, logger: logger)
+        sinks = configuration.sinks.map { settings in
+            switch settings {
+            case .stdout(let format): StdoutSink(format: format, output: output)
+            }
+        }
+    }
+
+    /// One `limit=1` request, no retries: does the key work and is the API there?
+    public func checkUpstream() async throws {
+        var query = AuditLogQuery(filters: configuration.api.filters)
+        query.limit = 1
+        _ = try await client.fetch(query)
+    }
+
+    public func checkSinks() async throws {
+        for sink in sinks { try await sink.check() }
+    }
+
+    /// Opens and locks the state file and returns the state to start from. A missing file is
+    /// a first run: its state is written at once, so `start_at: now` means the first start.
+    public func openState(environment: [String: String], now: Int64) throws(StateError) -> (StateStore, AuditState) {
+        let store = try StateStore(path: configuration.resolvedStatePath(environment: environment))
+        if let state = try store.load() {
+            guard state.source == configuration.stateSource else {
+                throw .otherSource(path: store.path, recorded: state.source, configured: configuration.stateSource)
+            }
+            return (store, state)
+        }
+        let state = AuditState(source: configuration.stateSource, startAt: configuration.startTime(now: now), now: now)
+        try store.save(state)
+        logger.notice(
+            "first run, starting a new state",
+            metadata: ["state.path": "\(store.path)", "state.start_at": "\(TimeSpec.format(state.startAt))"])
+        return (store, state)
+    }
+
+    /// The cycle that delivers to this daemon's sinks and persists into `store`.
+    public func makeCycle(persist: @escaping @Sendable (AuditState) throws -> Void) -> PollCycle {
+        PollCycle(
+            source: client, sinks: sinks, settings: configuration.cycleSettings, logger: logger, persist: persist)
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    /// Runs `body`, then shuts the HTTP client down whether `body` threw or not.
+    public func closing<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            await shutdown()
+            throw error
+        }
+        await shutdown()
+        return result
+    }
+
+    public static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}

@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One event per line on standard output (or any injected `ByteOutput`).
+///
+/// A batch is written with as few `write` calls as the descriptor allows, so a reader never
+/// sees a line cut by another writer, and the batch is delivered once `write` returned.
+public struct StdoutSink: Sink {
+    public let format: EventFormat
+    let output: any ByteOutput
+    public var name: String { "stdout" }
+
+    public init(format: EventFormat = .json, output: any ByteOutput = FileDescriptorOutput.standardOutput) {
+        self.format = format
+        self.output = output
+    }
+
+    public func check() async throws {
+        if let descriptor = output as? FileDescriptorOutput, fcntl(descriptor.fd, F_GETFL) < 0 {
+            throw SinkError.closed(sink: name, reason: "file descriptor \(descriptor.fd) is not open")
+        }
+    }
+
+    public func deliver(_ batch: [AuditEvent]) async throws {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + 1 })
+        for event in batch {
+            format.append(event, to: &buffer)
+            buffer.append(0x0A)
+        }
+        try output.write(buffer)
+    }
+}

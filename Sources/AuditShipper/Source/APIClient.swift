@@ -1,0 +1,129 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Where pages come from: the HTTP client in production, a canned source in tests.
+public protocol AuditLogSource: Sendable {
+    /// One page, after the source's own retries; throws `UpstreamError` or `CancellationError`.
+    func page(_ query: AuditLogQuery) async throws -> AuditPage
+}
+
+/// `GET {base}/organization/audit_logs` over one shared, keep-alive `HTTPClient`.
+public struct APIClient: AuditLogSource {
+    public static let maxPageBytes = 256 * 1024 * 1024
+
+    let http: HTTPClient
+    let baseURL: String
+    let key: AdminKey
+    let organization: String?
+    let timeout: Duration
+    let retry: RetryPolicy
+    let logger: Logger
+
+    public init(
+        http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
+        retry: RetryPolicy = RetryPolicy(), logger: Logger
+    ) {
+        self.http = http
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.key = key
+        self.organization = organization
+        self.timeout = timeout
+        self.retry = retry
+        self.logger = logger
+    }
+
+    /// The client every part of the daemon shares: TLS verification on, no redirects (the
+    /// key must not follow one to another host), keep-alive pool.
+    public static func makeHTTPClient(connectTimeout: Duration) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.timeout.connect = .nanoseconds(Int64(connectTimeout.components.seconds * 1_000_000_000))
+        configuration.decompression = .enabled(limit: .ratio(100))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func page(_ query: AuditLogQuery) async throws -> AuditPage {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await fetch(query)
+            } catch let error as UpstreamError where error.isRetryable {
+                guard attempt < retry.maxAttempts else {
+                    throw UpstreamError.retriesExhausted(attempts: attempt, last: error)
+                }
+                var retryAfter: Duration?
+                if case .rateLimited(_, let value) = error { retryAfter = value }
+                let wait = retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
+                logger.warning(
+                    "upstream request failed, retrying",
+                    metadata: [
+                        "upstream.error": "\(error)", "upstream.attempt": "\(attempt)",
+                        "upstream.retry_in": "\(wait)",
+                    ])
+                try await Task.sleep(for: wait)
+            }
+        }
+    }
+
+    func fetch(_ query: AuditLogQuery) async throws -> AuditPage {
+        let query = query.queryString
+        var request = HTTPClientRequest(url: "\(baseURL)/organization/audit_logs" + (query.isEmpty ? "" : "?\(query)"))
+        request.method = .GET
+        request.headers.add(name: "Authorization", value: "Bearer \(key.value)")
+        if let organization { request.headers.add(name: "OpenAI-Organization", value: organization) }
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "openai-auditd/\(AuditShipperVersion.current)")
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            response = try await http.execute(request, timeout: .nanoseconds(nanos))
+            body = try await response.body.collect(upTo: Self.maxPageBytes)
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw UpstreamError.transport(key.redact(String(describing: error)))
+        }
+        let status = Int(response.status.code)
+        switch status {
+        case 200:
+            do {
+                return try body.withUnsafeReadableBytes { raw in
+                    try PageScanner.scan(raw.bindMemory(to: UInt8.self))
+                }
+            } catch let error as MalformedPage {
+                throw UpstreamError.malformedPage(error)
+            }
+        case 401, 403:
+            throw UpstreamError.keyRejected(status: status, message: apiMessage(body))
+        case 429:
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap {
+                RetryPolicy.parseRetryAfter($0, now: Int64(Date().timeIntervalSince1970))
+            }
+            throw UpstreamError.rateLimited(message: apiMessage(body), retryAfter: retryAfter)
+        case 500...599:
+            throw UpstreamError.serverError(status: status, message: apiMessage(body))
+        default:
+            throw UpstreamError.badRequest(status: status, message: apiMessage(body))
+        }
+    }
+
+    /// The API's `error.message`, or the start of whatever else came back; never the key.
+    func apiMessage(_ body: ByteBuffer) -> String {
+        struct Envelope: Decodable {
+            struct Detail: Decodable { let message: String? }
+            let error: Detail?
+        }
+        let bytes = Data(body.readableBytesView)
+        let message: String
+        if let envelope = try? JSONDecoder().decode(Envelope.self, from: bytes), let text = envelope.error?.message {
+            message = text
+        } else {
+            let text = String(decoding: bytes.prefix(300), as: UTF8.self)
+            message = text.isEmpty ? "(empty body)" : text
+        }
+        return key.redact(String(message.prefix(1000)).replacingAll("\n", with: " "))
+    }
+}

@@ -1,0 +1,36 @@
+/// One audit log item: its own bytes, forwarded unchanged, and the fields the cycle needs.
+///
+/// The event is never re-encoded: `json` is the item exactly as the API sent it, with only
+/// insignificant whitespace removed, so unknown fields and types reach every sink whole.
+public struct AuditEvent: Sendable, Hashable {
+    public let id: String
+    public let type: String
+    /// Unix seconds (the API's resolution is one second).
+    public let effectiveAt: Int64
+    /// Compact JSON of the whole item, UTF-8, no newline.
+    public let json: [UInt8]
+
+    public init(id: String, type: String, effectiveAt: Int64, json: [UInt8]) {
+        self.id = id
+        self.type = type
+        self.effectiveAt = effectiveAt
+        self.json = json
+    }
+
+    public var jsonString: String { String(decoding: json, as: UTF8.self) }
+}
+
+/// One page of `GET /organization/audit_logs`.
+public struct AuditPage: Sendable {
+    public var events: [AuditEvent]
+    public var hasMore: Bool
+    public var firstID: String?
+    public var lastID: String?
+
+    public init(events: [AuditEvent], hasMore: Bool, firstID: String? = nil, lastID: String? = nil) {
+        self.events = events
+        self.hasMore = hasMore
+        self.firstID = firstID
+        self.lastID = lastID
+    }
+}

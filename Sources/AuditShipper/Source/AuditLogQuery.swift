@@ -1,0 +1,78 @@
+/// The API's filters, re-sent unchanged with every page of a walk.
+public struct AuditLogFilters: Sendable, Hashable, Codable {
+    public var eventTypes: [String] = []
+    public var projectIDs: [String] = []
+    public var actorIDs: [String] = []
+    public var actorEmails: [String] = []
+    public var resourceIDs: [String] = []
+
+    public init(
+        eventTypes: [String] = [], projectIDs: [String] = [], actorIDs: [String] = [],
+        actorEmails: [String] = [], resourceIDs: [String] = []
+    ) {
+        self.eventTypes = eventTypes
+        self.projectIDs = projectIDs
+        self.actorIDs = actorIDs
+        self.actorEmails = actorEmails
+        self.resourceIDs = resourceIDs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case eventTypes = "event_types", projectIDs = "project_ids", actorIDs = "actor_ids"
+        case actorEmails = "actor_emails", resourceIDs = "resource_ids"
+    }
+}
+
+/// One request of `GET /organization/audit_logs`, in the API's terms.
+public struct AuditLogQuery: Sendable, Hashable {
+    public var filters = AuditLogFilters()
+    public var effectiveAtGreaterThan: Int64?
+    public var effectiveAtGreaterOrEqual: Int64?
+    public var effectiveAtLessThan: Int64?
+    public var effectiveAtLessOrEqual: Int64?
+    public var limit: Int?
+    public var after: String?
+    public var before: String?
+    public var tenantOnly = false
+
+    public init(filters: AuditLogFilters = AuditLogFilters()) { self.filters = filters }
+
+    /// The wire form the SDKs use: `effective_at[gte]=…`, repeated `event_types[]=…`, brackets
+    /// percent-encoded, every filter on every page.
+    public var queryString: String {
+        var items: [(String, String)] = []
+        if let v = effectiveAtGreaterThan { items.append(("effective_at[gt]", String(v))) }
+        if let v = effectiveAtGreaterOrEqual { items.append(("effective_at[gte]", String(v))) }
+        if let v = effectiveAtLessThan { items.append(("effective_at[lt]", String(v))) }
+        if let v = effectiveAtLessOrEqual { items.append(("effective_at[lte]", String(v))) }
+        for (name, values) in [
+            ("event_types[]", filters.eventTypes), ("project_ids[]", filters.projectIDs),
+            ("actor_ids[]", filters.actorIDs), ("actor_emails[]", filters.actorEmails),
+            ("resource_ids[]", filters.resourceIDs),
+        ] {
+            items += values.map { (name, $0) }
+        }
+        if tenantOnly { items.append(("tenant_only", "true")) }
+        if let limit { items.append(("limit", String(limit))) }
+        if let after { items.append(("after", after)) }
+        if let before { items.append(("before", before)) }
+        return items.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&")
+    }
+
+    /// RFC 3986: everything but the unreserved characters is percent-encoded.
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += byte < 16 ? "%0\(hex)" : "%\(hex)"
+            }
+        }
+        return out
+    }
+}

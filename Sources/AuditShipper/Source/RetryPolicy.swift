@@ -1,0 +1,87 @@
+/// How long to wait before the next attempt at a request that failed in a retryable way.
+///
+/// 429 honours `Retry-After` (seconds or an HTTP-date, capped at `maxRetryAfter`); every other
+/// retryable failure backs off exponentially from `baseDelay` to `maxDelay` with full jitter,
+/// so many daemons started together do not retry in step.
+public struct RetryPolicy: Sendable {
+    public var maxAttempts: Int
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+    public var maxRetryAfter: Duration
+
+    public init(
+        maxAttempts: Int = 8, baseDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(60),
+        maxRetryAfter: Duration = .seconds(900)
+    ) {
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.maxRetryAfter = maxRetryAfter
+    }
+
+    /// The wait after failed attempt number `attempt` (1-based).
+    public func delay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
+        if let retryAfter { return min(max(retryAfter, .zero), maxRetryAfter) }
+        let exponent = min(attempt - 1, 30)
+        let ceiling = min(baseDelay * (1 << exponent), maxDelay)
+        // Full jitter in [ceiling/2, ceiling]: never zero, never in step with other clients.
+        return ceiling / 2 + ceiling / 2 * Double.random(in: 0...1)
+    }
+
+    /// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to `now`.
+    public static func parseRetryAfter(_ value: String, now: Int64) -> Duration? {
+        let text = value.trimmingSpaces
+        if let seconds = Int64(text) { return .seconds(max(0, seconds)) }
+        guard let date = HTTPDate.parse(text) else { return nil }
+        return .seconds(max(0, date - now))
+    }
+}
+
+/// The three date forms HTTP allows (IMF-fixdate, RFC 850, asctime), as Unix seconds.
+enum HTTPDate {
+    static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+    static func parse(_ text: String) -> Int64? {
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "-" || $0 == "," }).map(String.init)
+        var day: Int64?
+        var month: Int64?
+        var year: Int64?
+        var clock: [Int64]?
+        for part in parts {
+            if let index = months.firstIndex(of: part.prefix(3).lowercased()), part.count == 3 {
+                month = Int64(index + 1)
+            } else if part.contains(":") {
+                let fields = part.split(separator: ":").compactMap { Int64($0) }
+                guard fields.count == 3 else { return nil }
+                clock = fields
+            } else if let number = Int64(part) {
+                if day == nil, part.count <= 2 {
+                    day = number
+                    continue
+                }
+                year = part.count == 2 ? (number < 70 ? 2000 + number : 1900 + number) : number
+            }
+        }
+        guard let day, let month, let year, let clock, (1...31).contains(day) else { return nil }
+        return daysFromCivil(year: year, month: month, day: day) * 86_400 + clock[0] * 3600 + clock[1] * 60 + clock[2]
+    }
+
+    /// Howard Hinnant's days_from_civil.
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var scalars = Substring(self)
+        while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
+        while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,40 @@
+/// What went wrong talking to the API. Messages carry the API's own words, never the key.
+public indirect enum UpstreamError: Error, CustomStringConvertible, Sendable {
+    /// 401 or 403: the key is wrong, lacks `api.audit_logs.read`, or was revoked.
+    case keyRejected(status: Int, message: String)
+    /// 400 and other 4xx: a bug or a bad filter; retrying the same request cannot help.
+    case badRequest(status: Int, message: String)
+    case rateLimited(message: String, retryAfter: Duration?)
+    case serverError(status: Int, message: String)
+    /// Connection refused or reset, timeout, TLS failure.
+    case transport(String)
+    case malformedPage(MalformedPage)
+    /// A retryable error persisted through every attempt.
+    case retriesExhausted(attempts: Int, last: UpstreamError)
+
+    public var description: String {
+        switch self {
+        case .keyRejected(let status, let message): "the API rejected the admin key (HTTP \(status)): \(message)"
+        case .badRequest(let status, let message): "the API refused the request (HTTP \(status)): \(message)"
+        case .rateLimited(let message, _): "rate limited by the API (HTTP 429): \(message)"
+        case .serverError(let status, let message): "the API failed (HTTP \(status)): \(message)"
+        case .transport(let message): "cannot reach the API: \(message)"
+        case .malformedPage(let page): "the API sent a \(page)"
+        case .retriesExhausted(let attempts, let last): "\(last) (gave up after \(attempts) attempts)"
+        }
+    }
+
+    /// 429, 5xx, network faults and malformed pages are worth another try.
+    public var isRetryable: Bool {
+        switch self {
+        case .rateLimited, .serverError, .transport, .malformedPage: true
+        case .keyRejected, .badRequest, .retriesExhausted: false
+        }
+    }
+
+    /// The error at the root of a `retriesExhausted` chain.
+    public var underlying: UpstreamError {
+        if case .retriesExhausted(_, let last) = self { return last.underlying }
+        return self
+    }
+}

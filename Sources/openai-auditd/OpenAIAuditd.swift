@@ -1,0 +1,27 @@
+import ArgumentParser
+import AuditShipper
+
+@main
+struct OpenAIAuditd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openai-auditd",
+        abstract: "Ship an OpenAI organization's audit log to the journal, syslog or stdout.",
+        discussion: """
+            Exit codes: 0 success, 64 usage, 65 state file unreadable or from another source,
+            69 upstream unreachable, 73 state file cannot be written or is in use,
+            74 a sink failed, 77 admin key rejected (401/403), 78 configuration invalid.
+            """,
+        version: AuditShipperVersion.current,
+        subcommands: [Run.self, Once.self, Check.self, Replay.self, StateCommand.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+/// Options every subcommand takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (default: $OPENAI_AUDITD_CONFIG or /etc/openai-auditd/config.yaml).")
+    var config: String?
+
+    @Option(name: .long, help: "Log level for the daemon's own diagnostics on stderr (overrides log.level).")
+    var logLevel: LogLevelArgument?
+}

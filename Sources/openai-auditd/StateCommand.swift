@@ -1,0 +1,88 @@
+import ArgumentParser
+import AuditShipper
+import Foundation
+
+struct StateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state", abstract: "Show or reset the state file.", subcommands: [Show.self, Reset.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print where the daemon stands (safe while it runs).")
+        @OptionGroup var options: CommonOptions
+
+        func run() async throws {
+            try await Invocation.perform(options) { setup in
+                let path = setup.configuration.resolvedStatePath(environment: setup.environment)
+                print(try StateReport.describe(path: path, configuration: setup.configuration, now: Daemon.now()))
+            }
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Start over: without --to, the next run is a first run (poll.start_at); with --to, it resumes from TIME."
+        )
+        @OptionGroup var options: CommonOptions
+
+        @Option(help: "Resume from this time (RFC 3339, Unix seconds, or relative like -1h).")
+        var to: String?
+
+        func validate() throws {
+            if let to, TimeSpec.time(to, now: Daemon.now()) == nil {
+                throw ValidationError("--to '\(to)' is not a time (RFC 3339, Unix seconds, or -7d/-12h/-30m)")
+            }
+        }
+
+        func run() async throws {
+            try await Invocation.perform(options) { setup in
+                let path = setup.configuration.resolvedStatePath(environment: setup.environment)
+                let store = try StateStore(path: path)
+                if let to {
+                    let now = Daemon.now()
+                    let time = TimeSpec.time(to, now: now)!
+                    try store.save(AuditState(source: setup.configuration.stateSource, startAt: time, now: now))
+                    print("state \(path) reset: the next run delivers events from \(TimeSpec.format(time)) on")
+                } else {
+                    try store.remove()
+                    print("state \(path) removed: the next run is a first run (poll.start_at)")
+                }
+            }
+        }
+    }
+}
+
+/// `state show` and the state line of `check`.
+enum StateReport {
+    static func read(path: String) throws -> AuditState? {
+        let store = try StateStore(path: path, lock: false)
+        return try store.load()
+    }
+
+    static func describeBriefly(path: String, configuration: Configuration) throws -> String {
+        guard let state = try read(path: path) else { return "no state yet at \(path) (first run)" }
+        guard state.source == configuration.stateSource else {
+            throw StateError.otherSource(path: path, recorded: state.source, configured: configuration.stateSource)
+        }
+        return "ok (\(path), complete before \(TimeSpec.format(state.completeBefore)))"
+    }
+
+    static func describe(path: String, configuration: Configuration, now: Int64) throws -> String {
+        guard let state = try read(path: path) else {
+            return "state file:      \(path)\nstatus:          none yet: the next run is a first run (poll.start_at)"
+        }
+        let newest = state.recent.values.max()
+        let lines = [
+            "state file:      \(path)",
+            "version:         \(state.version)",
+            "source:          \(state.source)",
+            "matches config:  \(state.source == configuration.stateSource ? "yes" : "NO: run 'openai-auditd state reset' or restore the old configuration")",
+            "start at:        \(TimeSpec.format(state.startAt)) (\(state.startAt))",
+            "complete before: \(TimeSpec.format(state.completeBefore)) (\(state.completeBefore)), \(now - state.completeBefore)s ago",
+            "recent ids:      \(state.recent.count)" + (newest.map { ", newest \(TimeSpec.format($0))" } ?? ""),
+            "delivered:       \(state.delivered) events over this state's life",
+            "updated:         \(TimeSpec.format(state.updatedAt))",
+        ]
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,260 @@
+import AuditShipper
+import AuditSimulator
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// The cycle as a pure function: pages in (from the simulator's store, in-process),
+/// deliveries (a recording sink) and states (captured) out.
+@Suite struct CycleTests {
+    let simulator = AuditSimulator(trickyRate: 0)
+    let sink = RecordingSink()
+    let persisted = Locked<[AuditState]>([])
+    static let source = StateSource(baseURL: "http://sim", organization: nil, filters: AuditLogFilters())
+    static let now: Int64 = 1_800_000_000
+
+    func cycle(_ settings: CycleSettings = CycleSettings(pageSize: 100, lookback: 600, maxWindowEvents: 10_000))
+        -> (PollCycle, StoreSource)
+    {
+        let source = StoreSource(simulator)
+        let persisted = self.persisted
+        let cycle = PollCycle(
+            source: source, sinks: [sink], settings: settings, logger: Logger(label: "test"),
+            persist: { state in persisted.withLock { $0.append(state) } })
+        return (cycle, source)
+    }
+
+    /// Organization-scoped events (a default query returns them), spread over `[from, to]`.
+    @discardableResult
+    func add(count: Int, from: Int64, to: Int64? = nil, types: [String] = EventGenerator.organizationTypes) -> [String]
+    {
+        simulator.addEvents(count: count, from: from, to: to, types: types)
+    }
+
+    /// A first-run state whose window starts `startAt` (default: well before every event of
+    /// these tests, so few slices are empty).
+    func freshState(startAt: Int64 = now - 20_000) -> AuditState {
+        AuditState(source: Self.source, startAt: startAt, now: Self.now)
+    }
+
+    func expectOnceInOrder(_ events: [AuditEvent], count: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(events.count == count, sourceLocation: sourceLocation)
+        #expect(Set(events.map(\.id)).count == events.count, "no duplicates", sourceLocation: sourceLocation)
+        #expect(
+            zip(events, events.dropFirst()).allSatisfy { $0.effectiveAt <= $1.effectiveAt }, "oldest first",
+            sourceLocation: sourceLocation)
+    }
+
+    @Test func sameSecondEventsSplitAcrossPagesAreDeliveredOnce() async throws {
+        add(count: 7, from: Self.now - 100)
+        var (cycle, source) = self.cycle(CycleSettings(pageSize: 2, lookback: 600, maxWindowEvents: 1000))
+        var state = freshState(startAt: Self.now - 200)
+        let report = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 7)
+        #expect(source.requestCount == 4)
+        #expect(report.pages == 4)
+        // The next cycle re-reads the second (lookback) and drops all of it.
+        let again = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(again.delivered == 0)
+        #expect(again.duplicatesDropped == 7)
+        #expect(sink.events.count == 7)
+    }
+
+    @Test func tiesAreDeliveredInTheReverseOfTheAPIOrder() async throws {
+        let ids = add(count: 5, from: Self.now - 10)
+        var (cycle, _) = self.cycle()
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        // The simulator lists the later-added first within a second; reversed, that is insertion order.
+        #expect(sink.ids == ids)
+    }
+
+    @Test func aLateEventWithinLookbackIsDeliveredExactlyOnce() async throws {
+        add(count: 10, from: Self.now - 300, to: Self.now - 10)
+        var (cycle, _) = self.cycle()
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 10)
+        #expect(state.completeBefore == Self.now - 10, "T moves to the newest delivered, not to now")
+        // An event stamped 2 minutes ago becomes visible only now, behind the ones already sent.
+        let late = add(count: 1, from: Self.now - 120)
+        let report = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(report.delivered == 1)
+        #expect(report.lateEvents == 1)
+        #expect(sink.ids.last == late.first)
+        let third = try await cycle.run(state: &state, now: Self.now + 120)
+        #expect(third.delivered == 0)
+        #expect(Set(sink.ids).count == 11 && sink.ids.count == 11)
+    }
+
+    @Test func anEventLaterThanLookbackIsNotReRead() async throws {
+        add(count: 3, from: Self.now - 10)
+        var (cycle, _) = self.cycle(CycleSettings(lookback: 60))
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        add(count: 1, from: Self.now - 3600)
+        _ = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(sink.events.count == 3, "lookback bounds the re-read; operators size it to the API's delay")
+    }
+
+    @Test func overlapReReadsAreDroppedAndRecentIsPruned() async throws {
+        add(count: 50, from: Self.now - 1000, to: Self.now - 1)
+        var (cycle, _) = self.cycle(CycleSettings(lookback: 300))
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(state.recent.values.allSatisfy { $0 >= state.completeBefore - 300 })
+        #expect(state.recent.count < 50)
+        for minute in 1...5 {
+            let report = try await cycle.run(state: &state, now: Self.now + Int64(minute) * 60)
+            #expect(report.delivered == 0)
+        }
+        #expect(sink.events.count == 50)
+    }
+
+    @Test func aFailingSinkLeavesTheStateUnchangedAndTheNextCycleDelivers() async throws {
+        add(count: 20, from: Self.now - 500, to: Self.now - 5)
+        var (cycle, _) = self.cycle()
+        var state = freshState()
+        sink.failing.withLock { $0 = true }
+        await #expect(throws: SinkError.self) { try await cycle.run(state: &state, now: Self.now) }
+        // T may pass the empty slices before the events, never an undelivered event.
+        #expect(state.completeBefore <= Self.now - 500)
+        #expect(state.recent.isEmpty && state.delivered == 0)
+        #expect(persisted.withLock { $0.isEmpty })
+        sink.failing.withLock { $0 = false }
+        let report = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(report.delivered == 20)
+        expectOnceInOrder(sink.events, count: 20)
+    }
+
+    @Test func anUpstreamFailureMidWalkMakesNoProgress() async throws {
+        add(count: 30, from: Self.now - 500, to: Self.now - 5)
+        var (cycle, source) = self.cycle(CycleSettings(pageSize: 10))
+        source.failure.withLock {
+            $0 = { number in if number == 2 { throw UpstreamError.serverError(status: 503, message: "down") } }
+        }
+        var state = freshState()
+        await #expect(throws: UpstreamError.self) { try await cycle.run(state: &state, now: Self.now) }
+        #expect(sink.events.isEmpty, "nothing of a half-read slice is delivered")
+        _ = try await cycle.run(state: &state, now: Self.now + 60)
+        expectOnceInOrder(sink.events, count: 30)
+    }
+
+    @Test func restartAfterAPartiallyDeliveredSliceDeliversTheRestOnce() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        add(count: 5000, from: Self.now - 3000, to: Self.now - 1)
+        let settings = CycleSettings(lookback: 600, maxWindowEvents: 10_000, batchSize: 1000)
+        do {
+            let store = try StateStore(path: directory.path + "/state.json")
+            var cycle = PollCycle(
+                source: StoreSource(simulator), sinks: [sink], settings: settings, logger: Logger(label: "test"),
+                persist: { try store.save($0) })
+            var state = freshState()
+            try store.save(state)
+            sink.failAfter.withLock { $0 = 2 }
+            await #expect(throws: SinkError.self) { try await cycle.run(state: &state, now: Self.now) }
+            #expect(sink.events.count == 2000)
+        }
+        // A new process: the state comes back from the file.
+        let store = try StateStore(path: directory.path + "/state.json")
+        var state = try #require(try store.load())
+        #expect(state.recent.count == 2000)
+        sink.failAfter.withLock { $0 = nil }
+        var cycle = PollCycle(
+            source: StoreSource(simulator), sinks: [sink], settings: settings, logger: Logger(label: "test"),
+            persist: { try store.save($0) })
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 5000)
+        #expect(Set(sink.ids).count == 5000)
+    }
+
+    @Test func fiftyThousandEventsCaughtUpWithASmallWindowComeOutCompleteOnceOldestFirst() async throws {
+        add(count: 50_000, from: Self.now - 5 * 86_400, to: Self.now - 1)
+        var (cycle, _) = self.cycle(CycleSettings(pageSize: 100, lookback: 600, maxWindowEvents: 1000))
+        var state = freshState(startAt: Self.now - 6 * 86_400)
+        let report = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 50_000)
+        #expect(report.slices > 50, "the window was cut into slices")
+        // Bounded memory: no slice handed more than max_window_events to the sinks at once.
+        let batches = sink.batches.withLock { $0 }
+        #expect(batches.allSatisfy { $0.count <= 1000 })
+        #expect(state.completeBefore == Self.now - 1)
+    }
+
+    @Test func aSingleSecondThatOverflowsIsReadWhole() async throws {
+        add(count: 1500, from: Self.now - 7200)
+        add(count: 10, from: Self.now - 60, to: Self.now - 1)
+        var (cycle, _) = self.cycle(CycleSettings(pageSize: 100, lookback: 600, maxWindowEvents: 1000))
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 1510)
+    }
+
+    @Test func tenantEventsAreWalkedOnlyWhenIncluded() async throws {
+        add(count: 3, from: Self.now - 50, types: ["api_key.created"])
+        add(count: 2, from: Self.now - 40, types: ["tenant.user.added"])
+        var (without, _) = self.cycle(CycleSettings(includeTenantEvents: false))
+        var state = freshState()
+        _ = try await without.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 3)
+        var (with, source) = self.cycle(CycleSettings(includeTenantEvents: true))
+        var state2 = freshState()
+        _ = try await with.run(state: &state2, now: Self.now)
+        #expect(sink.events.count == 3 + 5)
+        let walks = source.queries.withLock { $0.map(\.tenantOnly) }
+        #expect(walks.count.isMultiple(of: 2) && walks.enumerated().allSatisfy { $1 == !$0.isMultiple(of: 2) })
+    }
+
+    @Test func startAtSkipsOlderHistoryOnTheFirstRun() async throws {
+        add(count: 10, from: Self.now - 1000, to: Self.now - 500)
+        add(count: 4, from: Self.now - 100, to: Self.now - 10)
+        var (cycle, _) = self.cycle()
+        var state = freshState(startAt: Self.now - 200)
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 4)
+    }
+
+    @Test func eventsStampedAheadOfOurClockAreNotSkipped() async throws {
+        add(count: 3, from: Self.now + 30, to: Self.now + 40)
+        var (cycle, _) = self.cycle()
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 3)
+        #expect(state.completeBefore == Self.now + 40)
+    }
+
+    @Test func replayWithUntilStopsAtTheEndOfTheRange() async throws {
+        add(count: 100, from: Self.now - 10_000, to: Self.now - 1)
+        var (cycle, _) = self.cycle(CycleSettings(lookback: 0))
+        var state = AuditState(source: Self.source, startAt: Self.now - 5000, now: Self.now)
+        _ = try await cycle.run(state: &state, now: Self.now, until: Self.now - 2000)
+        #expect(!sink.events.isEmpty)
+        #expect(sink.events.allSatisfy { $0.effectiveAt >= Self.now - 5000 && $0.effectiveAt < Self.now - 2000 })
+        #expect(sink.events.count == 30)
+    }
+
+    @Test func statesAreWrittenAfterEveryBatch() async throws {
+        add(count: 2500, from: Self.now - 3000, to: Self.now - 1)
+        var (cycle, _) = self.cycle(CycleSettings(batchSize: 1000))
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        let states = persisted.withLock { $0 }
+        #expect(states.map(\.delivered) == [1000, 2000, 2500])
+        #expect(states.last == state)
+        // The next cycle re-reads the lookback, finds nothing new, and writes nothing.
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(persisted.withLock { $0.count } == 3)
+    }
+
+    @Test func aWrongStateSourceIsRefusedBeforeAnything() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var configuration = Configuration()
+        configuration.statePath = directory.path + "/state.json"
+        let store = try StateStore(path: configuration.statePath!)
+        try store.save(AuditState(source: Self.source, startAt: 0, now: 0))
+        #expect(try store.load()?.source != configuration.stateSource)
+    }
+}

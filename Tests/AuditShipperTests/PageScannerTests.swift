@@ -1,0 +1,106 @@
+import AuditShipper
+import Foundation
+import Testing
+
+@Suite struct PageScannerTests {
+    func scan(_ text: String) throws -> AuditPage { try PageScanner.scan(Array(text.utf8)) }
+
+    @Test func splitsThePageIntoEventsKeepingEachWhole() throws {
+        let page = try scan(
+            """
+            {
+              "object": "list",
+              "data": [
+                {"id": "audit_log-1", "type": "x.unknown_type", "effective_at": 1700000001,
+                 "actor": null, "extra": {"nested": [[1, 2], {"deep": [null, true, false, -1.5e3]}]},
+                 "text": "quote \\" backslash \\\\ bracket ] pipe | eq = nl \\n Zoë 日本 🚀 \\u00e9 \\ud83d\\ude80"},
+                {"type": "login.succeeded", "effective_at": 1700000000, "id": "audit_log-2"}
+              ],
+              "first_id": "audit_log-1",
+              "last_id": "audit_log-2",
+              "has_more": true
+            }
+            """)
+        #expect(page.events.map(\.id) == ["audit_log-1", "audit_log-2"])
+        #expect(page.events.map(\.type) == ["x.unknown_type", "login.succeeded"])
+        #expect(page.events.map(\.effectiveAt) == [1_700_000_001, 1_700_000_000])
+        #expect(page.hasMore)
+        #expect(page.firstID == "audit_log-1")
+        #expect(page.lastID == "audit_log-2")
+        let first = page.events[0].jsonString
+        #expect(!first.contains("\n"), "an event is one line")
+        #expect(
+            first.hasPrefix(#"{"id":"audit_log-1","type":"x.unknown_type","effective_at":1700000001,"actor":null,"#))
+        #expect(first.contains(#""extra":{"nested":[[1,2],{"deep":[null,true,false,-1.5e3]}]}"#))
+        #expect(first.contains(#""quote \" backslash \\ bracket ] pipe | eq = nl \n Zoë 日本 🚀 \u00e9 \ud83d\ude80""#))
+        // Meaning is unchanged: both parse to the same object.
+        let original =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    #"{"id": "audit_log-1", "type": "x.unknown_type", "effective_at": 1700000001, "actor": null, "extra": {"nested": [[1, 2], {"deep": [null, true, false, -1.5e3]}]}, "text": "quote \" backslash \\ bracket ] pipe | eq = nl \n Zoë 日本 🚀 \u00e9 \ud83d\ude80"}"#
+                        .utf8)) as? NSDictionary
+        let forwarded = try JSONSerialization.jsonObject(with: Data(page.events[0].json)) as? NSDictionary
+        #expect(original == forwarded)
+    }
+
+    @Test func keepsCompactEventsByteForByte() throws {
+        let event = #"{"id":"a","type":"t","effective_at":5,"s":"  spaced  inside  "}"#
+        let page = try scan(#"{"data":[\#(event)],"has_more":false,"first_id":null,"last_id":null}"#)
+        #expect(page.events[0].jsonString == event)
+        #expect(page.firstID == nil && page.lastID == nil)
+    }
+
+    @Test func decodesEscapedIdentifiers() throws {
+        let page = try scan(#"{"data":[{"id":"a\u0062\"c","type":"t\/u","effective_at":1}],"has_more":false}"#)
+        #expect(page.events[0].id == "ab\"c")
+        #expect(page.events[0].type == "t/u")
+    }
+
+    @Test func acceptsAFractionalEffectiveAt() throws {
+        let page = try scan(#"{"data":[{"id":"a","type":"t","effective_at":1700000000.75}],"has_more":false}"#)
+        #expect(page.events[0].effectiveAt == 1_700_000_000)
+    }
+
+    @Test func emptyPage() throws {
+        let page = try scan(#"{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}"#)
+        #expect(page.events.isEmpty && !page.hasMore)
+    }
+
+    @Test(arguments: [
+        ("", "unexpected end"),
+        ("<html>502</html>", "expected a JSON object"),
+        (#"{"object":"list","has_more":false}"#, #"no "data""#),
+        (#"{"data":[]}"#, #"no "has_more""#),
+        (#"{"data":[{"id":"a","type":"t","effective_at":1}],"has_more":false"#, "unexpected end"),
+        (#"{"data":[{"type":"t","effective_at":1}],"has_more":false}"#, #"data[0] has no "id""#),
+        (#"{"data":[{"id":"a","effective_at":1}],"has_more":false}"#, #"has no "type""#),
+        (#"{"data":[{"id":"a","type":"t"}],"has_more":false}"#, #"has no "effective_at""#),
+        (#"{"data":[{"id":"a","type":"t","effective_at":"1"}],"has_more":false}"#, "effective_at is not a number"),
+        (#"{"data":[{"id":"a","type":"t","effective_at":1}],"has_more":"yes"}"#, "has_more is not a boolean"),
+        (#"{"data":{},"has_more":false}"#, "to be an array"),
+        (#"{"data":[1],"has_more":false}"#, "data[0] to be an object"),
+        (#"{"data":[],"has_more":false} trailing"#, "unexpected bytes after"),
+        (#"{"data":[{"id":"a","type":"t","effective_at":1,"x":"bad \q"}],"has_more":false}"#, "invalid escape"),
+        (
+            "{\"data\":[{\"id\":\"a\",\"type\":\"t\",\"effective_at\":1,\"x\":\"raw\nnewline\"}],\"has_more\":false}",
+            "control character"
+        ),
+        (#"{"data":[{"id":"a","type":"t","effective_at":01}],"has_more":false}"#, "leading zero"),
+        (#"{"data":[{"id":"a","type":"t","effective_at":1,"x":tru}],"has_more":false}"#, "invalid literal"),
+        (#"{"data":[{"id":"a","type":"t","effective_at":1,}],"has_more":false}"#, "expected a string"),
+    ])
+    func rejectsMalformedPagesWithAReason(input: String, reason: String) {
+        #expect {
+            try scan(input)
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    @Test func rejectsNestingDeeperThanTheLimit() {
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        #expect(throws: MalformedPage.self) {
+            try scan(#"{"data":[{"id":"a","type":"t","effective_at":1,"x":\#(deep)}],"has_more":false}"#)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import AuditShipper
+import AuditSimulator
+import Foundation
+import Synchronization
+
+/// An `AuditLogSource` reading the simulator's store in-process: the real query string and
+/// page bytes, without HTTP. `failures` makes chosen requests fail.
+final class StoreSource: AuditLogSource {
+    let simulator: AuditSimulator
+    let queries = Mutex<[AuditLogQuery]>([])
+    /// Called with the request number (1-based); a thrown error fails that request.
+    let failure: Mutex<(@Sendable (Int) throws -> Void)?> = Mutex(nil)
+
+    init(_ simulator: AuditSimulator) { self.simulator = simulator }
+
+    var requestCount: Int { queries.withLock { $0.count } }
+
+    func page(_ query: AuditLogQuery) async throws -> AuditPage {
+        let number = queries.withLock {
+            $0.append(query)
+            return $0.count
+        }
+        try failure.withLock { $0 }?(number)
+        let listed = try simulator.store.list(ListQuery.parse(query.queryString), now: Date().timeIntervalSince1970)
+        return try PageScanner.scan(EventStore.body(listed))
+    }
+}
+
+/// A sink that keeps what it was given, and fails on demand.
+final class RecordingSink: Sink {
+    let name = "recording"
+    let batches = Mutex<[[AuditEvent]]>([])
+    /// Fails every delivery while set; `failAfter` lets that many more batches through first.
+    let failing = Mutex(false)
+    let failAfter = Mutex<Int?>(nil)
+
+    func check() async throws {}
+
+    func deliver(_ batch: [AuditEvent]) async throws {
+        let fail = failAfter.withLock { remaining -> Bool in
+            guard let left = remaining else { return false }
+            if left == 0 { return true }
+            remaining = left - 1
+            return false
+        }
+        if fail || failing.withLock({ $0 }) {
+            throw SinkError.writeFailed(sink: name, reason: "told to fail")
+        }
+        batches.withLock { $0.append(batch) }
+    }
+
+    var events: [AuditEvent] { batches.withLock { $0.flatMap { $0 } } }
+    var ids: [String] { events.map(\.id) }
+}
+
+/// A fresh directory under /tmp, removed by the caller's `defer`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "auditd-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A shared, lockable value for closures that must be `@Sendable`.
+final class Locked<Value: Sendable>: Sendable {
+    let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
+        try mutex.withLock(body)
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing need and is missing. Idempotent; quiet when all is there.
+set -euo pipefail
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "setup: the Swift toolchain (6.2 or newer) is not on PATH; install it from swift.org first" >&2
+  exit 1
+fi
+
+# Debian packages the build, the tests and the benchmark use.
+packages=(python3 time procps)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
