@@ -17,6 +17,17 @@ public struct AuditLogFilters: Sendable, Hashable, Codable {
         self.resourceIDs = resourceIDs
     }
 
+    /// Absent lists mean "no filter", so a hand-edited state file may leave them out.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func list(_ key: CodingKeys) throws -> [String] {
+            try container.decodeIfPresent([String].self, forKey: key) ?? []
+        }
+        self.init(
+            eventTypes: try list(.eventTypes), projectIDs: try list(.projectIDs), actorIDs: try list(.actorIDs),
+            actorEmails: try list(.actorEmails), resourceIDs: try list(.resourceIDs))
+    }
+
     enum CodingKeys: String, CodingKey {
         case eventTypes = "event_types", projectIDs = "project_ids", actorIDs = "actor_ids"
         case actorEmails = "actor_emails", resourceIDs = "resource_ids"

@@ -1,0 +1,243 @@
+import AsyncHTTPClient
+import AuditShipper
+import AuditSimulator
+import Foundation
+import Logging
+import Testing
+
+/// The HTTP client against the simulator over loopback.
+@Suite(.serialized) struct APIClientTests {
+    static let key = "sk-admin-simulator-0000000000000000"
+    static let fast = RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
+
+    /// Runs `body` with a started simulator and a client for it; both are stopped after.
+    func withClient(
+        key: String = key, organization: String? = nil, timeout: Duration = .seconds(5), retry: RetryPolicy = fast,
+        _ body: (AuditSimulator, APIClient) async throws -> Void
+    ) async throws {
+        let simulator = AuditSimulator(adminKey: Self.key)
+        try await simulator.start()
+        let http = APIClient.makeHTTPClient(connectTimeout: .seconds(2))
+        let client = APIClient(
+            http: http, baseURL: simulator.baseURL, key: AdminKey(key, origin: "test"), organization: organization,
+            timeout: timeout, retry: retry, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            try await body(simulator, client)
+        } catch {
+            try? await http.shutdown()
+            try? await simulator.stop()
+            throw error
+        }
+        try await http.shutdown()
+        try await simulator.stop()
+    }
+
+    func statuses(_ simulator: AuditSimulator) -> [Int] { simulator.requests.all.map(\.status) }
+
+    @Test func sendsEveryFilterInItsWireForm() async throws {
+        try await withClient(organization: "org-123") { simulator, client in
+            var query = AuditLogQuery(
+                filters: AuditLogFilters(
+                    eventTypes: ["api_key.created", "login.failed"], projectIDs: ["proj_1"], actorIDs: ["user-1"],
+                    actorEmails: ["a+b@example.com"], resourceIDs: ["key_1"]))
+            query.effectiveAtGreaterThan = 1
+            query.effectiveAtGreaterOrEqual = 2
+            query.effectiveAtLessThan = 3
+            query.effectiveAtLessOrEqual = 4
+            query.limit = 7
+            query.tenantOnly = true
+            _ = try await client.page(query)
+            let entry = try #require(simulator.requests.all.last)
+            #expect(entry.status == 200)
+            #expect(entry.organization == "org-123")
+            let expected = [
+                "effective_at%5Bgt%5D=1", "effective_at%5Bgte%5D=2", "effective_at%5Blt%5D=3",
+                "effective_at%5Blte%5D=4", "event_types%5B%5D=api_key.created", "event_types%5B%5D=login.failed",
+                "project_ids%5B%5D=proj_1", "actor_ids%5B%5D=user-1", "actor_emails%5B%5D=a%2Bb%40example.com",
+                "resource_ids%5B%5D=key_1", "tenant_only=true", "limit=7",
+            ]
+            #expect(entry.uri == "/v1/organization/audit_logs?" + expected.joined(separator: "&"))
+        }
+    }
+
+    @Test func filtersSelectWhatTheSimulatorServes() async throws {
+        try await withClient { simulator, client in
+            simulator.addEvents(
+                count: 30, from: 1_000, to: 2_000, types: ["api_key.created", "login.failed", "user.added"])
+            var query = AuditLogQuery(filters: AuditLogFilters(eventTypes: ["login.failed"]))
+            query.limit = 100
+            let page = try await client.page(query)
+            #expect(page.events.count == 10)
+            #expect(page.events.allSatisfy { $0.type == "login.failed" })
+            query.after = page.events[4].id
+            let rest = try await client.page(query)
+            #expect(rest.events.map(\.id) == page.events.dropFirst(5).map(\.id))
+        }
+    }
+
+    @Test func pagesWalkNewestFirstWithAfter() async throws {
+        try await withClient { simulator, client in
+            simulator.addEvents(count: 25, from: 1_000, to: 1_024, types: ["api_key.created"])
+            var query = AuditLogQuery()
+            query.limit = 10
+            var seen: [AuditEvent] = []
+            while true {
+                let page = try await client.page(query)
+                seen += page.events
+                guard page.hasMore, let last = page.lastID else { break }
+                query.after = last
+            }
+            #expect(seen.count == 25)
+            #expect(seen.map(\.effectiveAt) == (1_000...1_024).reversed().map(Int64.init))
+        }
+    }
+
+    @Test(arguments: ["1", "http-date"])
+    func rateLimitHonoursRetryAfter(form: String) async throws {
+        try await withClient { simulator, client in
+            simulator.addEvents(count: 1, from: 1_000, types: ["user.added"])
+            let retryAfter: String
+            if form == "http-date" {
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.timeZone = TimeZone(identifier: "GMT")
+                formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+                retryAfter = formatter.string(from: Date().addingTimeInterval(2))
+            } else {
+                retryAfter = form
+            }
+            simulator.faults.enqueue(.status(429, retryAfter: retryAfter), count: 1)
+            let started = ContinuousClock.now
+            let page = try await client.page(AuditLogQuery())
+            let waited = ContinuousClock.now - started
+            #expect(page.events.count == 1)
+            #expect(statuses(simulator) == [429, 200])
+            // The fast policy alone would retry after 10-20 ms: the wait came from Retry-After.
+            #expect(waited >= .milliseconds(900), "waited \(waited)")
+        }
+    }
+
+    @Test func rateLimitWithoutRetryAfterBacksOff() async throws {
+        try await withClient { simulator, client in
+            simulator.faults.enqueue(.status(429, retryAfter: nil), count: 3)
+            _ = try await client.page(AuditLogQuery())
+            #expect(statuses(simulator) == [429, 429, 429, 200])
+        }
+    }
+
+    @Test func serverErrorsAreRetriedThenSucceed() async throws {
+        try await withClient { simulator, client in
+            for status in [500, 502, 503] { simulator.faults.enqueue(.status(status, retryAfter: nil)) }
+            _ = try await client.page(AuditLogQuery())
+            #expect(statuses(simulator) == [500, 502, 503, 200])
+        }
+    }
+
+    @Test func aResetConnectionIsRetriedThenSucceeds() async throws {
+        try await withClient { simulator, client in
+            simulator.addEvents(count: 2, from: 1_000, types: ["user.added"])
+            simulator.faults.enqueue(.reset, count: 2)
+            let page = try await client.page(AuditLogQuery())
+            #expect(page.events.count == 2)
+            #expect(statuses(simulator) == [0, 0, 200])
+        }
+    }
+
+    @Test func aSlowResponseTimesOutAndIsRetried() async throws {
+        try await withClient(timeout: .seconds(1)) { simulator, client in
+            simulator.faults.enqueue(.slow(milliseconds: 3000))
+            let started = ContinuousClock.now
+            _ = try await client.page(AuditLogQuery())
+            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(simulator.requests.all.count == 2)
+        }
+    }
+
+    @Test(arguments: MalformedKind.allCases)
+    func aMalformedPageIsAnUpstreamErrorAndRetried(kind: MalformedKind) async throws {
+        try await withClient { simulator, client in
+            simulator.addEvents(count: 3, from: 1_000, types: ["user.added"])
+            simulator.faults.enqueue(.malformed(kind), count: 1)
+            let page = try await client.page(AuditLogQuery())
+            #expect(page.events.count == 3)
+            simulator.faults.enqueue(.malformed(kind), count: 10)
+            await #expect {
+                try await client.page(AuditLogQuery())
+            } throws: { error in
+                guard case .retriesExhausted(4, .malformedPage) = error as? UpstreamError else { return false }
+                return true
+            }
+        }
+    }
+
+    @Test func retriesStopAfterTheLastAttempt() async throws {
+        try await withClient { simulator, client in
+            simulator.faults.enqueue(.status(503, retryAfter: nil), count: 10)
+            await #expect {
+                try await client.page(AuditLogQuery())
+            } throws: { error in
+                "\(error)".contains("HTTP 503") && "\(error)".contains("gave up after 4 attempts")
+            }
+        }
+    }
+
+    @Test func aWrongKeyIsRejectedWithTheAPIsMessageAndNotRetried() async throws {
+        let wrong = "sk-admin-wrong-key-ABCDEFGHIJKLMNOP"
+        try await withClient(key: wrong) { simulator, client in
+            await #expect {
+                try await client.page(AuditLogQuery())
+            } throws: { error in
+                guard case .keyRejected(401, let message) = error as? UpstreamError else { return false }
+                return message.contains("Incorrect API key provided") && !"\(error)".contains(wrong)
+            }
+            #expect(simulator.requests.all.count == 1)
+        }
+    }
+
+    @Test func aProjectKeyIsRejectedForMissingScopes() async throws {
+        try await withClient(key: "sk-proj-abcdefghijklmnopqrstuvwxyz") { _, client in
+            await #expect {
+                try await client.page(AuditLogQuery())
+            } throws: { error in
+                "\(error)".contains("Missing scopes: api.audit_logs.read")
+            }
+        }
+    }
+
+    @Test func aBadRequestCarriesTheAPIsMessage() async throws {
+        try await withClient { simulator, client in
+            var query = AuditLogQuery(filters: AuditLogFilters(eventTypes: ["no.such_type"]))
+            query.limit = 5
+            await #expect {
+                try await client.page(query)
+            } throws: { error in
+                guard case .badRequest(400, let message) = error as? UpstreamError else { return false }
+                return message.contains("'no.such_type' is not a known event type")
+            }
+            query = AuditLogQuery()
+            query.limit = 101
+            await #expect {
+                try await client.page(query)
+            } throws: { error in
+                "\(error)".contains("Expected a value between 1 and 100")
+            }
+            #expect(simulator.requests.all.count == 2, "a 400 is not retried")
+        }
+    }
+
+    @Test func anUnreachableAPIIsATransportError() async throws {
+        let http = APIClient.makeHTTPClient(connectTimeout: .seconds(1))
+        defer { _ = Task { try? await http.shutdown() } }
+        let client = APIClient(
+            http: http, baseURL: "http://127.0.0.1:1/v1", key: AdminKey(Self.key, origin: "test"), organization: nil,
+            timeout: .seconds(2), retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10)),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        await #expect {
+            try await client.page(AuditLogQuery())
+        } throws: { error in
+            guard case .retriesExhausted(2, .transport) = error as? UpstreamError else { return false }
+            return true
+        }
+        try await http.shutdown()
+    }
+}

@@ -1,0 +1,272 @@
+import AuditShipper
+import Foundation
+import Testing
+
+@Suite struct ConfigurationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    func parse(_ yaml: String, environment: [String: String] = [:]) throws -> Configuration {
+        try ConfigurationLoader.parse(yaml: yaml, file: "config.yaml", environment: environment)
+    }
+
+    @Test func anEmptyFileGivesTheDefaults() throws {
+        let config = try parse("")
+        #expect(config == Configuration())
+        #expect(config.api.baseURL == "https://api.openai.com/v1")
+        #expect(config.api.requestTimeout == .seconds(30))
+        #expect(config.api.pageSize == 100)
+        #expect(config.poll.interval == .seconds(60))
+        #expect(config.poll.lookback == 600)
+        #expect(config.poll.startAt == .now)
+        #expect(config.poll.maxWindowEvents == 10_000)
+        #expect(config.sinks == [.stdout(format: .json)])
+        #expect(config.logLevel == .info)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let config = try parse(
+            """
+            api:
+              base_url: https://proxy.example.com/v1/
+              admin_key_file: /etc/openai-auditd/admin-key
+              organization: org-abc
+              request_timeout: 45s
+              page_size: 50
+              include_tenant_events: true
+              filters:
+                event_types: [api_key.created, login.failed]
+                project_ids: [proj_1]
+                actor_ids: [user-1]
+                actor_emails: [alice@example.com]
+                resource_ids: [key_1]
+            poll:
+              interval: 2m
+              lookback: 1h
+              start_at: 2026-11-01T00:00:00Z
+              max_window_events: 5000
+            state:
+              path: /var/tmp/state.json
+            sinks:
+              - type: stdout
+                format: json
+            metrics:
+              listen: null
+            log:
+              level: debug
+            """)
+        #expect(config.api.baseURL == "https://proxy.example.com/v1")
+        #expect(config.api.adminKeyFile == "/etc/openai-auditd/admin-key")
+        #expect(config.api.organization == "org-abc")
+        #expect(config.api.requestTimeout == .seconds(45))
+        #expect(config.api.pageSize == 50)
+        #expect(config.api.includeTenantEvents)
+        #expect(
+            config.api.filters
+                == AuditLogFilters(
+                    eventTypes: ["api_key.created", "login.failed"], projectIDs: ["proj_1"], actorIDs: ["user-1"],
+                    actorEmails: ["alice@example.com"], resourceIDs: ["key_1"]))
+        #expect(config.poll.interval == .seconds(120))
+        #expect(config.poll.lookback == 3600)
+        #expect(config.poll.startAt == .time("2026-11-01T00:00:00Z"))
+        #expect(config.startTime(now: 0) == 1_793_491_200)
+        #expect(config.poll.maxWindowEvents == 5000)
+        #expect(config.statePath == "/var/tmp/state.json")
+        #expect(config.logLevel == .debug)
+    }
+
+    @Test func theExampleConfigurationLoads() throws {
+        let config = try ConfigurationLoader.load(
+            file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
+        #expect(config == Configuration())
+    }
+
+    @Test func theDemoConfigurationLoads() throws {
+        let config = try ConfigurationLoader.load(
+            file: Self.root.appendingPathComponent("config/demo.yaml").path, environment: [:])
+        #expect(config.api.includeTenantEvents)
+    }
+
+    @Test(arguments: [
+        ("poll:\n  intervall: 30s", "config.yaml:2: poll.intervall: unknown key (did you mean 'interval'?)"),
+        ("apii: {}", "apii: unknown key (did you mean 'api'?)"),
+        ("poll:\n  interval: ten", "poll.interval: 'ten' is not a duration (expected 30s, 10m, 1h"),
+        ("poll:\n  interval: 0s", "poll.interval: '0s' is out of range"),
+        ("poll:\n  lookback: 1.5s", "poll.lookback: must be whole seconds"),
+        ("poll:\n  start_at: yesterday", "poll.start_at: 'yesterday' is not a time"),
+        ("poll:\n  start_at: null", "poll.start_at: must not be null"),
+        ("poll:\n  max_window_events: 10", "poll.max_window_events: '10' is not a whole number from 100 to 10000000"),
+        ("api:\n  page_size: 101", "api.page_size: '101' is not a whole number from 1 to 100"),
+        ("api:\n  page_size: many", "api.page_size: 'many' is not a whole number"),
+        ("api:\n  include_tenant_events: maybe", "api.include_tenant_events: 'maybe' is not true or false"),
+        ("api:\n  base_url: ftp://x/v1", "api.base_url: 'ftp://x/v1' is not an http(s) URL"),
+        ("api:\n  base_url: http://api.example.com/v1", "would send the admin key in clear text"),
+        ("api:\n  request_timeout: 1h", "api.request_timeout: '1h' is out of range"),
+        ("api:\n  filters:\n    event_types: login.failed", "api.filters.event_types: expected a list of strings"),
+        ("api:\n  filters:\n    actor_ids: [[a]]", "api.filters.actor_ids[0]: expected a string"),
+        ("api:\n  filters:\n    actors: []", "api.filters.actors: unknown key"),
+        ("api:\n  organization: \"\"", "api.organization: must not be empty"),
+        ("api: 5", "config.yaml:1: api: expected a mapping of base_url"),
+        ("sinks: []", "sinks: expected a list of one or more sinks"),
+        ("sinks:\n  - format: json", "sinks[0]: each sink is a mapping with a 'type'"),
+        (
+            "sinks:\n  - type: stdut",
+            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog (did you mean 'stdout'?)"
+        ),
+        ("sinks:\n  - type: stdout\n    colour: red", "sinks[0].colour: unknown key"),
+        ("sinks:\n  - type: stdout\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
+        ("sinks:\n  - type: stdout\n    format: cef", "sinks[0].format: 'cef' is not available in this version"),
+        ("sinks:\n  - type: journald", "sinks[0].type: 'journald' is not available in this version"),
+        ("sinks:\n  - type: stdout\n  - type: syslog", "config.yaml:3: sinks[1].type: 'syslog' is not available"),
+        (
+            "metrics:\n  listen: 127.0.0.1:9464",
+            "metrics.listen: '127.0.0.1:9464': the metrics endpoint is not available"
+        ),
+        ("log:\n  level: loud", "log.level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"),
+        ("state:\n  path: [a]", "state.path: expected a string"),
+        ("api:\n  base_url: [unclosed", "config.yaml: not valid YAML: line"),
+        ("a: 1\na: 2", "config.yaml: not valid YAML"),
+        ("- just\n- a list", "top level: expected a mapping of api, poll, state, sinks, metrics, log"),
+    ])
+    func aBadValueIsNamedWithItsKeyPath(yaml: String, message: String) {
+        #expect {
+            try parse(yaml)
+        } throws: { error in
+            guard error is ConfigurationError else { return false }
+            let text = "\(error)"
+            if !text.contains(message) { Issue.record("got: \(text)") }
+            return text.contains(message)
+        }
+    }
+
+    @Test func environmentVariablesOverrideSingleKeys() throws {
+        let config = try parse(
+            "poll:\n  interval: 60s\n",
+            environment: [
+                "OPENAI_AUDITD_POLL_INTERVAL": "15s", "OPENAI_AUDITD_API_PAGE_SIZE": "10",
+                "OPENAI_AUDITD_API_FILTERS_EVENT_TYPES": "login.failed, api_key.created",
+                "OPENAI_AUDITD_API_ORGANIZATION": "org-x", "OPENAI_AUDITD_STATE_PATH": "/tmp/s.json",
+                "OPENAI_AUDITD_CONFIG": "/ignored/here.yaml", "UNRELATED": "x",
+            ])
+        #expect(config.poll.interval == .seconds(15))
+        #expect(config.api.pageSize == 10)
+        #expect(config.api.filters.eventTypes == ["login.failed", "api_key.created"])
+        #expect(config.api.organization == "org-x")
+        #expect(config.statePath == "/tmp/s.json")
+    }
+
+    @Test func aBadEnvironmentValueNamesTheVariable() {
+        #expect {
+            try parse("", environment: ["OPENAI_AUDITD_POLL_LOOKBACK": "forever"])
+        } throws: { error in
+            "\(error)".hasPrefix("OPENAI_AUDITD_POLL_LOOKBACK: poll.lookback: 'forever' is not a duration")
+        }
+    }
+
+    @Test func anUnknownEnvironmentVariableIsAnError() {
+        #expect {
+            try parse("", environment: ["OPENAI_AUDITD_POLL_INTERVALL": "1s"])
+        } throws: { error in
+            "\(error)".contains(
+                "OPENAI_AUDITD_POLL_INTERVALL: names no configuration key (did you mean 'OPENAI_AUDITD_POLL_INTERVAL'?)"
+            )
+        }
+    }
+
+    @Test func aMissingFileIsNamed() {
+        #expect {
+            try ConfigurationLoader.load(file: "/nonexistent/config.yaml", environment: [:])
+        } throws: { error in
+            "\(error)" == "cannot read configuration /nonexistent/config.yaml: no such file"
+        }
+    }
+
+    @Test func theConfigurationPathComesFromTheFlagThenTheEnvironment() {
+        #expect(
+            ConfigurationLoader.path(flag: "/a.yaml", environment: ["OPENAI_AUDITD_CONFIG": "/b.yaml"]) == "/a.yaml")
+        #expect(ConfigurationLoader.path(flag: nil, environment: ["OPENAI_AUDITD_CONFIG": "/b.yaml"]) == "/b.yaml")
+        #expect(ConfigurationLoader.path(flag: nil, environment: [:]) == "/etc/openai-auditd/config.yaml")
+    }
+
+    @Test func theStatePathFollowsSystemd() {
+        let config = Configuration()
+        #expect(config.resolvedStatePath(environment: [:]) == "/var/lib/openai-auditd/state.json")
+        #expect(
+            config.resolvedStatePath(environment: ["STATE_DIRECTORY": "/var/lib/openai-auditd-a:/x"])
+                == "/var/lib/openai-auditd-a/state.json")
+    }
+
+    @Test(arguments: [
+        ("30s", Duration.seconds(30)), ("10m", .seconds(600)), ("1h", .seconds(3600)), ("2d", .seconds(172_800)),
+        ("45", .seconds(45)), ("500ms", .milliseconds(500)), ("1.5", .milliseconds(1500)),
+    ])
+    func durations(text: String, expected: Duration) {
+        #expect(TimeSpec.duration(text) == expected)
+    }
+
+    @Test func times() {
+        let now: Int64 = 1_800_000_000
+        #expect(TimeSpec.time("2026-11-01T00:00:00Z", now: now) == 1_793_491_200)
+        #expect(TimeSpec.time("2026-11-01T02:00:00+02:00", now: now) == 1_793_491_200)
+        #expect(TimeSpec.time("2026-11-01T00:00:00.250Z", now: now) == 1_793_491_200)
+        #expect(TimeSpec.time("2026-11-01", now: now) == 1_793_491_200)
+        #expect(TimeSpec.time("1793491200", now: now) == 1_793_491_200)
+        #expect(TimeSpec.time("-7d", now: now) == now - 7 * 86_400)
+        #expect(TimeSpec.time("-30m", now: now) == now - 1800)
+        #expect(TimeSpec.time("2026-13-01T00:00:00Z", now: now) == nil)
+        #expect(TimeSpec.time("last tuesday", now: now) == nil)
+        #expect(TimeSpec.format(1_793_491_200) == "2026-11-01T00:00:00Z")
+    }
+}
+
+@Suite struct AdminKeyTests {
+    @Test func theKeyFileComesFirstThenTheCredentialThenTheEnvironment() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try "sk-admin-from-file\n".write(toFile: directory.path + "/key", atomically: true, encoding: .utf8)
+        try "sk-admin-from-credential".write(
+            toFile: directory.path + "/openai-admin-key", atomically: true, encoding: .utf8)
+        var config = Configuration()
+        config.api.adminKeyFile = directory.path + "/key"
+        let environment = ["CREDENTIALS_DIRECTORY": directory.path, "OPENAI_ADMIN_KEY": "sk-admin-from-env"]
+        #expect(try AdminKeyLoader.load(configuration: config, environment: environment).value == "sk-admin-from-file")
+        config.api.adminKeyFile = nil
+        #expect(
+            try AdminKeyLoader.load(configuration: config, environment: environment).value == "sk-admin-from-credential"
+        )
+        #expect(
+            try AdminKeyLoader.load(configuration: config, environment: ["OPENAI_ADMIN_KEY": "sk-admin-from-env"]).value
+                == "sk-admin-from-env")
+    }
+
+    @Test func noKeyAtAllSaysWhereToPutOne() {
+        #expect {
+            try AdminKeyLoader.load(configuration: Configuration(), environment: [:])
+        } throws: { error in
+            "\(error)".contains("no admin key: set api.admin_key_file")
+        }
+    }
+
+    @Test func anEmptyOrUnreadableKeyFileIsNamedWithoutItsContent() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try "  \n".write(toFile: directory.path + "/empty", atomically: true, encoding: .utf8)
+        try "sk-admin-has a space".write(toFile: directory.path + "/spaced", atomically: true, encoding: .utf8)
+        var config = Configuration()
+        for (file, reason) in [("empty", "it is empty"), ("spaced", "contains spaces"), ("missing", "no such file")] {
+            config.api.adminKeyFile = directory.path + "/" + file
+            #expect {
+                try AdminKeyLoader.load(configuration: config, environment: [:])
+            } throws: { error in
+                "\(error)".contains(reason) && "\(error)".contains(file) && !"\(error)".contains("sk-admin")
+            }
+        }
+    }
+
+    @Test func theKeyNeverPrints() {
+        let key = AdminKey("sk-admin-secret-value-123", origin: "test")
+        #expect("\(key)" == "[redacted]")
+        #expect(String(reflecting: key) == "[redacted]")
+        #expect(key.redact("echo sk-admin-secret-value-123 back") == "echo [redacted] back")
+    }
+}

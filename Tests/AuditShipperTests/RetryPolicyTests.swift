@@ -1,0 +1,42 @@
+import AuditShipper
+import Testing
+
+@Suite struct RetryPolicyTests {
+    @Test func retryAfterInSeconds() {
+        #expect(RetryPolicy.parseRetryAfter("120", now: 0) == .seconds(120))
+        #expect(RetryPolicy.parseRetryAfter(" 0 ", now: 0) == .zero)
+    }
+
+    @Test(arguments: [
+        "Sun, 06 Nov 1994 08:49:37 GMT",  // IMF-fixdate
+        "Sunday, 06-Nov-94 08:49:37 GMT",  // RFC 850
+        "Sun Nov  6 08:49:37 1994",  // asctime
+    ])
+    func retryAfterAsAnHTTPDate(value: String) {
+        let date: Int64 = 784_111_777
+        #expect(RetryPolicy.parseRetryAfter(value, now: date - 30) == .seconds(30))
+        #expect(RetryPolicy.parseRetryAfter(value, now: date + 30) == .zero, "a date in the past means now")
+    }
+
+    @Test func garbageRetryAfterIsIgnored() {
+        #expect(RetryPolicy.parseRetryAfter("soon", now: 0) == nil)
+        #expect(RetryPolicy.parseRetryAfter("", now: 0) == nil)
+    }
+
+    @Test func backoffGrowsWithJitterAndIsCapped() {
+        let policy = RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(8))
+        for attempt in 1...10 {
+            let ceiling = min(Duration.seconds(1 << (attempt - 1)), .seconds(8))
+            for _ in 0..<20 {
+                let delay = policy.delay(afterAttempt: attempt, retryAfter: nil)
+                #expect(delay >= ceiling / 2 && delay <= ceiling)
+            }
+        }
+    }
+
+    @Test func retryAfterIsHonouredButCapped() {
+        let policy = RetryPolicy(maxRetryAfter: .seconds(60))
+        #expect(policy.delay(afterAttempt: 1, retryAfter: .seconds(5)) == .seconds(5))
+        #expect(policy.delay(afterAttempt: 1, retryAfter: .seconds(3600)) == .seconds(60))
+    }
+}

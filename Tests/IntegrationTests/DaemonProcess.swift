@@ -1,0 +1,154 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The built `openai-auditd` as a child process, with its own directory for config, state
+/// and output. Binaries come from `AUDITD_TEST_BINARY_DIR` (set by `make test`), else
+/// `.build/debug` of this package; a missing binary fails the test loudly.
+final class DaemonHarness {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let key = "sk-admin-simulator-0000000000000000"
+
+    let directory: String
+    let simulator: AuditSimulator
+    var statePath: String { directory + "/state.json" }
+    var stdoutPath: String { directory + "/stdout.jsonl" }
+    var stderrPath: String { directory + "/stderr.log" }
+    var configPath: String { directory + "/config.yaml" }
+
+    init(simulator: AuditSimulator = AuditSimulator(adminKey: key, trickyRate: 0.1)) async throws {
+        directory = NSTemporaryDirectory() + "auditd-it-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.simulator = simulator
+        try await simulator.start()
+    }
+
+    /// Runs `body` with a fresh harness and always cleans it up.
+    static func with(_ body: (DaemonHarness) async throws -> Void) async throws {
+        let harness = try await DaemonHarness()
+        do {
+            try await body(harness)
+        } catch {
+            await harness.close()
+            throw error
+        }
+        await harness.close()
+    }
+
+    func close() async {
+        try? await simulator.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static func binary(_ name: String = "openai-auditd") throws -> String {
+        let directory = ProcessInfo.processInfo.environment["AUDITD_TEST_BINARY_DIR"] ?? root + "/.build/debug"
+        let path = directory + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw HarnessError("\(path) is not built: run 'make build' (or 'swift build') before the integration tests")
+        }
+        return path
+    }
+
+    /// Writes a configuration for the simulator; `extra` is appended under the top level.
+    func writeConfig(poll: String = "", api: String = "", extra: String = "") throws {
+        let yaml = """
+            api:
+              base_url: \(simulator.baseURL)
+              include_tenant_events: true
+            \(api)
+            poll:
+            \(poll.isEmpty ? "  interval: 1s" : poll)
+            state:
+              path: \(statePath)
+            \(extra)
+            """
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the daemon; stdout is appended to `stdoutPath`, stderr to `stderrPath`.
+    func launch(_ arguments: [String], environment: [String: String] = [:], stdout: Any? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        process.arguments = arguments
+        var env = ["PATH": "/usr/bin:/bin", "OPENAI_ADMIN_KEY": Self.key, "HOME": directory]
+        env.merge(environment) { $1 }
+        process.environment = env
+        for path in [stdoutPath, stderrPath] where !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        out.seekToEndOfFile()
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        err.seekToEndOfFile()
+        process.standardOutput = stdout ?? out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs to completion (or fails the test after `timeout`) and returns the exit status.
+    @discardableResult
+    func run(
+        _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(120),
+        stdout: Any? = nil
+    ) async throws -> Int32 {
+        let process = try launch(arguments, environment: environment, stdout: stdout)
+        return try await Self.wait(process, timeout: timeout)
+    }
+
+    static func wait(_ process: Process, timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                process.interrupt()
+                kill(process.processIdentifier, SIGKILL)
+                throw HarnessError("openai-auditd \(process.arguments ?? []) did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    /// Polls until `condition` holds or `timeout` passes.
+    func waitFor(
+        _ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else {
+                throw HarnessError("timed out waiting for \(what); stderr:\n\(stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Complete lines of stdout parsed as JSON objects (a line cut by kill -9 is left out).
+    func deliveredEvents() throws -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: stdoutPath) else { return [] }
+        var events: [[String: Any]] = []
+        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] {
+                events.append(object)
+            }
+        }
+        return events
+    }
+
+    func lineCount() -> Int {
+        FileManager.default.contents(atPath: stdoutPath)?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
+    }
+
+    func state() throws -> [String: Any] {
+        let data = try #require(FileManager.default.contents(atPath: statePath), "no state file at \(statePath)")
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

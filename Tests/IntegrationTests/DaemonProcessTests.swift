@@ -1,0 +1,254 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The built binary as a process against the simulator over loopback.
+@Suite(.serialized) struct DaemonProcessTests {
+    static let now = Int64(Date().timeIntervalSince1970)
+
+    func ids(_ events: [[String: Any]]) -> [String] { events.compactMap { $0["id"] as? String } }
+    func times(_ events: [[String: Any]]) -> [Int64] {
+        events.compactMap { ($0["effective_at"] as? NSNumber)?.int64Value }
+    }
+
+    @Test func onceOnA20000EventHistoryDeliversEachEventOnceInOrder() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let start = Self.now - 10 * 86_400
+            harness.simulator.addEvents(count: 20_000, from: start, to: Self.now - 60)
+            harness.simulator.addEvents(count: 3, from: Self.now - 3600, large: true)
+            try harness.writeConfig(poll: "  start_at: \(start)\n  max_window_events: 2000")
+            let status = try await harness.run(["once", "--config", harness.configPath])
+            #expect(status == 0, "stderr: \(harness.stderr)")
+            let events = try harness.deliveredEvents()
+            #expect(events.count == 20_003)
+            #expect(Set(ids(events)).count == 20_003, "each event once")
+            let times = times(events)
+            #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 }, "oldest first")
+            // Each event arrives whole: its meaning equals what the API served.
+            let served = try #require(
+                try JSONSerialization.jsonObject(
+                    with: Data(
+                        harness.simulator.store.list(
+                            {
+                                var q = ListQuery(); q.tenantOnly = false; q.limit = 100; return q
+                            }(), now: 1e12
+                        ).items[0].json))
+                    as? NSDictionary)
+            let id = try #require(served["id"] as? String)
+            let delivered = try #require(events.first { $0["id"] as? String == id })
+            #expect(NSDictionary(dictionary: delivered) == served)
+            let large = events.filter { (try? JSONSerialization.data(withJSONObject: $0).count) ?? 0 > 100_000 }
+            #expect(large.count == 3, "100 KB events arrive whole")
+            let state = try harness.state()
+            #expect((state["complete_before"] as? NSNumber)?.int64Value == times.last)
+            // A second run finds nothing new: no duplicates across restarts.
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            #expect(harness.lineCount() == 20_003)
+        }
+    }
+
+    @Test func runThenSIGTERMExitsZeroWithTheStateWritten() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 50, from: Self.now - 300, to: Self.now - 10)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the first 50 events") { harness.lineCount() == 50 }
+            // New events, some arriving late (stamped before ones already delivered).
+            harness.simulator.addEvents(count: 5, from: Self.now - 120, to: Self.now - 100)
+            harness.simulator.addEvents(count: 5, from: Self.now)
+            try await harness.waitFor("the next 10 events") { harness.lineCount() == 60 }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "stderr: \(harness.stderr)")
+            #expect(Set(ids(try harness.deliveredEvents())).count == 60)
+            let state = try harness.state()
+            #expect((state["delivered"] as? NSNumber)?.intValue == 60)
+            #expect(harness.stderr.contains("stopped"))
+        }
+    }
+
+    @Test func killNineDuringCatchUpThenRestartLosesNothingAndRepeatsAtMostOneBatch() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let start = Self.now - 5 * 86_400
+            harness.simulator.addEvents(count: 30_000, from: start, to: Self.now - 60)
+            // Slow pages stretch the catch-up so the kill lands in the middle of it.
+            harness.simulator.faults.enqueue(.slow(milliseconds: 30), count: 10_000)
+            try harness.writeConfig(poll: "  start_at: \(start)\n  max_window_events: 1000")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("a few batches") { harness.lineCount() >= 4000 }
+            kill(daemon.processIdentifier, SIGKILL)
+            _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
+            let before = harness.lineCount()
+            #expect(before < 30_000, "killed during the catch-up")
+            _ = try harness.state()  // atomic: the file parses after kill -9
+            harness.simulator.faults.removeAll()
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "stderr: \(harness.stderr)")
+            let delivered = ids(try harness.deliveredEvents())
+            let unique = Set(delivered)
+            #expect(unique.count == 30_000, "nothing missing")
+            #expect(delivered.count - unique.count <= 1000, "at most the batch in flight again")
+        }
+    }
+
+    @Test func aWrongKeyExits77WithTheAPIsMessage() async throws {
+        try await DaemonHarness.with { harness async throws in
+            try harness.writeConfig()
+            let wrong = "sk-admin-not-the-right-key-0123456789"
+            for command in ["run", "once", "check"] {
+                let status = try await harness.run(
+                    [command, "--config", harness.configPath], environment: ["OPENAI_ADMIN_KEY": wrong])
+                #expect(status == 77, "\(command)")
+            }
+            #expect(harness.stderr.contains("the API rejected the admin key (HTTP 401): Incorrect API key provided"))
+            #expect(!harness.stderr.contains(wrong), "the key never reaches a message")
+            #expect(harness.lineCount() == 0)
+        }
+    }
+
+    @Test func aBadConfigurationExits78NamingTheKey() async throws {
+        try await DaemonHarness.with { harness async throws in
+            try harness.writeConfig(poll: "  intervall: 1s")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 78)
+            #expect(harness.stderr.contains("poll.intervall: unknown key (did you mean 'interval'?)"))
+            #expect(try await harness.run(["run", "--config", harness.directory + "/missing.yaml"]) == 78)
+            #expect(
+                harness.stderr.contains("cannot read configuration \(harness.directory)/missing.yaml: no such file"))
+            try harness.writeConfig()
+            #expect(
+                try await harness.run(["once", "--config", harness.configPath], environment: ["OPENAI_ADMIN_KEY": ""])
+                    == 78)
+            #expect(harness.stderr.contains("admin key from OPENAI_ADMIN_KEY: it is empty"))
+            #expect(
+                try await harness.run(
+                    ["once", "--config", harness.configPath], environment: ["OPENAI_AUDITD_POLL_LOOKBAK": "1m"]) == 78)
+            #expect(harness.stderr.contains("OPENAI_AUDITD_POLL_LOOKBAK: names no configuration key"))
+        }
+    }
+
+    @Test func aSecondInstanceOnTheSameStateIsRefused() async throws {
+        try await DaemonHarness.with { harness async throws in
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            let first = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the state file") { FileManager.default.fileExists(atPath: harness.statePath) }
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 73)
+            #expect(
+                harness.stderr.contains(
+                    "state file \(harness.statePath) is in use by another openai-auditd (pid \(first.processIdentifier)"
+                ))
+            kill(first.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(first, timeout: .seconds(20)) == 0)
+        }
+    }
+
+    @Test func aCorruptStateExits65UntilReset() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 10, from: Self.now - 100)
+            try harness.writeConfig(poll: "  start_at: -1h")
+            try "{\"version\": 1, \"complete_bef".write(toFile: harness.statePath, atomically: true, encoding: .utf8)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 65)
+            #expect(harness.stderr.contains("state file \(harness.statePath) is corrupt"))
+            #expect(harness.stderr.contains("openai-auditd state reset"))
+            #expect(try String(contentsOfFile: harness.statePath, encoding: .utf8) == "{\"version\": 1, \"complete_bef")
+            #expect(
+                try await harness.run(
+                    ["state", "reset", "--config", harness.configPath], stdout: FileHandle.nullDevice) == 0)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            #expect(harness.lineCount() == 10)
+            // The state records its source: other filters are refused until a reset.
+            try harness.writeConfig(poll: "  start_at: -1h", api: "  filters:\n    event_types: [login.failed]")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 65)
+            #expect(harness.stderr.contains("belongs to another source"))
+        }
+    }
+
+    @Test func stateShowResetToAndReplay() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 40, from: Self.now - 4000, to: Self.now - 100)
+            try harness.writeConfig(poll: "  start_at: -2h")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            let show = harness.directory + "/show.txt"
+            _ = FileManager.default.createFile(atPath: show, contents: nil)
+            #expect(
+                try await harness.run(
+                    ["state", "show", "--config", harness.configPath], stdout: FileHandle(forWritingAtPath: show)) == 0)
+            let text = try String(contentsOfFile: show, encoding: .utf8)
+            #expect(text.contains("complete before: "))
+            #expect(text.contains("delivered:       40 events"))
+            #expect(text.contains("matches config:  yes"))
+            #expect(!text.contains(DaemonHarness.key))
+            let stateBefore = try Data(contentsOf: URL(fileURLWithPath: harness.statePath))
+            // Replay re-sends a range and leaves the state alone.
+            #expect(
+                try await harness.run([
+                    "replay", "--since", "\(Self.now - 3000)", "--until", "\(Self.now - 1000)", "--config",
+                    harness.configPath,
+                ]) == 0)
+            let replayed = try harness.deliveredEvents().dropFirst(40)
+            #expect(replayed.count == 20)
+            #expect(times(Array(replayed)).allSatisfy { $0 >= Self.now - 3000 && $0 < Self.now - 1000 })
+            #expect(try Data(contentsOf: URL(fileURLWithPath: harness.statePath)) == stateBefore)
+            // Reset to a time: the next run delivers from there.
+            #expect(
+                try await harness.run(
+                    ["state", "reset", "--to", "\(Self.now - 1000)", "--config", harness.configPath],
+                    stdout: FileHandle.nullDevice)
+                    == 0)
+            #expect((try harness.state()["complete_before"] as? NSNumber)?.int64Value == Self.now - 1000)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            #expect(harness.lineCount() == 40 + 20 + 10)
+        }
+    }
+
+    @Test func checkReportsEachPartAndAnUnreachableAPIExits69() async throws {
+        try await DaemonHarness.with { harness async throws in
+            try harness.writeConfig()
+            #expect(try await harness.run(["check", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            let output = try String(contentsOfFile: harness.stdoutPath, encoding: .utf8)
+            #expect(output.contains("api: ok"))
+            #expect(output.contains("sinks: ok (stdout)"))
+            #expect(output.contains("state: no state yet"))
+            try await harness.simulator.stop()
+            #expect(try await harness.run(["check", "--config", harness.configPath]) == 69)
+            #expect(harness.stderr.contains("cannot reach the API"))
+        }
+    }
+
+    @Test func aClosedStdoutIsAnErrorNotASilentLoss() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 5000, from: Self.now - 100)
+            try harness.writeConfig(poll: "  start_at: -1h")
+            let pipe = Pipe()
+            try pipe.fileHandleForReading.close()
+            #expect(try await harness.run(["once", "--config", harness.configPath], stdout: pipe) == 74)
+            #expect(harness.stderr.contains("sink stdout is closed: the reader went away (EPIPE)"))
+            let state = try harness.state()
+            #expect((state["delivered"] as? NSNumber)?.intValue == 0, "the state did not move")
+        }
+    }
+
+    @Test func rateLimitsAndServerErrorsDelayButLoseNothing() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 500, from: Self.now - 1000, to: Self.now - 10)
+            try harness.writeConfig(poll: "  start_at: -1h")
+            // The first request is the startup key check; then a storm on the walk itself.
+            harness.simulator.faults.enqueue(.slow(milliseconds: 1))
+            harness.simulator.faults.enqueue(.status(429, retryAfter: "1"), count: 2)
+            harness.simulator.faults.enqueue(.status(503, retryAfter: nil))
+            harness.simulator.faults.enqueue(.reset)
+            #expect(try await harness.run(["once", "--config", harness.configPath, "--log-level", "trace"]) == 0)
+            #expect(Set(ids(try harness.deliveredEvents())).count == 500)
+            #expect(harness.lineCount() == 500)
+            #expect(harness.stderr.contains("upstream request failed, retrying"))
+            #expect(!harness.stderr.contains(DaemonHarness.key), "not even at trace level")
+        }
+    }
+
+    @Test func versionHelpAndUsage() async throws {
+        try await DaemonHarness.with { harness async throws in
+            #expect(try await harness.run(["--version"]) == 0)
+            #expect(try String(contentsOfFile: harness.stdoutPath, encoding: .utf8).hasPrefix("0."))
+            #expect(try await harness.run(["--help"]) == 0)
+            #expect(try await harness.run(["--no-such-flag"]) == 64)
+            #expect(try await harness.run(["replay", "--since", "someday"]) == 64)
+        }
+    }
+}
