@@ -25,7 +25,7 @@ import Testing
         try withStore { store, path in
             var state = AuditState(source: Self.source, startAt: 100, now: 200)
             state.completeBefore = 150
-            state.recent = ["audit_log-a": 149, "audit_log-b": 150]
+            state.recent = ["audit_log-a": 149, "audit_log-b": 150, "odd \"id\" \\ \n é": 150]
             state.delivered = 2
             try store.save(state)
             #expect(try store.load() == state)

@@ -34,7 +34,7 @@ public struct PollCycle: Sendable {
     /// With `until` (replay), the window ends there instead of being open-ended.
     public mutating func run(state: inout AuditState, now: Int64, until: Int64? = nil) async throws -> CycleReport {
         var report = CycleReport()
-        var lastPersisted = state
+        var unsaved = false
         var start = state.windowStart(lookback: settings.lookback)
         while true {
             try Task.checkCancellation()
@@ -58,14 +58,13 @@ public struct PollCycle: Sendable {
                 continue
             }
             report.slices += 1
-            try await deliver(walk.events, state: &state, lastPersisted: &lastPersisted, report: &report, now: now) {
+            try await deliver(walk.events, state: &state, unsaved: &unsaved, report: &report, now: now) {
                 next in
                 // The slice is complete: everything visible before its end is delivered. The
                 // open window moves T only to the newest event seen, never to "now", so a
                 // clock ahead of the API's cannot skip events.
                 let newT = end ?? walk.newestSeen ?? next.completeBefore
                 next.completeBefore = max(next.completeBefore, newT)
-                next.pruneRecent(lookback: settings.lookback)
             }
             guard let end, end < until ?? .max else { break }
             if walk.events.count < settings.maxWindowEvents / 4 {
@@ -73,7 +72,7 @@ public struct PollCycle: Sendable {
             }
             start = end
         }
-        if state != lastPersisted { try persist(state) }
+        if unsaved { try persist(state) }
         return report
     }
 
@@ -128,7 +127,7 @@ public struct PollCycle: Sendable {
     /// Hands `events` to every sink in batches; after each batch every sink accepted, the
     /// state is written. `complete` finishes the state with the last batch (or alone).
     func deliver(
-        _ events: [AuditEvent], state: inout AuditState, lastPersisted: inout AuditState, report: inout CycleReport,
+        _ events: [AuditEvent], state: inout AuditState, unsaved: inout Bool, report: inout CycleReport,
         now: Int64, complete: (inout AuditState) -> Void
     ) async throws {
         var offset = 0
@@ -144,19 +143,28 @@ public struct PollCycle: Sendable {
             for event in batch {
                 next.recent[event.id] = event.effectiveAt
                 if event.effectiveAt < state.completeBefore { report.lateEvents += 1 }
-                report.newestDelivered = max(report.newestDelivered ?? event.effectiveAt, event.effectiveAt)
+            }
+            if let newest = batch.last?.effectiveAt {
+                // Every event of the walk older than this batch's newest second is delivered
+                // (they come oldest first), so T may move that far now: a restart then
+                // re-reads less, and `recent` stays within one lookback instead of a slice.
+                next.completeBefore = max(next.completeBefore, newest)
+                report.newestDelivered = max(report.newestDelivered ?? newest, newest)
             }
             next.delivered += Int64(batch.count)
             report.delivered += batch.count
             if offset == events.count { complete(&next) }
-            if next != state {
+            if !batch.isEmpty || next.completeBefore != state.completeBefore {
+                next.pruneRecent(lookback: settings.lookback)
                 next.updatedAt = now
                 // In memory first: the batch *was* delivered. If the write fails the error is
                 // fatal to the caller, and a restart re-sends at most this batch.
                 state = next
-                if !batch.isEmpty {
+                if batch.isEmpty {
+                    unsaved = true
+                } else {
                     try persist(next)
-                    lastPersisted = next
+                    unsaved = false
                 }
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }

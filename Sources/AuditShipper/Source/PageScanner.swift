@@ -153,29 +153,35 @@ private struct JSONCursor {
         return AuditEvent(id: id, type: type, effectiveAt: effectiveAt, json: json)
     }
 
-    /// Drops whitespace outside strings; strings are copied byte for byte.
+    /// Drops whitespace outside strings; strings are copied byte for byte. Writes through a
+    /// raw pointer: this runs over every byte of every event.
     static func compact(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        var inString = false
-        var escaped = false
-        for c in raw {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if c == Byte.backslash {
-                    escaped = true
-                } else if c == Byte.quote {
-                    inString = false
+        [UInt8](unsafeUninitializedCapacity: raw.count) { out, written in
+            guard let source = raw.baseAddress, let target = out.baseAddress else { return }
+            var count = 0
+            var inString = false
+            var index = 0
+            while index < raw.count {
+                let c = source[index]
+                index += 1
+                if inString {
+                    target[count] = c
+                    count += 1
+                    if c == Byte.backslash, index < raw.count {
+                        target[count] = source[index]
+                        count += 1
+                        index += 1
+                    } else if c == Byte.quote {
+                        inString = false
+                    }
+                } else if !Byte.isSpace(c) {
+                    target[count] = c
+                    count += 1
+                    inString = c == Byte.quote
                 }
-            } else if c == Byte.quote {
-                inString = true
-            } else if Byte.isSpace(c) {
-                continue
             }
-            out.append(c)
+            written = count
         }
-        return out
     }
 
     // MARK: values

@@ -41,6 +41,61 @@ public struct AuditState: Codable, Sendable, Equatable {
         recent = recent.filter { $0.value >= floor }
     }
 
+    /// The file's JSON, written by hand: it is written after every batch, and while a slice
+    /// is caught up `recent` holds up to `max_window_events` ids, which `JSONEncoder` would
+    /// sort and box one by one.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + recent.count * 48)
+        func string(_ text: String) {
+            out.append(0x22)
+            for byte in text.utf8 {
+                switch byte {
+                case 0x22, 0x5C: out.append(contentsOf: [0x5C, byte])
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+                default: out.append(byte)
+                }
+            }
+            out.append(0x22)
+        }
+        func strings(_ list: [String]) {
+            out.append(UInt8(ascii: "["))
+            for (index, item) in list.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                string(item)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        func raw(_ text: String) { out.append(contentsOf: text.utf8) }
+        raw("{\"version\":\(version),\"source\":{\"base_url\":")
+        string(source.baseURL)
+        raw(",\"organization\":")
+        if let organization = source.organization { string(organization) } else { raw("null") }
+        raw(",\"filters\":{\"event_types\":")
+        strings(source.filters.eventTypes)
+        raw(",\"project_ids\":")
+        strings(source.filters.projectIDs)
+        raw(",\"actor_ids\":")
+        strings(source.filters.actorIDs)
+        raw(",\"actor_emails\":")
+        strings(source.filters.actorEmails)
+        raw(",\"resource_ids\":")
+        strings(source.filters.resourceIDs)
+        raw("}},\"start_at\":\(startAt),\"complete_before\":\(completeBefore),\"delivered\":\(delivered)")
+        raw(",\"updated_at\":\(updatedAt),\"recent\":{")
+        var first = true
+        for (id, effectiveAt) in recent {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            string(id)
+            raw(":\(effectiveAt)")
+        }
+        raw("}}\n")
+        return out
+    }
+
     enum CodingKeys: String, CodingKey {
         case version, source, recent, delivered
         case startAt = "start_at", completeBefore = "complete_before", updatedAt = "updated_at"

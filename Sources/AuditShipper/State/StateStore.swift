@@ -82,10 +82,7 @@ public final class StateStore: Sendable {
     /// Writes a temporary file in the same directory, fsyncs it, renames it over the state,
     /// then fsyncs the directory: a crash at any point leaves the old or the new file whole.
     public func save(_ state: AuditState) throws(StateError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data: Data
-        do { data = try encoder.encode(state) } catch { throw .unwritable(path: path, reason: "\(error)") }
+        let data = state.encoded()
         let temporary = "\(path).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .unwritable(path: path, reason: "cannot create \(temporary): \(Self.errnoText())") }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# make bench: one `openai-auditd once` catching up HISTORY events (default 200,000) from the
+# simulator on loopback into stdout > /dev/null, release build, measured by /usr/bin/time -v;
+# the same job by a plain Python poller (scripts/baseline_poller.py) as the yardstick; and
+# peak RSS at a quarter of the history to show memory does not grow with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+history=${HISTORY:-200000}
+work=.build/bench
+rm -rf "$work" && mkdir -p "$work"
+key=sk-admin-simulator-0000000000000000
+export OPENAI_ADMIN_KEY=$key
+python3 -c 'import requests' 2>/dev/null || pip install --quiet requests
+
+start_simulator() { # $1 = events
+  rm -f "$work/port"
+  .build/release/openai-audit-sim --port 0 --port-file "$work/port" --admin-key "$key" \
+    --history "$1" --history-span 2592000 --tricky-rate 0.05 2>"$work/simulator.log" &
+  simulator=$!
+  for _ in $(seq 600); do [ -s "$work/port" ] && break; sleep 0.1; done
+  [ -s "$work/port" ] || { echo "bench: simulator did not start" >&2; cat "$work/simulator.log" >&2; exit 1; }
+  port=$(cat "$work/port")
+}
+stop_simulator() { kill "$simulator" 2>/dev/null || true; wait "$simulator" 2>/dev/null || true; }
+trap stop_simulator EXIT
+
+field() { # $1 = time -v output, $2 = label
+  grep -F "$2" "$1" | head -1 | awk -F': ' '{print $2}'
+}
+seconds() { # h:mm:ss or m:ss.ss -> seconds
+  awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }' <<<"$1"
+}
+
+run_daemon() { # $1 = label; prints "wall cpu rss delivered"
+  rm -f "$work/state.json"
+  cat >"$work/config.yaml" <<YAML
+api:
+  base_url: http://127.0.0.1:$port/v1
+  include_tenant_events: true
+poll:
+  start_at: -31d
+state:
+  path: $work/state.json
+YAML
+  /usr/bin/time -v -o "$work/$1.time" .build/release/openai-auditd once --config "$work/config.yaml" \
+    >/dev/null 2>"$work/$1.log"
+  local wall cpu rss delivered
+  wall=$(seconds "$(field "$work/$1.time" "Elapsed (wall clock)")")
+  cpu=$(awk -v u="$(field "$work/$1.time" "User time")" -v s="$(field "$work/$1.time" "System time")" 'BEGIN{print u+s}')
+  rss=$(field "$work/$1.time" "Maximum resident set size")
+  delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$1.log" | tail -1 | cut -d= -f2)
+  echo "$wall $cpu $rss $delivered"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(swift --version 2>&1 | head -1)"
+
+start_simulator $((history / 4))
+read -r q_wall q_cpu q_rss q_delivered < <(run_daemon quarter)
+stop_simulator
+
+start_simulator "$history"
+read -r wall cpu rss delivered < <(run_daemon full)
+/usr/bin/time -v -o "$work/python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" \
+  "$(($(date +%s) - 31 * 86400))" >/dev/null 2>"$work/python.log"
+p_wall=$(seconds "$(field "$work/python.time" "Elapsed (wall clock)")")
+p_cpu=$(awk -v u="$(field "$work/python.time" "User time")" -v s="$(field "$work/python.time" "System time")" 'BEGIN{print u+s}')
+p_delivered=$(grep -o 'baseline: [0-9]*' "$work/python.log" | awk '{print $2}')
+stop_simulator
+
+[ "$delivered" = "$history" ] || { echo "bench: the daemon delivered $delivered of $history events" >&2; exit 1; }
+awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v qr="$q_rss" \
+    -v pw="$p_wall" -v pc="$p_cpu" -v pd="$p_delivered" 'BEGIN {
+  printf "openai-auditd once, %d events: %.2f s wall, %.2f CPU-s, %.0f events/s, %.0f events/CPU-s, peak RSS %.1f MB\n", h, w, c, h/w, h/c, r/1024
+  printf "openai-auditd once, %d events: peak RSS %.1f MB (history x1/4: RSS ratio %.2f)\n", qh, qr/1024, r/qr
+  printf "python baseline,    %d events: %.2f s wall, %.2f CPU-s, %.0f events/CPU-s\n", pd, pw, pc, pd/pc
+  printf "daemon / python: %.1fx events per CPU-second, %.1fx wall-clock speed\n", (h/c)/(pd/pc), pw/w
+}' | tee "$work/result.txt"
