@@ -8,3 +8,7 @@ for binary in openai-auditd openai-audit-sim; do
   [ -x "$AUDITD_TEST_BINARY_DIR/$binary" ] || { echo "run-tests: $AUDITD_TEST_BINARY_DIR/$binary was not built" >&2; exit 1; }
 done
 swift test --skip-build 2>&1 | tee .build/test.log
+# One plain closing line: the XCTest runner above reports 0 of its own (all tests are Swift Testing).
+count=$(grep -oE 'Test run with [0-9]+ tests' .build/test.log | tail -1 | grep -oE '[0-9]+')
+[ -n "$count" ] && [ "$count" -gt 0 ] || { echo "run-tests: no test ran" >&2; exit 1; }
+echo "tests: $count passed, 0 failed"

@@ -12,7 +12,7 @@ struct Run: AsyncParsableCommand {
         try await Invocation.perform(options) { setup in
             let daemon = try await setup.startDaemon()
             let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-            let runner = CycleRunner(cycle: daemon.makeCycle(persist: { try store.save($0) }), state: state)
+            let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
             let service = AuditService(
                 runner: runner, interval: setup.configuration.poll.interval, logger: setup.logger, clock: Daemon.now)
             let group = ServiceGroup(
@@ -42,7 +42,7 @@ struct Once: AsyncParsableCommand {
             let daemon = try await setup.startDaemon()
             try await daemon.closing {
                 let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-                let runner = CycleRunner(cycle: daemon.makeCycle(persist: { try store.save($0) }), state: state)
+                let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
                 let report = try await runner.runCycle(now: Daemon.now())
                 let completeBefore = await runner.state.completeBefore
                 setup.logger.info(
@@ -107,12 +107,10 @@ struct Replay: AsyncParsableCommand {
             let daemon = try await setup.startDaemon()
             var settings = setup.configuration.cycleSettings
             settings.lookback = 0
-            let cycle = PollCycle(
-                source: daemon.client, sinks: daemon.sinks, settings: settings, logger: setup.logger,
-                persist: { _ in })
             let state = AuditState(source: setup.configuration.stateSource, startAt: since, now: now)
+            let runner = daemon.makeRunner(state: state, settings: settings, persist: { _ in })
             try await daemon.closing {
-                let report = try await CycleRunner(cycle: cycle, state: state).runCycle(now: now, until: until)
+                let report = try await runner.runCycle(now: now, until: until)
                 setup.logger.info(
                     "replayed",
                     metadata: [

@@ -20,7 +20,8 @@ import Testing
         let source = StoreSource(simulator)
         let persisted = self.persisted
         let cycle = PollCycle(
-            source: source, sinks: [sink], settings: settings, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            source: source, sinks: [sink], settings: settings,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
             persist: { state in persisted.withLock { $0.append(state) } })
         return (cycle, source)
     }
@@ -149,7 +150,8 @@ import Testing
         do {
             let store = try StateStore(path: directory.path + "/state.json")
             var cycle = PollCycle(
-                source: StoreSource(simulator), sinks: [sink], settings: settings, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                source: StoreSource(simulator), sinks: [sink], settings: settings,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                 persist: { try store.save($0) })
             var state = freshState()
             try store.save(state)
@@ -166,7 +168,8 @@ import Testing
         #expect(state.recent.count < 2000)
         sink.failAfter.withLock { $0 = nil }
         var cycle = PollCycle(
-            source: StoreSource(simulator), sinks: [sink], settings: settings, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            source: StoreSource(simulator), sinks: [sink], settings: settings,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
             persist: { try store.save($0) })
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 5000)

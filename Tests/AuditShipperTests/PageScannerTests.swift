@@ -97,6 +97,25 @@ import Testing
         }
     }
 
+    @Test func findsEscapesAndControlCharactersAtEveryAlignment() throws {
+        for offset in 0..<24 {
+            let padding = String(repeating: "a", count: offset)
+            let text = "\(padding)\\\"q\\\\é\(padding)"
+            let page = try scan(#"{"data":[{"id":"\#(text)","type":"t","effective_at":1}],"has_more":false}"#)
+            #expect(page.events[0].id == "\(padding)\"q\\é\(padding)")
+            let raw =
+                "{\"data\":[{\"id\":\"\(padding)\u{01}\(padding)\",\"type\":\"t\",\"effective_at\":1}],\"has_more\":false}"
+            #expect(throws: MalformedPage.self) { try scan(raw) }
+        }
+    }
+
+    @Test func compactsWhitespaceBetweenEveryToken() throws {
+        let page = try scan(
+            "{ \"data\" :\n[ {\t\"id\" : \"a b\" ,\r\n \"type\":\"t\", \"effective_at\" : 1 , \"x\" : [ 1 , { } , [ ] ] } ] , \"has_more\" : false }"
+        )
+        #expect(page.events[0].jsonString == #"{"id":"a b","type":"t","effective_at":1,"x":[1,{},[]]}"#)
+    }
+
     @Test func rejectsNestingDeeperThanTheLimit() {
         let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
         #expect(throws: MalformedPage.self) {

@@ -3,10 +3,13 @@
 public actor CycleRunner {
     var cycle: PollCycle
     public private(set) var state: AuditState
+    /// Where cycles run; nil for the global pool (tests).
+    let executor: (any TaskExecutor)?
 
-    public init(cycle: PollCycle, state: AuditState) {
+    public init(cycle: PollCycle, state: AuditState, executor: (any TaskExecutor)? = nil) {
         self.cycle = cycle
         self.state = state
+        self.executor = executor
     }
 
     /// Runs one cycle; `state` afterwards is what was last persisted, even on error.
@@ -17,6 +20,8 @@ public actor CycleRunner {
             self.cycle = cycle
             self.state = state
         }
-        return try await cycle.run(state: &state, now: now, until: until)
+        return try await withTaskExecutorPreference(executor) {
+            try await cycle.run(state: &state, now: now, until: until)
+        }
     }
 }

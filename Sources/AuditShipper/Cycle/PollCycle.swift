@@ -89,6 +89,8 @@ public struct PollCycle: Sendable {
         var held: [AuditEvent] = []
         var seen = Set<String>()
         var newestSeen: Int64?
+        // Nothing newer than the newest id in `recent` can be in it: skip the lookup.
+        let newestRecent = state.recent.values.max() ?? .min
         for tenantOnly in settings.includeTenantEvents ? [false, true] : [false] {
             var query = AuditLogQuery(filters: settings.filters)
             query.effectiveAtGreaterOrEqual = start
@@ -101,7 +103,9 @@ public struct PollCycle: Sendable {
                 report.pages += 1
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
-                    guard seen.insert(event.id).inserted, state.recent[event.id] == nil else {
+                    guard seen.insert(event.id).inserted,
+                        event.effectiveAt > newestRecent || state.recent[event.id] == nil
+                    else {
                         report.duplicatesDropped += 1
                         continue
                     }

@@ -8,6 +8,8 @@ public struct Daemon: Sendable {
     public let configuration: Configuration
     public let client: APIClient
     public let sinks: [any Sink]
+    /// Cycles run here, on the event loop of the HTTP connection.
+    public let executor = EventLoopExecutor()
     let http: HTTPClient
     let logger: Logger
 
@@ -20,7 +22,7 @@ public struct Daemon: Sendable {
         http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
-            timeout: configuration.api.requestTimeout, retry: retry, logger: logger)
+            timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop)
         sinks = configuration.sinks.map { settings in
             switch settings {
             case .stdout(let format): StdoutSink(format: format, output: output)
@@ -57,10 +59,14 @@ public struct Daemon: Sendable {
         return (store, state)
     }
 
-    /// The cycle that delivers to this daemon's sinks and persists into `store`.
-    public func makeCycle(persist: @escaping @Sendable (AuditState) throws -> Void) -> PollCycle {
-        PollCycle(
-            source: client, sinks: sinks, settings: configuration.cycleSettings, logger: logger, persist: persist)
+    /// A runner for cycles that deliver to this daemon's sinks, on its event loop.
+    public func makeRunner(
+        state: AuditState, settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState) throws -> Void
+    ) -> CycleRunner {
+        let cycle = PollCycle(
+            source: client, sinks: sinks, settings: settings ?? configuration.cycleSettings, logger: logger,
+            persist: persist)
+        return CycleRunner(cycle: cycle, state: state, executor: executor)
     }
 
     public func shutdown() async {

@@ -21,11 +21,14 @@ public struct APIClient: AuditLogSource {
     let timeout: Duration
     let retry: RetryPolicy
     let logger: Logger
+    /// Requests run on this loop when set (see `EventLoopExecutor`).
+    let eventLoop: (any EventLoop)?
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
-        retry: RetryPolicy = RetryPolicy(), logger: Logger
+        retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil
     ) {
+        self.eventLoop = eventLoop
         self.http = http
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.key = key
@@ -70,22 +73,32 @@ public struct APIClient: AuditLogSource {
 
     func fetch(_ query: AuditLogQuery) async throws -> AuditPage {
         let query = query.queryString
-        var request = HTTPClientRequest(url: "\(baseURL)/organization/audit_logs" + (query.isEmpty ? "" : "?\(query)"))
-        request.method = .GET
-        request.headers.add(name: "Authorization", value: "Bearer \(key.value)")
-        if let organization { request.headers.add(name: "OpenAI-Organization", value: organization) }
-        request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "openai-auditd/\(AuditShipperVersion.current)")
-        let response: HTTPClientResponse
-        let body: ByteBuffer
+        let url = "\(baseURL)/organization/audit_logs" + (query.isEmpty ? "" : "?\(query)")
+        var headers = HTTPHeaders()
+        headers.add(name: "Authorization", value: "Bearer \(key.value)")
+        if let organization { headers.add(name: "OpenAI-Organization", value: organization) }
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "User-Agent", value: "openai-auditd/\(AuditShipperVersion.current)")
+        let response: HTTPClient.Response
         do {
+            // The body is gathered on the event loop and handed over once: a page costs one
+            // thread hop instead of one per chunk, which perf showed as a fifth of the CPU.
+            let request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
             let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-            response = try await http.execute(request, timeout: .nanoseconds(nanos))
-            body = try await response.body.collect(upTo: Self.maxPageBytes)
+            let task = http.execute(
+                request: request, delegate: ResponseAccumulator(request: request, maxBodySize: Self.maxPageBytes),
+                eventLoop: eventLoop.map { .delegateAndChannel(on: $0) } ?? .indifferent,
+                deadline: .now() + .nanoseconds(nanos))
+            response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
         } catch {
             if Task.isCancelled { throw CancellationError() }
             throw UpstreamError.transport(key.redact(String(describing: error)))
         }
+        let body = response.body ?? ByteBuffer()
         let status = Int(response.status.code)
         switch status {
         case 200:

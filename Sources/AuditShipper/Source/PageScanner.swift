@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Reads one page of the API's JSON in a single pass and cuts it into events.
 ///
 /// Each item of `data` keeps its own bytes (insignificant whitespace dropped, so an event is
@@ -35,20 +39,23 @@ private enum Byte {
 private struct JSONCursor {
     let bytes: UnsafeBufferPointer<UInt8>
     var pos = 0
-    /// Set when whitespace outside a string was skipped: the event then needs compacting.
-    var sawSpace = false
+    /// The runs of whitespace skipped outside strings since `gaps` was cleared: exactly the
+    /// bytes compaction drops, so an event is compacted by copying what lies between them.
+    var gaps: [Range<Int>] = []
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     func fail(_ reason: String) -> MalformedPage { MalformedPage(reason: reason, offset: pos) }
 
+    @inline(__always)
     mutating func skipSpace() {
-        while pos < bytes.count, Byte.isSpace(bytes[pos]) {
-            pos += 1
-            sawSpace = true
-        }
+        guard pos < bytes.count, Byte.isSpace(bytes[pos]) else { return }
+        let start = pos
+        repeat { pos += 1 } while pos < bytes.count && Byte.isSpace(bytes[pos])
+        gaps.append(start..<pos)
     }
 
+    @inline(__always)
     mutating func next() throws(MalformedPage) -> UInt8 {
         skipSpace()
         guard pos < bytes.count else { throw fail("unexpected end of page") }
@@ -56,16 +63,18 @@ private struct JSONCursor {
         return bytes[pos]
     }
 
+    @inline(__always)
     mutating func peek() throws(MalformedPage) -> UInt8 {
         skipSpace()
         guard pos < bytes.count else { throw fail("unexpected end of page") }
         return bytes[pos]
     }
 
-    mutating func expect(_ byte: UInt8, _ what: String) throws(MalformedPage) {
+    @inline(__always)
+    mutating func expect(_ byte: UInt8, _ what: @autoclosure () -> String) throws(MalformedPage) {
         guard try next() == byte else {
             pos -= 1
-            throw fail("expected \(what)")
+            throw fail("expected \(what())")
         }
     }
 
@@ -102,6 +111,7 @@ private struct JSONCursor {
     }
 
     /// After a member or element: true for ',', false for the closing byte.
+    @inline(__always)
     mutating func separator(close: UInt8) throws(MalformedPage) -> Bool {
         let c = try next()
         if c == Byte.comma { return true }
@@ -126,7 +136,7 @@ private struct JSONCursor {
 
     mutating func event(index: Int) throws(MalformedPage) -> AuditEvent {
         let start = pos
-        sawSpace = false
+        gaps.removeAll(keepingCapacity: true)
         try expect(Byte.openBrace, "data[\(index)] to be an object")
         var id: String?
         var type: String?
@@ -135,13 +145,13 @@ private struct JSONCursor {
             pos += 1
         } else {
             repeat {
-                let key = try stringValue()
+                let key = try eventKey()
                 try expect(Byte.colon, "':'")
                 switch key {
-                case "id": id = try optionalString("data[\(index)].id")
-                case "type": type = try optionalString("data[\(index)].type")
-                case "effective_at": effectiveAt = try integer("data[\(index)].effective_at")
-                default: try skipValue(depth: 2)
+                case .id: id = try optionalString("data[\(index)].id")
+                case .type: type = try optionalString("data[\(index)].type")
+                case .effectiveAt: effectiveAt = try integer("data[\(index)].effective_at")
+                case .other: try skipValue(depth: 2)
                 }
             } while try separator(close: Byte.closeBrace)
         }
@@ -149,51 +159,64 @@ private struct JSONCursor {
         guard let id, !id.isEmpty else { throw fail("data[\(index)] has no \"id\"") }
         guard let type else { throw fail("data[\(index)] (\(id)) has no \"type\"") }
         guard let effectiveAt else { throw fail("data[\(index)] (\(id)) has no \"effective_at\"") }
-        let json = sawSpace ? Self.compact(raw) : Array(raw)
+        let json = gaps.isEmpty ? Array(raw) : Self.copy(raw, from: start, without: gaps)
         return AuditEvent(id: id, type: type, effectiveAt: effectiveAt, json: json)
     }
 
-    /// Drops whitespace outside strings; strings are copied byte for byte. Writes through a
-    /// raw pointer: this runs over every byte of every event.
-    static func compact(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: raw.count) { out, written in
+    /// The bytes of `raw` (which starts at `offset`) minus the whitespace runs `gaps`.
+    static func copy(_ raw: UnsafeBufferPointer<UInt8>, from offset: Int, without gaps: [Range<Int>]) -> [UInt8] {
+        let dropped = gaps.reduce(0) { $0 + $1.count }
+        return [UInt8](unsafeUninitializedCapacity: raw.count - dropped) { out, written in
             guard let source = raw.baseAddress, let target = out.baseAddress else { return }
             var count = 0
-            var inString = false
-            var index = 0
-            while index < raw.count {
-                let c = source[index]
-                index += 1
-                if inString {
-                    target[count] = c
-                    count += 1
-                    if c == Byte.backslash, index < raw.count {
-                        target[count] = source[index]
-                        count += 1
-                        index += 1
-                    } else if c == Byte.quote {
-                        inString = false
-                    }
-                } else if !Byte.isSpace(c) {
-                    target[count] = c
-                    count += 1
-                    inString = c == Byte.quote
-                }
+            var from = 0
+            for gap in gaps {
+                let until = gap.lowerBound - offset
+                (target + count).update(from: source + from, count: until - from)
+                count += until - from
+                from = gap.upperBound - offset
             }
-            written = count
+            (target + count).update(from: source + from, count: raw.count - from)
+            written = count + raw.count - from
+        }
+    }
+
+    enum EventKey { case id, type, effectiveAt, other }
+
+    /// An event member's name, compared as bytes: most names are neither of the three, and
+    /// making a `String` of each would cost an allocation per member of every event.
+    mutating func eventKey() throws(MalformedPage) -> EventKey {
+        let (range, escaped) = try stringRange()
+        if escaped {
+            switch Self.unescape(UnsafeBufferPointer(rebasing: bytes[range])) {
+            case "id": return .id
+            case "type": return .type
+            case "effective_at": return .effectiveAt
+            default: return .other
+            }
+        }
+        func equals(_ name: StaticString) -> Bool {
+            range.count == name.utf8CodeUnitCount
+                && memcmp(bytes.baseAddress! + range.lowerBound, name.utf8Start, range.count) == 0
+        }
+        switch range.count {
+        case 2: return equals("id") ? .id : .other
+        case 4: return equals("type") ? .type : .other
+        case 12: return equals("effective_at") ? .effectiveAt : .other
+        default: return .other
         }
     }
 
     // MARK: values
 
-    mutating func optionalString(_ what: String) throws(MalformedPage) -> String? {
+    mutating func optionalString(_ what: @autoclosure () -> String) throws(MalformedPage) -> String? {
         let c = try peek()
         if c == Byte.quote { return try stringValue() }
         if c == UInt8(ascii: "n") {
             try literal("null")
             return nil
         }
-        throw fail("\(what) is not a string")
+        throw fail("\(what()) is not a string")
     }
 
     mutating func optionalBool() throws(MalformedPage) -> Bool? {
@@ -210,14 +233,14 @@ private struct JSONCursor {
         }
     }
 
-    mutating func integer(_ what: String) throws(MalformedPage) -> Int64 {
-        guard Byte.isDigit(try peek()) || bytes[pos] == Byte.minus else { throw fail("\(what) is not a number") }
+    mutating func integer(_ what: @autoclosure () -> String) throws(MalformedPage) -> Int64 {
+        guard Byte.isDigit(try peek()) || bytes[pos] == Byte.minus else { throw fail("\(what()) is not a number") }
         let range = try number()
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         if let value = Int64(text) { return value }
         // A fractional or exponent form is still a time: keep the event rather than stall.
         guard let value = Double(text), value.isFinite, abs(value) < 1e15 else {
-            throw fail("\(what) is out of range")
+            throw fail("\(what()) is out of range")
         }
         return Int64(value.rounded(.down))
     }
@@ -294,6 +317,14 @@ private struct JSONCursor {
         let start = pos
         var escaped = false
         while pos < bytes.count {
+            // Eight bytes at a time while none is a quote, a backslash or a control character.
+            if pos + 8 <= bytes.count {
+                let word = UnsafeRawPointer(bytes.baseAddress! + pos).loadUnaligned(as: UInt64.self)
+                if !Self.needsAttention(word) {
+                    pos += 8
+                    continue
+                }
+            }
             let c = bytes[pos]
             if c == Byte.quote {
                 pos += 1
@@ -320,6 +351,18 @@ private struct JSONCursor {
             pos += 1
         }
         throw fail("unterminated string")
+    }
+
+    /// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic "has zero byte" trick).
+    @inline(__always)
+    static func needsAttention(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let quote = hasZero(word ^ (ones &* 0x22))
+        let backslash = hasZero(word ^ (ones &* 0x5C))
+        let control = (word &- ones &* 0x20) & ~word & highs
+        return (quote | backslash | control) != 0
     }
 
     mutating func stringValue() throws(MalformedPage) -> String {
