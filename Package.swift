@@ -60,7 +60,12 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditShipperTests",
-            dependencies: ["AuditShipper", "AuditSimulator"],
+            dependencies: [
+                "AuditShipper", "AuditSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -170,6 +170,28 @@ import Testing
         }
     }
 
+    @Test func aCycleOverMalformedPagesMakesNoProgressThenCatchesUp() async throws {
+        try await withClient { simulator, client in
+            let now = Int64(Date().timeIntervalSince1970)
+            simulator.addEvents(count: 250, from: now - 600, to: now - 10, types: ["user.added"])
+            let sink = RecordingSink()
+            var cycle = PollCycle(
+                source: client, sinks: [sink], settings: CycleSettings(pageSize: 100),
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _ in })
+            var state = AuditState(
+                source: StateSource(baseURL: simulator.baseURL, organization: nil, filters: AuditLogFilters()),
+                startAt: now - 3600, now: now)
+            // The second page is broken on every attempt: nothing of the slice may be delivered.
+            simulator.faults.enqueue(.slow(milliseconds: 1))
+            simulator.faults.enqueue(.malformed(.truncated), count: 4)
+            await #expect(throws: UpstreamError.self) { try await cycle.run(state: &state, now: now) }
+            #expect(sink.events.isEmpty)
+            #expect(state.delivered == 0 && state.recent.isEmpty)
+            _ = try await cycle.run(state: &state, now: now)
+            #expect(Set(sink.ids).count == 250 && sink.ids.count == 250)
+        }
+    }
+
     @Test func retriesStopAfterTheLastAttempt() async throws {
         try await withClient { simulator, client in
             simulator.faults.enqueue(.status(503, retryAfter: nil), count: 10)
