@@ -104,7 +104,9 @@ import Testing
         let raw = #"[{"id":"audit_log-raw1","type":"brand.new_type","effective_at":150,"extra":{"a":[1,null]}}]"#
         #expect(try await post("/_sim/events/raw", raw).0 == 200)
         #expect(simulator.store.count == 4)
-        #expect(try await post("/_sim/faults", #"{"kind": "status", "status": 429, "retry_after": "2", "count": 2}"#).0 == 200)
+        #expect(
+            try await post("/_sim/faults", #"{"kind": "status", "status": 429, "retry_after": "2", "count": 2}"#).0
+                == 200)
         #expect(simulator.faults.pending == 2)
         #expect(try await post("/_sim/faults", #"{"kind": "explode"}"#).0 == 400)
         #expect(try await post("/_sim/reset", "").0 == 200)

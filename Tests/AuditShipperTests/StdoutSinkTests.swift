@@ -1,0 +1,42 @@
+import AuditShipper
+import Foundation
+import Testing
+
+@Suite struct StdoutSinkTests {
+    static let events = [
+        AuditEvent(id: "a", type: "t", effectiveAt: 1, json: Array(#"{"id":"a","x":"line\nbreak"}"#.utf8)),
+        AuditEvent(id: "b", type: "t", effectiveAt: 2, json: Array(#"{"id":"b","x":"Zoë"}"#.utf8)),
+    ]
+
+    @Test func writesOneEventPerLine() async throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let sink = StdoutSink(output: FileDescriptorOutput(fd: fds[1], label: "pipe"))
+        try await sink.check()
+        try await sink.deliver(Self.events)
+        close(fds[1])
+        let data = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true).readDataToEndOfFile()
+        #expect(
+            String(decoding: data, as: UTF8.self)
+                == "{\"id\":\"a\",\"x\":\"line\\nbreak\"}\n{\"id\":\"b\",\"x\":\"Zoë\"}\n")
+    }
+
+    @Test func aClosedReaderIsAnErrorNotASilentLoss() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[0])
+        defer { close(fds[1]) }
+        let sink = StdoutSink(output: FileDescriptorOutput(fd: fds[1], label: "stdout"))
+        await #expect {
+            try await sink.deliver(Self.events)
+        } throws: { error in
+            "\(error)" == "sink stdout is closed: the reader went away (EPIPE)"
+        }
+    }
+
+    @Test func aClosedDescriptorFailsTheCheck() async throws {
+        let sink = StdoutSink(output: FileDescriptorOutput(fd: 987, label: "stdout"))
+        await #expect(throws: SinkError.self) { try await sink.check() }
+    }
+}
