@@ -143,6 +143,25 @@ import Testing
         }
     }
 
+    @Test func aStateThatCannotBeWrittenStopsTheDaemonWith73() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 5, from: Self.now - 100)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the first events") { harness.lineCount() == 5 }
+            // A directory where the temporary state file goes fails the next write, as a full disk would.
+            try FileManager.default.createDirectory(
+                atPath: harness.statePath + ".tmp", withIntermediateDirectories: false)
+            harness.simulator.addEvents(count: 5, from: Self.now - 50)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 73)
+            #expect(harness.stderr.contains("cannot write state file \(harness.statePath)"))
+            // The batch was delivered once; the old state stands, so a restart sends it again, never loses it.
+            try FileManager.default.removeItem(atPath: harness.statePath + ".tmp")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            #expect(Set(ids(try harness.deliveredEvents())).count == 10)
+        }
+    }
+
     @Test func aCorruptStateExits65UntilReset() async throws {
         try await DaemonHarness.with { harness async throws in
             harness.simulator.addEvents(count: 10, from: Self.now - 100)
