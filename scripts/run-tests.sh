@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test against the debug build `make build` made. The integration tests start the
-# built binaries as processes; they find them in .build/debug.
+# built binaries as processes (they find them in .build/debug) and a real systemd-journald.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AUDITD_TEST_BINARY_DIR="$PWD/.build/debug"
 for binary in openai-auditd openai-audit-sim; do
   [ -x "$AUDITD_TEST_BINARY_DIR/$binary" ] || { echo "run-tests: $AUDITD_TEST_BINARY_DIR/$binary was not built" >&2; exit 1; }
 done
-swift test --skip-build 2>&1 | tee .build/test.log
+# The journald tests need a private journal: the whole run happens in its own mount namespace.
+for tool in unshare /lib/systemd/systemd-journald journalctl; do
+  command -v "$tool" >/dev/null || { echo "run-tests: $tool is missing (make setup installs it)" >&2; exit 1; }
+done
+unshare --mount --propagation private scripts/test-namespace.sh swift test --skip-build 2>&1 | tee .build/test.log
 # One plain closing line: the XCTest runner above reports 0 of its own (all tests are Swift Testing).
 count=$(grep -oE 'Test run with [0-9]+ tests' .build/test.log | tail -1 | grep -oE '[0-9]+')
 [ -n "$count" ] && [ "$count" -gt 0 ] || { echo "run-tests: no test ran" >&2; exit 1; }

@@ -7,8 +7,9 @@ if ! command -v swift >/dev/null 2>&1; then
   exit 1
 fi
 
-# Debian packages the build, the tests and the benchmark use.
-packages=(python3 time procps)
+# Debian packages the build, the tests and the benchmark use: libsystemd for the journal and
+# sd_notify, a real journald (systemd) for the tests, util-linux for unshare.
+packages=(python3 time procps libsystemd-dev pkg-config systemd util-linux)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

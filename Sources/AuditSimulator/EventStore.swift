@@ -46,6 +46,11 @@ public final class EventStore: Sendable {
     public struct Page: Sendable {
         public var items: [SimulatedEvent]
         public var hasMore: Bool
+
+        public init(items: [SimulatedEvent], hasMore: Bool) {
+            self.items = items
+            self.hasMore = hasMore
+        }
     }
 
     /// One page for `query` as seen at time `now` (events with a later `visibleAt` are hidden).

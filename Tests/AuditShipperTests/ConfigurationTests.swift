@@ -116,7 +116,11 @@ import Testing
         ("sinks:\n  - type: stdout\n    colour: red", "sinks[0].colour: unknown key"),
         ("sinks:\n  - type: stdout\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
         ("sinks:\n  - type: stdout\n    format: cef", "sinks[0].format: 'cef' is not available in this version"),
-        ("sinks:\n  - type: journald", "sinks[0].type: 'journald' is not available in this version"),
+        (
+            "sinks:\n  - type: journald\n    identifer: x",
+            "sinks[0].identifer: unknown key (did you mean 'identifier'?)"
+        ),
+        ("sinks:\n  - type: journald\n    identifier: null", "sinks[0].identifier: must not be null"),
         ("sinks:\n  - type: stdout\n  - type: syslog", "config.yaml:3: sinks[1].type: 'syslog' is not available"),
         (
             "metrics:\n  listen: 127.0.0.1:9464",

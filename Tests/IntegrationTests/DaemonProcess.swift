@@ -142,6 +142,14 @@ final class DaemonHarness {
         FileManager.default.contents(atPath: stdoutPath)?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
     }
 
+    /// `delivered` from the state file, nil while there is none (for polling: records no issue).
+    func delivered() -> Int? {
+        guard let data = FileManager.default.contents(atPath: statePath),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return (object["delivered"] as? NSNumber)?.intValue
+    }
+
     func state() throws -> [String: Any] {
         let data = try #require(FileManager.default.contents(atPath: statePath), "no state file at \(statePath)")
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

@@ -29,6 +29,7 @@ public struct Configuration: Sendable, Equatable {
 
     public enum SinkSettings: Sendable, Equatable {
         case stdout(format: EventFormat)
+        case journald(identifier: String)
     }
 
     public var api = API()

@@ -130,10 +130,20 @@ struct ConfigurationReader {
                     format = known
                 }
                 sinks.append(.stdout(format: format))
+            case "journald":
+                let f = try fields(item, path, allowed: ["type", "identifier"])
+                var identifier = "openai-auditd"
+                if let n = f["identifier"] {
+                    guard let text = try string(n, "\(path).identifier") else {
+                        throw invalid(n, "\(path).identifier", "must not be null")
+                    }
+                    identifier = text
+                }
+                sinks.append(.journald(identifier: identifier))
             default:
                 throw invalid(
                     typeNode, "\(path).type",
-                    "'\(type)' is not available in this version of openai-auditd (available: stdout)")
+                    "'\(type)' is not available in this version of openai-auditd (available: stdout, journald)")
             }
         }
         return sinks

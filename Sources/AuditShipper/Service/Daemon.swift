@@ -26,6 +26,7 @@ public struct Daemon: Sendable {
         sinks = configuration.sinks.map { settings in
             switch settings {
             case .stdout(let format): StdoutSink(format: format, output: output)
+            case .journald(let identifier): JournaldSink(identifier: identifier)
             }
         }
     }

@@ -1,0 +1,82 @@
+import CSystemd
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Each event as one journal entry, through libsystemd's `sd_journal_sendv`.
+///
+/// `sd_journal_sendv` returns success when no journald listens (no socket file), so the
+/// socket is probed before every batch: missing, or present with nobody reading (a stopped
+/// journald leaves it behind), fails the batch and the state does not move. A negative return
+/// for any event fails the batch too; events of it already sent are sent again on retry.
+public struct JournaldSink: Sink {
+    public static let socketPath = "/run/systemd/journal/socket"
+    public let identifier: String
+    public var name: String { "journald" }
+
+    public init(identifier: String = "openai-auditd") {
+        self.identifier = identifier
+    }
+
+    public func check() async throws {
+        try probe()
+    }
+
+    public func deliver(_ batch: [AuditEvent]) async throws {
+        try probe()
+        for event in batch {
+            let code = Self.send(JournalFields.fields(for: event, identifier: identifier))
+            guard code >= 0 else {
+                throw SinkError.writeFailed(
+                    sink: name, reason: "sd_journal_sendv failed for \(event.id): \(String(cString: strerror(-code)))")
+            }
+        }
+    }
+
+    /// One entry: every field as `NAME=value` bytes in one buffer, an iovec for each.
+    static func send(_ fields: [(name: String, value: [UInt8])]) -> Int32 {
+        var storage: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        storage.reserveCapacity(fields.reduce(0) { $0 + $1.name.utf8.count + 1 + $1.value.count })
+        for field in fields {
+            let start = storage.count
+            storage.append(contentsOf: field.name.utf8)
+            storage.append(UInt8(ascii: "="))
+            storage.append(contentsOf: field.value)
+            ranges.append(start..<storage.count)
+        }
+        return storage.withUnsafeMutableBytes { raw in
+            var vectors = ranges.map { iovec(iov_base: raw.baseAddress! + $0.lowerBound, iov_len: $0.count) }
+            return sd_journal_sendv(&vectors, Int32(vectors.count))
+        }
+    }
+
+    /// Is journald there? The socket must exist and accept a connection.
+    func probe() throws {
+        var info = stat()
+        guard stat(Self.socketPath, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else {
+            throw SinkError.closed(sink: name, reason: "\(Self.socketPath) does not exist: journald is not running")
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SinkError.writeFailed(sink: name, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { path in
+            for (index, byte) in Self.socketPath.utf8.enumerated() where index < path.count - 1 { path[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            throw SinkError.closed(
+                sink: name,
+                reason:
+                    "\(Self.socketPath) refuses connections (\(String(cString: strerror(errno)))): journald is not running"
+            )
+        }
+    }
+}
