@@ -10,9 +10,17 @@ mkdir -p /run/systemd/journal /run/log/journal /var/log/journal
 mount -t tmpfs -o mode=0755 tmpfs /run/systemd/journal
 mount --bind "$journal" /run/log/journal
 mount --bind "$journal" /var/log/journal
+# The message catalog, installed as the package would (journalctl -x reads the compiled
+# database from /var/lib/systemd/catalog, whatever --root says).
+catalog=$(mktemp -d /tmp/auditd-catalog.XXXXXX)
+mkdir -p "$catalog/usr/lib/systemd/catalog" "$catalog/var/lib/systemd/catalog" /var/lib/systemd/catalog
+cp /usr/lib/systemd/catalog/*.catalog "$catalog/usr/lib/systemd/catalog/" 2>/dev/null || true
+cp "$(dirname "$0")/../packaging/openai-auditd.catalog" "$catalog/usr/lib/systemd/catalog/"
+journalctl --root="$catalog" --update-catalog
+mount --bind "$catalog/var/lib/systemd/catalog" /var/lib/systemd/catalog
 export AUDITD_TEST_JOURNAL_DIR=$journal
 status=0
 "$@" || status=$?
 pkill -TERM -f '^/lib/systemd/systemd-journald$' 2>/dev/null || true
-rm -rf "$journal"
+rm -rf "$journal" "$catalog"
 exit $status

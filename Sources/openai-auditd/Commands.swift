@@ -13,11 +13,38 @@ struct Run: AsyncParsableCommand {
             let daemon = try await setup.startDaemon()
             let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
             let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
+            let interval = setup.configuration.poll.interval
+            let notifier = SystemdNotifier(environment: setup.environment)
             let service = AuditService(
-                runner: runner, interval: setup.configuration.poll.interval, logger: setup.logger, clock: Daemon.now)
+                runner: runner, interval: interval, logger: setup.logger, clock: Daemon.now,
+                heartbeat: daemon.heartbeat,
+                observer: { outcome in
+                    switch outcome {
+                    case .finished(let report, let state):
+                        notifier.status(StatusLine.after(report, state: state, now: Daemon.now(), interval: interval))
+                    case .failed(let message):
+                        notifier.status(StatusLine.failed(message, interval: interval))
+                    }
+                },
+                stopping: { notifier.stopping() })
+            var services: [any Service] = [service]
+            if let ping = SystemdNotifier.watchdogInterval() {
+                // A cycle may legitimately wait out retries (Retry-After up to 15 min); past
+                // that plus two polls without a page, batch or tick, the loop is stuck.
+                let stale = interval * 2 + .seconds(1800)
+                services.append(
+                    WatchdogService(
+                        notifier: notifier, interval: ping, heartbeat: daemon.heartbeat, staleAfter: stale,
+                        executor: daemon.executor, logger: setup.logger))
+            }
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: setup.logger))
+                    services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: setup.logger))
+            // Config, key (one limit=1 request), state and sinks are checked: now systemd may go on.
+            notifier.ready(
+                status:
+                    "started, delivering events from \(TimeSpec.format(state.windowStart(lookback: setup.configuration.poll.lookback)))"
+            )
             setup.logger.info(
                 "started",
                 metadata: [

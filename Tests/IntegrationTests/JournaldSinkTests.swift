@@ -129,6 +129,26 @@ import Testing
         }
     }
 
+    @Test func theCatalogExplainsAnEntryWithJournalctlX() async throws {
+        try await JournaldHarness.shared.start()
+        try await DaemonHarness.with { harness async throws in
+            let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
+            let id = try #require(
+                harness.simulator.addEvents(count: 1, from: Self.now - 30, types: ["api_key.created"]).first)
+            try journaldConfig(harness, identifier: identifier, poll: "  start_at: -1h")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            _ = try await JournaldHarness.shared.entries(["OPENAI_AUDIT_ID=\(id)"])
+            // scripts/test-namespace.sh compiled packaging/openai-auditd.catalog into the catalog database.
+            let output = String(
+                decoding: try JournaldHarness.journalctl([
+                    "-D", try JournaldHarness.directory(), "-x", "--no-pager", "OPENAI_AUDIT_ID=\(id)",
+                ]),
+                as: UTF8.self)
+            #expect(output.contains("OpenAI audit event api_key.created (\(id))"), "\(output)")
+            #expect(output.contains("OPENAI_EVENT_JSON"))
+        }
+    }
+
     @Test func withoutJournaldTheDaemonRefusesToStart() async throws {
         try await JournaldHarness.shared.stop()
         try await DaemonHarness.with { harness async throws in

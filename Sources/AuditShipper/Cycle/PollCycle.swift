@@ -9,6 +9,8 @@ public struct PollCycle: Sendable {
     public var settings: CycleSettings
     let persist: @Sendable (AuditState) throws -> Void
     let logger: Logger
+    /// Beaten at every page and batch, for the watchdog.
+    let heartbeat: Heartbeat?
     /// Seconds per catch-up slice: halved when a slice overflows, doubled while slices are
     /// small, kept from one cycle to the next.
     public private(set) var sliceWidth: Int64
@@ -16,8 +18,10 @@ public struct PollCycle: Sendable {
 
     public init(
         source: any AuditLogSource, sinks: [any Sink], settings: CycleSettings, logger: Logger,
-        initialSliceWidth: Int64 = 3600, persist: @escaping @Sendable (AuditState) throws -> Void
+        initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil,
+        persist: @escaping @Sendable (AuditState) throws -> Void
     ) {
+        self.heartbeat = heartbeat
         self.source = source
         self.sinks = sinks
         self.settings = settings
@@ -100,6 +104,7 @@ public struct PollCycle: Sendable {
             while true {
                 try Task.checkCancellation()
                 let page = try await source.page(query)
+                heartbeat?.beat()
                 report.pages += 1
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
@@ -142,6 +147,7 @@ public struct PollCycle: Sendable {
                 // Nothing lost: the state moves only after every sink accepted the batch. A
                 // sink that throws leaves it where it was, and the next cycle re-reads.
                 for sink in sinks { try await sink.deliver(batch) }
+                heartbeat?.beat()
             }
             var next = state
             for event in batch {

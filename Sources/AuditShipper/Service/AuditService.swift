@@ -14,16 +14,22 @@ public struct AuditService: Service {
     let clock: @Sendable () -> Int64
     /// Told after every cycle (sd_notify `STATUS=` and metrics hang here).
     let observer: @Sendable (Outcome) -> Void
+    /// Told once when graceful shutdown begins (sd_notify `STOPPING=1`).
+    let stopping: @Sendable () -> Void
+    let heartbeat: Heartbeat?
 
     public init(
         runner: CycleRunner, interval: Duration, logger: Logger, clock: @escaping @Sendable () -> Int64,
-        observer: @escaping @Sendable (Outcome) -> Void = { _ in }
+        heartbeat: Heartbeat? = nil, observer: @escaping @Sendable (Outcome) -> Void = { _ in },
+        stopping: @escaping @Sendable () -> Void = {}
     ) {
         self.runner = runner
         self.interval = interval
         self.logger = logger
         self.clock = clock
+        self.heartbeat = heartbeat
         self.observer = observer
+        self.stopping = stopping
     }
 
     public func run() async throws {
@@ -32,7 +38,16 @@ public struct AuditService: Service {
 
     /// The loop over any tick source; tests drive it with their own stream.
     public func run(ticks: AsyncStream<Void>) async throws {
+        try await withGracefulShutdownHandler {
+            try await loop(ticks: ticks)
+        } onGracefulShutdown: { [stopping] in
+            stopping()
+        }
+    }
+
+    func loop(ticks: AsyncStream<Void>) async throws {
         for await _ in ticks.cancelOnGracefulShutdown() {
+            heartbeat?.beat()
             let runner = self.runner
             let clock = self.clock
             do {

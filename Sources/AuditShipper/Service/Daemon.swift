@@ -10,6 +10,8 @@ public struct Daemon: Sendable {
     public let sinks: [any Sink]
     /// Cycles run here, on the event loop of the HTTP connection.
     public let executor = EventLoopExecutor()
+    /// Shows the watchdog that cycles make progress.
+    public let heartbeat = Heartbeat()
     let http: HTTPClient
     let logger: Logger
 
@@ -66,7 +68,7 @@ public struct Daemon: Sendable {
     ) -> CycleRunner {
         let cycle = PollCycle(
             source: client, sinks: sinks, settings: settings ?? configuration.cycleSettings, logger: logger,
-            persist: persist)
+            heartbeat: heartbeat, persist: persist)
         return CycleRunner(cycle: cycle, state: state, executor: executor)
     }
 

@@ -1,0 +1,61 @@
+import CSystemd
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// systemd's readiness, status and watchdog protocol (`sd_notify`). Outside systemd, with no
+/// `NOTIFY_SOCKET`, every call does nothing.
+public struct SystemdNotifier: Sendable {
+    public let isEnabled: Bool
+
+    public init(environment: [String: String]) {
+        isEnabled = !(environment["NOTIFY_SOCKET"] ?? "").isEmpty
+    }
+
+    public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
+    public func status(_ text: String) { send("STATUS=\(text)") }
+    public func watchdog() { send("WATCHDOG=1") }
+    public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
+
+    func send(_ state: String) {
+        guard isEnabled else { return }
+        _ = sd_notify(0, state)
+    }
+
+    /// Half of `WATCHDOG_USEC` when systemd asks for pings (`WatchdogSec=`), else nil.
+    public static func watchdogInterval() -> Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(microseconds / 2))
+    }
+}
+
+/// When the poll loop last showed life: a tick, a page, a batch. The watchdog pings only
+/// while this is recent.
+public final class Heartbeat: Sendable {
+    let last = Mutex(ContinuousClock.now)
+
+    public init() {}
+
+    public func beat() { last.withLock { $0 = .now } }
+
+    public var age: Duration { ContinuousClock.now - last.withLock { $0 } }
+}
+
+/// `STATUS=` lines.
+public enum StatusLine {
+    /// `delivered 12 events, lag 41s, next poll in 60s`.
+    public static func after(_ report: CycleReport, state: AuditState, now: Int64, interval: Duration) -> String {
+        var parts = ["delivered \(report.delivered) event\(report.delivered == 1 ? "" : "s")"]
+        let newest = report.newestDelivered ?? state.recent.values.max()
+        if let newest { parts.append("lag \(max(0, now - newest))s") }
+        parts.append("next poll in \(interval.components.seconds)s")
+        return parts.joined(separator: ", ")
+    }
+
+    public static func failed(_ error: String, interval: Duration) -> String {
+        "last poll failed, retrying in \(interval.components.seconds)s: \(error.prefix(300))"
+    }
+}

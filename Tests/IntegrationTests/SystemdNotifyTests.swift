@@ -1,0 +1,84 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The binary under a fake `NOTIFY_SOCKET`: readiness, status, watchdog, stopping.
+@Suite(.serialized) struct SystemdNotifyTests {
+    static let now = Int64(Date().timeIntervalSince1970)
+
+    @Test func readyAfterTheChecksThenStatusWatchdogAndStopping() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            harness.simulator.addEvents(count: 12, from: Self.now - 300, to: Self.now - 41)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath],
+                environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"])
+            try await harness.waitFor("READY=1") { listener.lines.contains("READY=1") }
+            let requestsAtReady = harness.simulator.requests.all.count
+            #expect(requestsAtReady >= 1, "the key was checked (limit=1) before READY=1")
+            #expect(harness.simulator.requests.all.first?.uri.contains("limit=1") == true)
+            #expect(FileManager.default.fileExists(atPath: harness.statePath), "the state was opened before READY=1")
+            try await harness.waitFor("a status after a cycle") {
+                listener.lines.contains {
+                    $0.hasPrefix("STATUS=delivered 12 events, lag ") && $0.hasSuffix("next poll in 1s")
+                }
+            }
+            try await Task.sleep(for: .seconds(3))
+            let pings = listener.times(of: "WATCHDOG=1")
+            // Half of WATCHDOG_USEC: about two a second.
+            #expect(pings.count >= 4, "\(pings.count) pings")
+            #expect(zip(pings, pings.dropFirst()).allSatisfy { $1 - $0 < .milliseconds(900) })
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            #expect(listener.lines.contains("STOPPING=1"))
+            let lines = listener.lines
+            #expect(lines.firstIndex(of: "READY=1")! < lines.firstIndex(of: "STOPPING=1")!)
+        }
+    }
+
+    @Test func aFailedPollIsTheStatus() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            harness.simulator.faults.enqueue(.slow(milliseconds: 1))  // the start-up check passes
+            harness.simulator.faults.enqueue(.status(400, retryAfter: nil), count: 1)
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath], environment: ["NOTIFY_SOCKET": listener.path])
+            try await harness.waitFor("a failure status") {
+                listener.lines.contains { $0.hasPrefix("STATUS=last poll failed, retrying in 1s: ") }
+            }
+            #expect(listener.times(of: "WATCHDOG=1").isEmpty, "no WATCHDOG_USEC, no pings")
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+        }
+    }
+
+    @Test func aStuckLoopSendsNoWatchdogPings() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            harness.simulator.addEvents(count: 5000, from: Self.now - 3000, to: Self.now - 10)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            // Nobody reads stdout: the first batch fills the pipe and the write blocks the loop.
+            let pipe = Pipe()
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath],
+                environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000"], stdout: pipe)
+            try await harness.waitFor("READY=1") { listener.lines.contains("READY=1") }
+            try await Task.sleep(for: .seconds(2))
+            let before = listener.times(of: "WATCHDOG=1").count
+            try await Task.sleep(for: .seconds(2))
+            #expect(listener.times(of: "WATCHDOG=1").count == before, "no ping while the loop is stuck")
+            // Unblock: drain stdout, and the pings come back.
+            let drain = Task.detached { _ = pipe.fileHandleForReading.readDataToEndOfFile() }
+            try await harness.waitFor("pings again") { listener.times(of: "WATCHDOG=1").count > before }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            try pipe.fileHandleForWriting.close()
+            _ = await drain.value
+        }
+    }
+}
