@@ -52,6 +52,7 @@ import Testing
                     }(), now: 1e12
                 ).items.map { ($0.id, $0) })
             var large = 0
+            var projectNames = 0
             for entry in entries {
                 let json = try #require(JournaldHarness.text(entry["OPENAI_EVENT_JSON"]))
                 let event = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? NSDictionary)
@@ -65,9 +66,15 @@ import Testing
                     let parsed = try JSONSerialization.jsonObject(with: Data(original.json)) as? NSDictionary
                     #expect(parsed == event, "byte-for-byte in meaning")
                 }
+                // Field values are binary-safe: a project name with a newline comes back whole.
+                if let project = event["project"] as? NSDictionary {
+                    #expect(JournaldHarness.text(entry["OPENAI_PROJECT_NAME"]) == project["name"] as? String)
+                    if (project["name"] as? String)?.contains("\n") == true { projectNames += 1 }
+                }
                 if json.utf8.count > 100_000 { large += 1 }
             }
             #expect(large == 2, "100 KB events arrive whole")
+            #expect(projectNames > 0, "some project names had a newline")
 
             // The queries an operator runs.
             let handmade = try await JournaldHarness.shared.entries(["OPENAI_AUDIT_ID=audit_log-handmade1"])
