@@ -49,7 +49,9 @@ import Testing
               path: /var/tmp/state.json
             sinks:
               - type: stdout
-                format: json
+                format: cef
+              - type: journald
+                identifier: audit
             metrics:
               listen: null
             log:
@@ -73,6 +75,7 @@ import Testing
         #expect(config.poll.maxWindowEvents == 5000)
         #expect(config.statePath == "/var/tmp/state.json")
         #expect(config.logLevel == .debug)
+        #expect(config.sinks == [.stdout(format: .cef), .journald(identifier: "audit")])
     }
 
     @Test func theExampleConfigurationLoads() throws {
@@ -117,7 +120,6 @@ import Testing
         ),
         ("sinks:\n  - type: stdout\n    colour: red", "sinks[0].colour: unknown key"),
         ("sinks:\n  - type: stdout\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
-        ("sinks:\n  - type: stdout\n    format: cef", "sinks[0].format: 'cef' is not available in this version"),
         (
             "sinks:\n  - type: journald\n    identifer: x",
             "sinks[0].identifer: unknown key (did you mean 'identifier'?)"

@@ -9,11 +9,17 @@
 public struct StdoutSink: Sink {
     public let format: EventFormat
     let output: any ByteOutput
+    /// Hostname, facility and the like for `rfc5424` lines.
+    let origin: SyslogOrigin
     public var name: String { "stdout" }
 
-    public init(format: EventFormat = .json, output: any ByteOutput = FileDescriptorOutput.standardOutput) {
+    public init(
+        format: EventFormat = .json, output: any ByteOutput = FileDescriptorOutput.standardOutput,
+        origin: SyslogOrigin = SyslogOrigin()
+    ) {
         self.format = format
         self.output = output
+        self.origin = origin
     }
 
     public func check() async throws {
@@ -26,7 +32,7 @@ public struct StdoutSink: Sink {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + 1 })
         for event in batch {
-            format.append(event, to: &buffer)
+            format.append(event, origin: origin, to: &buffer)
             buffer.append(0x0A)
         }
         try output.write(buffer)

@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where a syslog line says it comes from: fixed for the life of a sink.
+public struct SyslogOrigin: Sendable, Equatable {
+    /// 0 (kern) to 23 (local7); `local0` is 16.
+    public var facility: Int
+    public var hostname: String
+    public var appName: String
+    public var procID: String
+    /// The private enterprise number in the SD-ID `openai@<enterpriseID>`.
+    public var enterpriseID: Int
+    /// A UTF-8 byte order mark before an RFC 5424 MSG (RFC 5424 §6.4 says SHOULD; many collectors keep it as text).
+    public var bom: Bool
+
+    public init(
+        facility: Int = 16, hostname: String = SyslogOrigin.localHostname(), appName: String = "openai-auditd",
+        procID: String = String(getpid()), enterpriseID: Int = 32473, bom: Bool = false
+    ) {
+        self.facility = facility
+        self.hostname = hostname
+        self.appName = appName
+        self.procID = procID
+        self.enterpriseID = enterpriseID
+        self.bom = bom
+    }
+
+    public static func localHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "-" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "-" : name
+    }
+
+    /// The facility names of RFC 5424 §6.2.1 (as rsyslog spells them).
+    public static let facilities = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
+        "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+        "local7",
+    ]
+}
+
+/// What goes in the MSG part of a syslog line.
+public enum SyslogPayload: String, Sendable, CaseIterable {
+    case json, cef, leef
+}
+
+/// Syslog lines, CEF and LEEF: pure functions from an event to text, with each format's escaping.
+public enum SyslogFormats {
+    // MARK: RFC 5424
+
+    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [openai@N id=… type=… …] MSG`.
+    public static func rfc5424(
+        _ event: AuditEvent, details: EventDetails, origin: SyslogOrigin, payload: SyslogPayload
+    ) -> [UInt8] {
+        let pri = origin.facility * 8 + EventSummary.priority(type: event.type)
+        var header = "<\(pri)>1 \(TimeSpec.format(event.effectiveAt)) \(headerField(origin.hostname, max: 255))"
+        header += " \(headerField(origin.appName, max: 48)) \(headerField(origin.procID, max: 128))"
+        header += " \(headerField(event.type, max: 32)) \(structuredData(event, details: details, origin: origin)) "
+        var line = Array(header.utf8)
+        if origin.bom { line.append(contentsOf: [0xEF, 0xBB, 0xBF]) }
+        line.append(contentsOf: message(event, details: details, payload: payload))
+        return line
+    }
+
+    /// The MSG: the event's JSON as received, or its CEF or LEEF line.
+    public static func message(_ event: AuditEvent, details: EventDetails, payload: SyslogPayload) -> [UInt8] {
+        switch payload {
+        case .json: event.json
+        case .cef: Array(cef(event, details: details).utf8)
+        case .leef: Array(leef(event, details: details).utf8)
+        }
+    }
+
+    /// A header field: printable US-ASCII only (33-126), cut to `max`, `-` when empty.
+    static func headerField(_ text: String, max: Int) -> String {
+        let printable = String(
+            String.UnicodeScalarView(text.unicodeScalars.filter { (33...126).contains($0.value) }.prefix(max)))
+        return printable.isEmpty ? "-" : printable
+    }
+
+    /// `[openai@32473 id="…" type="…" actor="…" ip="…" project="…"]`; absent values are left out.
+    static func structuredData(_ event: AuditEvent, details: EventDetails, origin: SyslogOrigin) -> String {
+        let actor = details.actorEmail ?? details.actorID ?? details.serviceAccountID
+        let parameters: [(String, String?)] = [
+            ("id", event.id), ("type", event.type), ("actor", actor), ("ip", details.actorIP),
+            ("project", details.projectID),
+        ]
+        var sd = "[openai@\(origin.enterpriseID)"
+        for case (let name, let value?) in parameters {
+            sd += " \(name)=\"\(escapeParameter(value))\""
+        }
+        return sd + "]"
+    }
+
+    /// RFC 5424 §6.3.3: `"`, `\` and `]` are escaped with a backslash inside PARAM-VALUE.
+    /// Control characters become spaces so the line stays one line (MSG keeps the original).
+    static func escapeParameter(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" || scalar == "]" { out.append("\\") }
+            out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? " " : scalar)
+        }
+        return out
+    }
+
+    // MARK: RFC 3164
+
+    /// `<PRI>Mmm dd hh:mm:ss HOSTNAME openai-auditd[PID]: MSG`, for old local sockets.
+    public static func rfc3164(
+        _ event: AuditEvent, details: EventDetails, origin: SyslogOrigin, payload: SyslogPayload
+    ) -> [UInt8] {
+        let pri = origin.facility * 8 + EventSummary.priority(type: event.type)
+        let stamp = TimeSpec.format(event.effectiveAt)  // 2026-11-01T00:10:46Z
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let month = months[(Int(stamp.dropFirst(5).prefix(2)) ?? 1) - 1]
+        let day = Int(stamp.dropFirst(8).prefix(2)) ?? 1
+        let time = stamp.dropFirst(11).prefix(8)
+        let tag = headerField(origin.appName, max: 32)
+        let header =
+            "<\(pri)>\(month) \(day < 10 ? " \(day)" : "\(day)") \(time) \(headerField(origin.hostname, max: 255)) \(tag)[\(origin.procID)]: "
+        return Array(header.utf8) + message(event, details: details, payload: payload)
+    }
+
+    // MARK: CEF
+
+    /// `CEF:0|OpenAI|Audit Log|<version>|<type>|<type>|<severity>|rt=… externalId=… …`.
+    public static func cef(_ event: AuditEvent, details: EventDetails) -> String {
+        let severity = event.type.hasSuffix(".failed") ? 7 : event.type.hasSuffix(".deleted") ? 5 : 3
+        let header = [
+            "CEF:0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), cefHeader(event.type),
+            String(severity),
+        ].joined(separator: "|")
+        let extensions: [(String, String?)] = [
+            ("rt", String(event.effectiveAt * 1000)), ("externalId", event.id), ("suser", details.actorEmail),
+            ("suid", details.actorID), ("src", details.actorIP), ("cs1Label", "project"), ("cs1", details.projectID),
+            ("cs2Label", "event"), ("cs2", event.jsonString),
+        ]
+        return header + "|"
+            + extensions.compactMap { name, value in value.map { "\(name)=\(cefExtension($0))" } }.joined(
+                separator: " ")
+    }
+
+    /// CEF header fields escape `\` and `|`; line breaks become spaces.
+    static func cefHeader(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "\\": out += "\\\\"
+            case "|": out += "\\|"
+            case "\n", "\r", "\r\n": out += " "
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// CEF extension values escape `\` and `=`, and write line breaks as `\n` and `\r`.
+    static func cefExtension(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "=": out += "\\="
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    // MARK: LEEF
+
+    /// LEEF 2.0 with `^` as the attribute delimiter:
+    /// `LEEF:2.0|OpenAI|Audit Log|<version>|<type>|^|devTime=<ms>^devTimeFormat=epoch^…`.
+    public static func leef(_ event: AuditEvent, details: EventDetails) -> String {
+        let severity = event.type.hasSuffix(".failed") ? 7 : event.type.hasSuffix(".deleted") ? 5 : 3
+        let header = ["LEEF:2.0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), "^"]
+            .joined(separator: "|")
+        let attributes: [(String, String?)] = [
+            ("devTime", String(event.effectiveAt * 1000)), ("devTimeFormat", "epoch"), ("cat", event.type),
+            ("sev", String(severity)), ("externalId", event.id), ("usrName", details.actorEmail),
+            ("userId", details.actorID), ("src", details.actorIP), ("projectId", details.projectID),
+            ("resource", details.resourceID), ("event", event.jsonString),
+        ]
+        return header + "|"
+            + attributes.compactMap { name, value in value.map { "\(name)=\(leefValue($0))" } }.joined(separator: "^")
+    }
+
+    /// LEEF values escape `\` and the delimiter `^`, and write line breaks as `\n`, `\r`, tabs as `\t`.
+    static func leefValue(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "^": out += "\\^"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,102 @@
+import AuditShipper
+import Testing
+
+/// Golden lines for RFC 5424, RFC 3164, CEF and LEEF, escaping included.
+@Suite struct SyslogFormatsTests {
+    static let json =
+        #"{"id":"audit_log-1","type":"api_key.created","effective_at":1722471046,"project":{"id":"proj_abc","name":"P"},"actor":{"type":"session","session":{"user":{"id":"user-1","email":"al\"i]ce@example.com"},"ip_address":"203.0.113.7"}},"api_key.created":{"id":"key_xyz","data":{"scopes":["a|b=c\\d\ne^f"]}}}"#
+    static let origin = SyslogOrigin(facility: 16, hostname: "host", appName: "openai-auditd", procID: "42")
+
+    func event(_ json: String = json) throws -> AuditEvent {
+        try PageScanner.scan(Array(#"{"data":[\#(json)],"has_more":false}"#.utf8)).events[0]
+    }
+
+    func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    @Test func rfc5424() throws {
+        let event = try event()
+        let line = text(SyslogFormats.rfc5424(event, details: EventDetails(event), origin: Self.origin, payload: .json))
+        #expect(
+            line
+                == #"<133>1 2024-08-01T00:10:46Z host openai-auditd 42 api_key.created [openai@32473 id="audit_log-1" type="api_key.created" actor="al\"i\]ce@example.com" ip="203.0.113.7" project="proj_abc"] "#
+                + Self.json)
+    }
+
+    @Test func rfc5424WithBOMPriorityAndALongType() throws {
+        let event = try event(
+            #"{"id":"x","type":"tenant.workload_identity.provider.deleted","effective_at":0,"actor":{"type":"session","session":{"user":{"id":"u","email":"bob\n@example.com"}}}}"#
+        )
+        var origin = Self.origin
+        origin.bom = true
+        origin.facility = 4
+        origin.hostname = "host name with spaces"
+        origin.enterpriseID = 99
+        let bytes = SyslogFormats.rfc5424(event, details: EventDetails(event), origin: origin, payload: .json)
+        let line = text(bytes)
+        // PRI = 4*8 + 4 (deleted); MSGID cut to 32 characters; HOSTNAME without spaces; BOM before MSG.
+        #expect(
+            line.hasPrefix(
+                #"<36>1 1970-01-01T00:00:00Z hostnamewithspaces openai-auditd 42 tenant.workload_identity.provide [openai@99 id="x" type="tenant.workload_identity.provider.deleted" actor="bob @example.com"] "#
+            ))
+        let bom = bytes.firstIndex(of: 0xEF)!
+        #expect(Array(bytes[bom..<(bom + 3)]) == [0xEF, 0xBB, 0xBF])
+        #expect(Array(bytes[(bom + 3)...]) == event.json)
+    }
+
+    @Test func rfc3164() throws {
+        let event = try event()
+        let line = text(SyslogFormats.rfc3164(event, details: EventDetails(event), origin: Self.origin, payload: .json))
+        #expect(line == "<133>Aug  1 00:10:46 host openai-auditd[42]: " + Self.json)
+    }
+
+    @Test func cef() throws {
+        let event = try event()
+        #expect(
+            SyslogFormats.cef(event, details: EventDetails(event))
+                == #"CEF:0|OpenAI|Audit Log|0.1.0|api_key.created|api_key.created|3|rt=1722471046000 externalId=audit_log-1 suser=al"i]ce@example.com suid=user-1 src=203.0.113.7 cs1Label=project cs1=proj_abc cs2Label=event cs2={"id":"audit_log-1","type":"api_key.created","effective_at":1722471046,"project":{"id":"proj_abc","name":"P"},"actor":{"type":"session","session":{"user":{"id":"user-1","email":"al\\"i]ce@example.com"},"ip_address":"203.0.113.7"}},"api_key.created":{"id":"key_xyz","data":{"scopes":["a|b\=c\\\\d\\ne^f"]}}}"#
+        )
+    }
+
+    @Test func cefEscapesHeaderPipesAndExtensionLineBreaks() throws {
+        let event = try event(
+            #"{"id":"x","type":"odd|type\\name.failed","effective_at":1,"actor":{"type":"session","session":{"user":{"id":"u","email":"bob\n@ex=ample.com"}}}}"#
+        )
+        let line = SyslogFormats.cef(event, details: EventDetails(event))
+        #expect(
+            line.hasPrefix(#"CEF:0|OpenAI|Audit Log|0.1.0|odd\|type\\name.failed|odd\|type\\name.failed|7|rt=1000 "#))
+        #expect(line.contains(#" suser=bob\n@ex\=ample.com "#))
+        #expect(!line.contains("\n"))
+    }
+
+    @Test func leef() throws {
+        let event = try event()
+        #expect(
+            SyslogFormats.leef(event, details: EventDetails(event))
+                == #"LEEF:2.0|OpenAI|Audit Log|0.1.0|api_key.created|^|devTime=1722471046000^devTimeFormat=epoch^cat=api_key.created^sev=3^externalId=audit_log-1^usrName=al"i]ce@example.com^userId=user-1^src=203.0.113.7^projectId=proj_abc^resource=key_xyz^event={"id":"audit_log-1","type":"api_key.created","effective_at":1722471046,"project":{"id":"proj_abc","name":"P"},"actor":{"type":"session","session":{"user":{"id":"user-1","email":"al\\"i]ce@example.com"},"ip_address":"203.0.113.7"}},"api_key.created":{"id":"key_xyz","data":{"scopes":["a|b=c\\\\d\\ne\^f"]}}}"#
+        )
+    }
+
+    @Test func leefEscapesTheDelimiterAndLineBreaks() throws {
+        let event = try event(
+            #"{"id":"x^y","type":"t.deleted","effective_at":1,"actor":{"type":"session","session":{"user":{"id":"u","email":"a^b\tc\nd"}}}}"#
+        )
+        let line = SyslogFormats.leef(event, details: EventDetails(event))
+        #expect(line.contains(#"^sev=5^externalId=x\^y^usrName=a\^b\tc\nd^"#))
+        #expect(!line.contains("\n") && !line.contains("\t"))
+    }
+
+    @Test func everyStdoutFormatIsOneLinePerEvent() async throws {
+        let events = [try event(), try event(#"{"id":"b","type":"login.succeeded","effective_at":2}"#)]
+        for format in EventFormat.allCases {
+            let recorder = Recorder()
+            try await StdoutSink(format: format, output: recorder, origin: Self.origin).deliver(events)
+            let lines = text(recorder.bytes.withLock { $0 }).split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count == 3 && lines[2].isEmpty, "\(format)")
+        }
+    }
+}
+
+final class Recorder: ByteOutput {
+    let bytes = Locked<[UInt8]>([])
+    func write(_ data: [UInt8]) throws { bytes.withLock { $0 += data } }
+}
