@@ -92,7 +92,7 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         try await Invocation.perform(options) { setup in
-            let daemon = Daemon(configuration: setup.configuration, key: try setup.key(), logger: setup.logger)
+            let daemon = try Daemon(configuration: setup.configuration, key: try setup.key(), logger: setup.logger)
             try await daemon.closing {
                 try await daemon.checkUpstream()
                 print("api: ok (\(setup.configuration.api.baseURL))")

@@ -48,7 +48,7 @@ struct Invocation {
     /// A daemon whose key, upstream and sinks were checked: a rejected key stops here (77),
     /// a refused filter too (78); an unreachable API only warns, the loop will retry.
     func startDaemon() async throws -> Daemon {
-        let daemon = Daemon(configuration: configuration, key: try key(), logger: logger)
+        let daemon = try Daemon(configuration: configuration, key: try key(), logger: logger)
         do {
             try await daemon.checkUpstream()
         } catch let error as UpstreamError where error.isRetryable {

@@ -78,6 +78,38 @@ import Testing
         #expect(config.sinks == [.stdout(format: .cef), .journald(identifier: "audit")])
     }
 
+    @Test func everySyslogKeyIsRead() throws {
+        let config = try parse(
+            """
+            sinks:
+              - type: syslog
+                url: tls://[2001:db8::1]:6514
+                protocol: rfc3164
+                payload: leef
+                framing: newline
+                facility: auth
+                hostname: web-1
+                enterprise_id: 12345
+                bom: true
+                tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /c.key, server_name: siem.example.com}
+              - type: syslog
+              - type: syslog
+                url: udp://siem.example.com:514
+            """)
+        guard case .syslog(let first) = config.sinks[0], case .syslog(let second) = config.sinks[1],
+            case .syslog(let third) = config.sinks[2]
+        else { throw HarnessFailure("not three syslog sinks") }
+        #expect(first.transport == .tls(host: "2001:db8::1", port: 6514))
+        #expect(first.lineProtocol == .rfc3164 && first.payload == .leef && first.framing == .newline)
+        #expect(first.facility == 4 && first.hostname == "web-1" && first.enterpriseID == 12345 && first.bom)
+        #expect(first.caFile == "/ca.pem" && first.certFile == "/c.pem" && first.keyFile == "/c.key")
+        #expect(first.serverName == "siem.example.com")
+        #expect(second == Configuration.SyslogSettings())
+        #expect(
+            second.transport == .unix(path: "/dev/log") && second.facility == 16 && second.framing == .octetCounting)
+        #expect(third.transport == .udp(host: "siem.example.com", port: 514))
+    }
+
     @Test func theExampleConfigurationLoads() throws {
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
@@ -125,7 +157,26 @@ import Testing
             "sinks[0].identifer: unknown key (did you mean 'identifier'?)"
         ),
         ("sinks:\n  - type: journald\n    identifier: null", "sinks[0].identifier: must not be null"),
-        ("sinks:\n  - type: stdout\n  - type: syslog", "config.yaml:3: sinks[1].type: 'syslog' is not available"),
+        (
+            "sinks:\n  - type: syslog\n    url: tpc://x:514",
+            "sinks[0].url: unknown scheme 'tpc' (expected unix, udp, tcp, tls) (did you mean 'tcp'?)"
+        ),
+        (
+            "sinks:\n  - type: syslog\n    url: tcp://siem",
+            "sinks[0].url: 'tcp://siem' needs a host and a port from 1 to 65535"
+        ),
+        ("sinks:\n  - type: syslog\n    url: unix://dev/log", "a unix socket needs an absolute path"),
+        ("sinks:\n  - type: syslog\n    url: siem:514", "sinks[0].url: 'siem:514' is not a URL"),
+        ("sinks:\n  - type: syslog\n    facility: local9", "sinks[0].facility: 'local9' is not one of kern"),
+        ("sinks:\n  - type: syslog\n    framing: lf", "sinks[0].framing: 'lf' is not one of octet-counting, newline"),
+        ("sinks:\n  - type: syslog\n    payload: xml", "sinks[0].payload: 'xml' is not one of json, cef, leef"),
+        (
+            "sinks:\n  - type: syslog\n    protocol: rfc3339",
+            "sinks[0].protocol: 'rfc3339' is not one of rfc5424, rfc3164"
+        ),
+        ("sinks:\n  - type: syslog\n    tls: {cert_file: /a}", "sinks[0].tls: cert_file and key_file go together"),
+        ("sinks:\n  - type: syslog\n    tls: {verify: false}", "sinks[0].tls.verify: unknown key"),
+        ("sinks:\n  - type: syslog\n    enterprise_id: 0", "sinks[0].enterprise_id: '0' is not a whole number"),
         (
             "metrics:\n  listen: 127.0.0.1:9464",
             "metrics.listen: '127.0.0.1:9464': the metrics endpoint is not available"
@@ -277,4 +328,9 @@ import Testing
         #expect(String(reflecting: key) == "[redacted]")
         #expect(key.redact("echo sk-admin-secret-value-123 back") == "echo [redacted] back")
     }
+}
+
+struct HarnessFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -30,6 +30,38 @@ public struct Configuration: Sendable, Equatable {
     public enum SinkSettings: Sendable, Equatable {
         case stdout(format: EventFormat)
         case journald(identifier: String)
+        case syslog(SyslogSettings)
+    }
+
+    /// A `type: syslog` sink.
+    public struct SyslogSettings: Sendable, Equatable {
+        public enum Transport: Sendable, Equatable {
+            case unix(path: String)
+            case udp(host: String, port: Int)
+            case tcp(host: String, port: Int)
+            case tls(host: String, port: Int)
+        }
+        public enum LineProtocol: String, Sendable, CaseIterable { case rfc5424, rfc3164 }
+        public enum Framing: String, Sendable, CaseIterable {
+            case octetCounting = "octet-counting"
+            case newline
+        }
+
+        public var url = "unix:///dev/log"
+        public var transport = Transport.unix(path: "/dev/log")
+        public var lineProtocol = LineProtocol.rfc5424
+        public var payload = SyslogPayload.json
+        public var framing = Framing.octetCounting
+        public var facility = 16
+        public var hostname: String?
+        public var enterpriseID = 32473
+        public var bom = false
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var serverName: String?
+
+        public init() {}
     }
 
     public var api = API()

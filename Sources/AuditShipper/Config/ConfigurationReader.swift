@@ -141,12 +141,108 @@ struct ConfigurationReader {
                 }
                 sinks.append(.journald(identifier: identifier))
             default:
-                throw invalid(
-                    typeNode, "\(path).type",
-                    "'\(type)' is not available in this version of openai-auditd (available: stdout, journald)")
+                sinks.append(.syslog(try syslog(item, path)))
             }
         }
         return sinks
+    }
+
+    func syslog(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SyslogSettings {
+        let keys = [
+            "type", "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
+        ]
+        let f = try fields(node, path, allowed: keys)
+        var settings = Configuration.SyslogSettings()
+        if let n = f["url"] {
+            guard let text = try string(n, "\(path).url") else { throw invalid(n, "\(path).url", "must not be null") }
+            settings.url = text
+            settings.transport = try transport(text, n, "\(path).url")
+        }
+        if let n = f["protocol"] {
+            settings.lineProtocol = .init(rawValue: try choice(n, "\(path).protocol", ["rfc5424", "rfc3164"]))!
+        }
+        if let n = f["payload"] {
+            settings.payload = SyslogPayload(rawValue: try choice(n, "\(path).payload", ["json", "cef", "leef"]))!
+        }
+        if let n = f["framing"] {
+            settings.framing = .init(rawValue: try choice(n, "\(path).framing", ["octet-counting", "newline"]))!
+        }
+        if let n = f["facility"] {
+            settings.facility = SyslogOrigin.facilities.firstIndex(
+                of: try choice(n, "\(path).facility", SyslogOrigin.facilities))!
+        }
+        if let n = f["hostname"] { settings.hostname = try string(n, "\(path).hostname") }
+        if let n = f["enterprise_id"] {
+            settings.enterpriseID = try integer(n, "\(path).enterprise_id", 1...Int(Int32.max))
+        }
+        if let n = f["bom"] { settings.bom = try bool(n, "\(path).bom") }
+        if let n = f["tls"] {
+            let tls = try fields(n, "\(path).tls", allowed: ["ca_file", "cert_file", "key_file", "server_name"])
+            settings.caFile = try tls["ca_file"].flatMap { node throws(ConfigurationError) in
+                try string(node, "\(path).tls.ca_file")
+            }
+            settings.certFile = try tls["cert_file"].flatMap { node throws(ConfigurationError) in
+                try string(node, "\(path).tls.cert_file")
+            }
+            settings.keyFile = try tls["key_file"].flatMap { node throws(ConfigurationError) in
+                try string(node, "\(path).tls.key_file")
+            }
+            settings.serverName = try tls["server_name"].flatMap { node throws(ConfigurationError) in
+                try string(node, "\(path).tls.server_name")
+            }
+            guard (settings.certFile == nil) == (settings.keyFile == nil) else {
+                throw invalid(n, "\(path).tls", "cert_file and key_file go together (mutual TLS needs both)")
+            }
+        }
+        return settings
+    }
+
+    /// `unix:///path`, `udp://host:port`, `tcp://host:port`, `tls://host:port`; IPv6 in brackets.
+    func transport(
+        _ text: String, _ node: ConfigNode, _ path: String
+    ) throws(ConfigurationError) -> Configuration.SyslogSettings.Transport {
+        guard let separator = text.range(of: "://") else {
+            throw invalid(
+                node, path,
+                "'\(text)' is not a URL (expected unix:///path, udp://host:port, tcp://host:port or tls://host:port)")
+        }
+        let scheme = text[..<separator.lowerBound].lowercased()
+        let rest = String(text[separator.upperBound...])
+        if scheme == "unix" {
+            guard rest.hasPrefix("/") else {
+                throw invalid(node, path, "'\(text)': a unix socket needs an absolute path (unix:///dev/log)")
+            }
+            return .unix(path: rest)
+        }
+        guard ["udp", "tcp", "tls"].contains(scheme) else {
+            throw invalid(
+                node, path,
+                "unknown scheme '\(scheme)' (expected unix, udp, tcp, tls)\(Self.suggestion(for: scheme, among: ["unix", "udp", "tcp", "tls"]))"
+            )
+        }
+        var host: Substring
+        var portText: Substring
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            portText = rest[rest.index(after: close)...].drop { $0 == ":" }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = Substring(rest)
+            portText = ""
+        }
+        if portText.hasSuffix("/") { portText = portText.dropLast() }
+        guard !host.isEmpty, !host.contains("/"), let port = Int(portText), (1...65535).contains(port) else {
+            throw invalid(
+                node, path, "'\(text)' needs a host and a port from 1 to 65535 (e.g. \(scheme)://siem.example.com:6514)"
+            )
+        }
+        switch scheme {
+        case "udp": return .udp(host: String(host), port: port)
+        case "tcp": return .tcp(host: String(host), port: port)
+        default: return .tls(host: String(host), port: port)
+        }
     }
 
     // MARK: values

@@ -18,17 +18,25 @@ public struct Daemon: Sendable {
     public init(
         configuration: Configuration, key: AdminKey, logger: Logger,
         output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy()
-    ) {
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
             timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop)
-        sinks = configuration.sinks.map { settings in
+        sinks = try configuration.sinks.enumerated().map { index, settings throws -> any Sink in
             switch settings {
-            case .stdout(let format): StdoutSink(format: format, output: output)
-            case .journald(let identifier): JournaldSink(identifier: identifier)
+            case .stdout(let format): return StdoutSink(format: format, output: output)
+            case .journald(let identifier): return JournaldSink(identifier: identifier)
+            case .syslog(let syslog):
+                do {
+                    return try SyslogSink(settings: syslog, logger: logger)
+                } catch {
+                    throw ConfigurationError.invalid(
+                        origin: "configuration", path: "sinks[\(index)].tls",
+                        message: "cannot set up TLS: \(error) (check ca_file, cert_file and key_file)")
+                }
             }
         }
     }

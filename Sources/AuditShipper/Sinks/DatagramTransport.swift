@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Syslog over datagrams: a unix socket such as `/dev/log`, or UDP. One message per datagram;
+/// a message larger than the socket takes fails with `.tooLarge`, never cut.
+final class DatagramTransport: Sendable {
+    enum Destination: Sendable {
+        case unix(path: String)
+        case udp(host: String, port: Int)
+    }
+
+    enum Failure: Error {
+        case tooLarge(bytes: Int)
+    }
+
+    let destination: Destination
+    let label: String
+
+    init(_ destination: Destination, label: String) {
+        self.destination = destination
+        self.label = label
+    }
+
+    /// Opens a socket, sends each message, closes: a datagram socket holds no state worth keeping,
+    /// and a fresh one follows a listener that was restarted.
+    /// `oversized(index, bytes)` gives what to send instead of a message that does not fit.
+    func send(_ messages: [[UInt8]], oversized: (Int, Int) -> [UInt8]) throws {
+        let fd = try open()
+        defer { close(fd) }
+        for (index, message) in messages.enumerated() {
+            do {
+                try send(message, on: fd)
+            } catch Failure.tooLarge(let bytes) {
+                try send(oversized(index, bytes), on: fd)
+            }
+        }
+    }
+
+    func check() throws {
+        close(try open())
+    }
+
+    func open() throws -> Int32 {
+        switch destination {
+        case .unix(let path):
+            let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw error("socket") }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+                close(fd)
+                throw SinkError.closed(sink: label, reason: "the socket path \(path) is too long")
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (index, byte) in bytes.enumerated() { raw[index] = byte }
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            guard connected == 0 else {
+                let failure = error("connect to \(path)")
+                close(fd)
+                throw failure
+            }
+            return fd
+        case .udp(let host, let port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+            var result: UnsafeMutablePointer<addrinfo>?
+            let status = getaddrinfo(host, String(port), &hints, &result)
+            guard status == 0, let first = result else {
+                throw SinkError.closed(
+                    sink: label, reason: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+            }
+            defer { freeaddrinfo(result) }
+            let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw error("socket") }
+            guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+                let failure = error("connect to \(host):\(port)")
+                close(fd)
+                throw failure
+            }
+            return fd
+        }
+    }
+
+    func send(_ message: [UInt8], on fd: Int32) throws {
+        while true {
+            let sent = message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent == message.count { return }
+            if sent < 0 && errno == EINTR { continue }
+            if sent < 0 && (errno == EMSGSIZE || errno == ENOBUFS && message.count > 65_000) {
+                throw Failure.tooLarge(bytes: message.count)
+            }
+            throw error("send")
+        }
+    }
+
+    func error(_ what: String) -> SinkError {
+        let text = String(cString: strerror(errno))
+        switch errno {
+        case ENOENT, ECONNREFUSED, ENOTCONN, EPIPE:
+            return .closed(sink: label, reason: "\(what): \(text)")
+        default:
+            return .writeFailed(sink: label, reason: "\(what): \(text)")
+        }
+    }
+}

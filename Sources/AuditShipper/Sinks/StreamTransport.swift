@@ -1,0 +1,109 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Syslog over TCP or TLS on one kept-open connection, re-opened with backoff after a failure.
+///
+/// A batch is written in one buffer and counts only when the write completed. TLS always
+/// verifies the certificate chain and the host name (`server_name`, else the URL's host).
+actor StreamTransport {
+    let host: String
+    let port: Int
+    let tls: NIOSSLContext?
+    let serverName: String?
+    let label: String
+    var channel: (any Channel)?
+    var failures = 0
+    var retryAt = ContinuousClock.now
+
+    init(host: String, port: Int, tls: NIOSSLContext?, serverName: String?, label: String) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.serverName = serverName
+        self.label = label
+    }
+
+    /// The TLS context for a `tls://` sink, from the configured files.
+    static func tlsContext(caFile: String?, certFile: String?, keyFile: String?) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        configuration.minimumTLSVersion = .tlsv12
+        if let caFile { configuration.trustRoots = .file(caFile) }
+        if let certFile, let keyFile {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    func check() async throws {
+        let channel = try await connection()
+        // An empty write completes the TLS handshake: a wrong CA or name fails here, not later.
+        try await write(channel.allocator.buffer(capacity: 0), on: channel)
+    }
+
+    func send(_ frames: [UInt8]) async throws {
+        let channel = try await connection()
+        try await write(channel.allocator.buffer(bytes: frames), on: channel)
+    }
+
+    func write(_ buffer: ByteBuffer, on channel: any Channel) async throws {
+        do {
+            try await channel.writeAndFlush(buffer).get()
+            failures = 0
+        } catch {
+            fail(channel)
+            throw SinkError.writeFailed(sink: label, reason: describe(error))
+        }
+    }
+
+    func connection() async throws -> any Channel {
+        if let channel, channel.isActive { return channel }
+        if let channel { fail(channel) }
+        let now = ContinuousClock.now
+        guard now >= retryAt else {
+            throw SinkError.closed(
+                sink: label, reason: "connection lost; reconnecting in \((retryAt - now).components.seconds + 1)s")
+        }
+        let tls = self.tls
+        let hostname = serverName ?? (Self.isAddress(host) ? nil : host)
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                    }
+                }
+            }
+        do {
+            let channel = try await bootstrap.connect(host: host, port: port).get()
+            self.channel = channel
+            return channel
+        } catch {
+            failures += 1
+            retryAt = .now + min(.seconds(1 << min(failures - 1, 6)), .seconds(60))
+            throw SinkError.closed(sink: label, reason: "cannot connect to \(host):\(port): \(describe(error))")
+        }
+    }
+
+    func fail(_ channel: any Channel) {
+        channel.close(promise: nil)
+        if self.channel === channel { self.channel = nil }
+        failures += 1
+        retryAt = .now + min(.seconds(1 << min(failures - 1, 6)), .seconds(60))
+    }
+
+    func describe(_ error: any Error) -> String {
+        if let ssl = error as? NIOSSLError { return "TLS: \(ssl)" }
+        if let ssl = error as? BoringSSLError { return "TLS: \(ssl)" }
+        return "\(error)"
+    }
+
+    static func isAddress(_ host: String) -> Bool {
+        host.contains(":") || host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+}

@@ -1,0 +1,117 @@
+import Logging
+import Synchronization
+
+/// Events as syslog messages to a collector: RFC 5424 (or 3164) lines carrying the event as
+/// JSON, CEF or LEEF, over a unix socket, UDP, TCP or TLS.
+///
+/// Over TCP and TLS nothing is cut: frames are octet-counted (RFC 6587 §3.4.1) or ended by a
+/// newline. A datagram holds at most what the socket takes (about 64 KB over UDP, about 200 KB
+/// on a local socket): an event over that is not cut but replaced by a small JSON record naming
+/// it and its size, logged as an error and counted, so the collector knows it exists; use TCP
+/// or TLS for such events.
+public final class SyslogSink: Sink {
+    enum Transport {
+        case datagram(DatagramTransport)
+        case stream(StreamTransport)
+    }
+
+    public let name: String
+    let settings: Configuration.SyslogSettings
+    let origin: SyslogOrigin
+    let transport: Transport
+    let logger: Logger
+    /// Events sent as an "too large" record instead of whole (datagram transports only).
+    public let oversized = Mutex(0)
+
+    public init(settings: Configuration.SyslogSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        name = "syslog \(settings.url)"
+        origin = SyslogOrigin(
+            facility: settings.facility, hostname: settings.hostname ?? SyslogOrigin.localHostname(),
+            enterpriseID: settings.enterpriseID, bom: settings.bom)
+        switch settings.transport {
+        case .unix(let path): transport = .datagram(DatagramTransport(.unix(path: path), label: name))
+        case .udp(let host, let port):
+            transport = .datagram(DatagramTransport(.udp(host: host, port: port), label: name))
+        case .tcp(let host, let port):
+            transport = .stream(StreamTransport(host: host, port: port, tls: nil, serverName: nil, label: name))
+        case .tls(let host, let port):
+            let context = try StreamTransport.tlsContext(
+                caFile: settings.caFile, certFile: settings.certFile, keyFile: settings.keyFile)
+            transport = .stream(
+                StreamTransport(host: host, port: port, tls: context, serverName: settings.serverName, label: name))
+        }
+    }
+
+    public func check() async throws {
+        switch transport {
+        case .datagram(let datagram): try datagram.check()
+        case .stream(let stream): try await stream.check()
+        }
+    }
+
+    public func deliver(_ batch: [AuditEvent]) async throws {
+        let messages = batch.map { line(for: $0) }
+        switch transport {
+        case .datagram(let datagram):
+            try datagram.send(messages) { index, bytes in self.tooLarge(batch[index], bytes: bytes) }
+        case .stream(let stream):
+            var frames: [UInt8] = []
+            frames.reserveCapacity(messages.reduce(0) { $0 + $1.count + 8 })
+            for message in messages {
+                switch settings.framing {
+                case .octetCounting:
+                    frames.append(contentsOf: "\(message.count) ".utf8)
+                    frames.append(contentsOf: message)
+                case .newline:
+                    frames.append(contentsOf: message)
+                    frames.append(0x0A)
+                }
+            }
+            try await stream.send(frames)
+        }
+    }
+
+    func line(for event: AuditEvent, payload: SyslogPayload? = nil) -> [UInt8] {
+        let details = EventDetails(event)
+        switch settings.lineProtocol {
+        case .rfc5424:
+            return SyslogFormats.rfc5424(event, details: details, origin: origin, payload: payload ?? settings.payload)
+        case .rfc3164:
+            return SyslogFormats.rfc3164(event, details: details, origin: origin, payload: payload ?? settings.payload)
+        }
+    }
+
+    /// The record sent instead of an event too large for a datagram.
+    func tooLarge(_ event: AuditEvent, bytes: Int) -> [UInt8] {
+        oversized.withLock { $0 += 1 }
+        logger.error(
+            "event too large for a datagram syslog transport, sent as a record naming it; use tcp:// or tls://",
+            metadata: ["event.id": "\(event.id)", "event.bytes": "\(bytes)", "sink": "\(name)"])
+        let record =
+            #"{"id":\#(jsonString(event.id)),"type":\#(jsonString(event.type)),"effective_at":\#(event.effectiveAt),"#
+            + #""openai_auditd_error":"event of \#(bytes) bytes is too large for this datagram transport; use tcp:// or tls://"}"#
+        let stub = AuditEvent(id: event.id, type: event.type, effectiveAt: event.effectiveAt, json: Array(record.utf8))
+        return line(for: stub, payload: .json)
+    }
+
+    func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default:
+                if scalar.value < 0x20 {
+                    out +=
+                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                        + String(scalar.value, radix: 16)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A real `rsyslogd` listening on a unix socket, UDP, TCP, TLS and mutual TLS, writing every
+/// message's parsed RFC 5424 fields as JSON lines; with its own CA and certificates.
+final class RsyslogHarness: @unchecked Sendable {
+    let directory: String
+    let unixSocket: String
+    let udpPort: Int
+    let tcpPort: Int
+    let tlsPort: Int
+    let mutualTLSPort: Int
+    var output: String { directory + "/out.jsonl" }
+    var process: Process?
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "auditd-rsyslog-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        unixSocket = directory + "/log.sock"
+        let ports = try (0..<4).map { _ in try Self.freePort() }
+        (udpPort, tcpPort, tlsPort, mutualTLSPort) = (ports[0], ports[1], ports[2], ports[3])
+        try makeCertificates()
+        try writeConfig()
+        try check()
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw HarnessError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func run(_ tool: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw HarnessError(
+                "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))")
+        }
+    }
+
+    /// A CA, a server certificate for localhost, a client certificate (CN client-cn)
+    /// and an unrelated CA for the wrong-CA test.
+    func makeCertificates() throws {
+        let openssl = "/usr/bin/openssl"
+        for ca in ["ca", "other-ca"] {
+            try run(
+                openssl,
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "\(ca).key", "-out",
+                    "\(ca).pem",
+                    "-subj", "/CN=openai-auditd test \(ca)",
+                ])
+        }
+        // DNS names only: NIOSSL accepts a certificate whose IP SAN matches the address it
+        // connected to whatever server_name says, so an IP SAN would hide a wrong name.
+        try "subjectAltName=DNS:localhost\n".write(
+            toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
+        for (name, subject, ext) in [
+            ("server", "/CN=localhost", ["-extfile", "server.ext"]), ("client", "/CN=client-cn", []),
+        ] {
+            try run(
+                openssl,
+                [
+                    "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj",
+                    subject,
+                ])
+            try run(
+                openssl,
+                [
+                    "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-days", "2",
+                    "-out", "\(name).pem",
+                ] + ext)
+        }
+    }
+
+    func writeConfig() throws {
+        let config = """
+            global(maxMessageSize="256k" parser.escapeControlCharactersOnReceive="off" workDirectory="\(directory)"
+                   defaultNetstreamDriverCAFile="\(directory)/ca.pem"
+                   defaultNetstreamDriverCertFile="\(directory)/server.pem"
+                   defaultNetstreamDriverKeyFile="\(directory)/server.key")
+            module(load="imuxsock" SysSock.Use="off")
+            input(type="imuxsock" Socket="\(unixSocket)" UseSpecialParser="off" ParseHostname="on" IgnoreTimestamp="off")
+            module(load="imudp")
+            input(type="imudp" address="127.0.0.1" port="\(udpPort)")
+            module(load="imtcp" maxSessions="200")
+            input(type="imtcp" address="127.0.0.1" port="\(tcpPort)")
+            input(type="imtcp" address="127.0.0.1" port="\(tlsPort)" streamDriver.name="gtls" streamDriver.mode="1"
+                  streamDriver.authMode="anon" gnutlsPriorityString="NORMAL")
+            input(type="imtcp" address="127.0.0.1" port="\(mutualTLSPort)" streamDriver.name="gtls" streamDriver.mode="1"
+                  streamDriver.authMode="x509/name" permittedPeer=["client-cn"] gnutlsPriorityString="NORMAL")
+            template(name="fields" type="list" option.jsonf="on") {
+                property(outname="pri" name="pri" format="jsonf")
+                property(outname="protocol-version" name="protocol-version" format="jsonf")
+                property(outname="timestamp" name="timestamp" dateFormat="rfc3339" format="jsonf")
+                property(outname="hostname" name="hostname" format="jsonf")
+                property(outname="app-name" name="app-name" format="jsonf")
+                property(outname="procid" name="procid" format="jsonf")
+                property(outname="msgid" name="msgid" format="jsonf")
+                property(outname="structured-data" name="structured-data" format="jsonf")
+                property(outname="msg" name="msg" format="jsonf")
+            }
+            action(type="omfile" file="\(output)" template="fields" flushOnTXEnd="on" asyncWriting="off")
+            """
+        try config.write(toFile: directory + "/rsyslog.conf", atomically: true, encoding: .utf8)
+    }
+
+    func check() throws {
+        try run("/usr/sbin/rsyslogd", ["-N1", "-f", directory + "/rsyslog.conf"])
+    }
+
+    func start() async throws {
+        if let process, process.isRunning { return }
+        let rsyslogd = Process()
+        rsyslogd.executableURL = URL(fileURLWithPath: "/usr/sbin/rsyslogd")
+        rsyslogd.arguments = ["-n", "-f", directory + "/rsyslog.conf", "-i", directory + "/rsyslogd.pid"]
+        rsyslogd.standardOutput = FileHandle.nullDevice
+        rsyslogd.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try rsyslogd.run()
+        process = rsyslogd
+        // Ready when every TCP port accepts and the unix socket exists.
+        for _ in 0..<300 {
+            if FileManager.default.fileExists(atPath: unixSocket),
+                [tcpPort, tlsPort, mutualTLSPort].allSatisfy(Self.accepts)
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("rsyslogd did not start listening within 6 s")
+    }
+
+    static func accepts(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        } == 0
+    }
+
+    /// SIGTERM, and SIGKILL if rsyslogd has not exited after 3 s (it can linger over open
+    /// connections); returns once it is gone, so its ports are free and its clients see it go.
+    func stop() async throws {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<300 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for _ in 0..<500 where process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        guard !process.isRunning else { throw HarnessError("rsyslogd did not exit") }
+        self.process = nil
+    }
+
+    func close() async {
+        try? await stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Messages received with `hostname` (each test sends with its own), parsed.
+    func messages(hostname: String) -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: output) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
+        }.filter { $0["hostname"] as? String == hostname }
+    }
+}

@@ -1,0 +1,218 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The binary with a syslog sink, against the simulator and a real rsyslogd.
+@Suite(.serialized) struct SyslogSinkTests {
+    static let now = Int64(Date().timeIntervalSince1970)
+
+    /// Runs `body` with a harness for the daemon and a started rsyslogd; both cleaned up after.
+    func withRsyslog(_ body: (DaemonHarness, RsyslogHarness) async throws -> Void) async throws {
+        let rsyslog = try RsyslogHarness()
+        do {
+            try await rsyslog.start()
+            try await DaemonHarness.with { harness async throws in try await body(harness, rsyslog) }
+        } catch {
+            await rsyslog.close()
+            throw error
+        }
+        await rsyslog.close()
+    }
+
+    func url(_ transport: String, _ rsyslog: RsyslogHarness) -> String {
+        switch transport {
+        case "unix": "unix://\(rsyslog.unixSocket)"
+        case "udp": "udp://127.0.0.1:\(rsyslog.udpPort)"
+        case "tcp": "tcp://127.0.0.1:\(rsyslog.tcpPort)"
+        case "tcp-newline": "tcp://localhost:\(rsyslog.tcpPort)"
+        case "tls": "tls://localhost:\(rsyslog.tlsPort)"
+        default: "tls://localhost:\(rsyslog.mutualTLSPort)"
+        }
+    }
+
+    func sinkConfig(url: String, hostname: String, extra: String = "", rsyslog: RsyslogHarness) -> String {
+        """
+        sinks:
+          - type: syslog
+            url: \(url)
+            hostname: \(hostname)
+            tls: {ca_file: \(rsyslog.directory)/ca.pem, cert_file: \(rsyslog.directory)/client.pem, key_file: \(rsyslog.directory)/client.key}
+        \(extra)
+        """
+    }
+
+    func waitFor(_ what: String, _ condition: () -> Bool) async throws {
+        for _ in 0..<1500 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
+        guard condition() else { throw HarnessError("timed out waiting for \(what)") }
+    }
+
+    @Test(arguments: ["unix", "udp", "tcp", "tcp-newline", "tls", "mtls"])
+    func everyTransportDeliversEveryEventParsedAndWhole(transport: String) async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-\(transport)-\(UUID().uuidString.prefix(6))"
+            harness.simulator.addEvents(count: 80, from: Self.now - 3000, to: Self.now - 100, tricky: true)
+            let streams = transport.hasPrefix("tcp") || transport.hasSuffix("tls")
+            if streams {
+                harness.simulator.addEvents(count: 2, from: Self.now - 50, types: ["project.created"], large: true)
+            }
+            let framing = transport == "tcp-newline" ? "    framing: newline" : ""
+            try harness.writeConfig(
+                poll: "  start_at: -2h",
+                extra: sinkConfig(url: url(transport, rsyslog), hostname: hostname, extra: framing, rsyslog: rsyslog))
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            let expected = streams ? 82 : 80
+            try await waitFor("\(expected) messages") { rsyslog.messages(hostname: hostname).count >= expected }
+            let messages = rsyslog.messages(hostname: hostname)
+            #expect(messages.count == expected)
+            let served = Dictionary(
+                uniqueKeysWithValues: try harness.simulator.store.list(
+                    {
+                        var q = ListQuery(); q.limit = 100; return q
+                    }(), now: 1e12
+                ).items.map { ($0.id, $0) })
+            var large = 0
+            for message in messages {
+                let msg = try #require(message["msg"] as? String)
+                let event = try #require(
+                    try JSONSerialization.jsonObject(with: Data(msg.utf8)) as? NSDictionary, "\(msg.prefix(200))")
+                let id = try #require(event["id"] as? String)
+                let type = try #require(event["type"] as? String)
+                #expect(message["app-name"] as? String == "openai-auditd")
+                #expect(message["msgid"] as? String == String(type.prefix(32)))
+                #expect(
+                    (message["structured-data"] as? String)?.hasPrefix("[openai@32473 id=\"\(id)\" type=\"\(type)\"")
+                        == true)
+                let at = try #require((event["effective_at"] as? NSNumber)?.int64Value)
+                let stamp = message["timestamp"] as? String ?? ""
+                #expect(stamp.hasPrefix(String(TimeSpecForTests.format(at).dropLast())), "\(stamp)")
+                if let original = served[id] {
+                    #expect(try JSONSerialization.jsonObject(with: Data(original.json)) as? NSDictionary == event)
+                }
+                if msg.utf8.count > 100_000 { large += 1 }
+            }
+            #expect(large == (streams ? 2 : 0), "100 KB events survive TCP and TLS")
+        }
+    }
+
+    @Test(arguments: ["cef", "leef"])
+    func cefAndLEEFPayloadsCarryTheirFields(payload: String) async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-\(payload)-\(UUID().uuidString.prefix(6))"
+            let ids = harness.simulator.addEvents(
+                count: 20, from: Self.now - 300, to: Self.now - 10, types: ["login.failed"], tricky: true)
+            try harness.writeConfig(
+                poll: "  start_at: -1h",
+                extra: sinkConfig(
+                    url: url("tcp", rsyslog), hostname: hostname, extra: "    payload: \(payload)", rsyslog: rsyslog))
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            try await waitFor("20 messages") { rsyslog.messages(hostname: hostname).count >= 20 }
+            let msgs = rsyslog.messages(hostname: hostname).compactMap { $0["msg"] as? String }
+            #expect(msgs.count == 20)
+            for msg in msgs {
+                if payload == "cef" {
+                    #expect(msg.hasPrefix("CEF:0|OpenAI|Audit Log|"))
+                    #expect(msg.contains("|login.failed|login.failed|7|rt="))
+                    #expect(ids.contains { msg.contains("externalId=\($0) ") })
+                } else {
+                    #expect(msg.hasPrefix("LEEF:2.0|OpenAI|Audit Log|"))
+                    #expect(msg.contains("|login.failed|^|devTime="))
+                    #expect(ids.contains { msg.contains("^externalId=\($0)^") })
+                }
+                #expect(!msg.contains("\n"))
+            }
+        }
+    }
+
+    @Test func anEventTooLargeForADatagramIsSentAsARecordNamingIt() async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-big-\(UUID().uuidString.prefix(6))"
+            let id = try #require(
+                harness.simulator.addEvents(count: 1, from: Self.now - 30, types: ["project.created"], large: true)
+                    .first)
+            try harness.writeConfig(
+                poll: "  start_at: -1h",
+                extra: sinkConfig(url: url("udp", rsyslog), hostname: hostname, rsyslog: rsyslog))
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
+            try await waitFor("the record") { !rsyslog.messages(hostname: hostname).isEmpty }
+            let msg = try #require(rsyslog.messages(hostname: hostname).first?["msg"] as? String)
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(msg.utf8)) as? [String: Any])
+            #expect(record["id"] as? String == id)
+            #expect(
+                (record["openai_auditd_error"] as? String)?.contains("too large for this datagram transport") == true)
+            #expect(harness.stderr.contains("event too large for a datagram syslog transport"))
+        }
+    }
+
+    @Test(arguments: ["wrong-ca", "wrong-name", "no-client-certificate"])
+    func tlsFailuresAreClearAndDeliverNothing(failure: String) async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-\(failure)-\(UUID().uuidString.prefix(6))"
+            harness.simulator.addEvents(count: 5, from: Self.now - 100)
+            let tls: String
+            switch failure {
+            case "wrong-ca": tls = "{ca_file: \(rsyslog.directory)/other-ca.pem}"
+            case "wrong-name": tls = "{ca_file: \(rsyslog.directory)/ca.pem, server_name: siem.example.com}"
+            default: tls = "{ca_file: \(rsyslog.directory)/ca.pem}"
+            }
+            let port = failure == "no-client-certificate" ? rsyslog.mutualTLSPort : rsyslog.tlsPort
+            try harness.writeConfig(
+                poll: "  start_at: -1h",
+                extra: """
+                    sinks:
+                      - type: syslog
+                        url: tls://localhost:\(port)
+                        hostname: \(hostname)
+                        tls: \(tls)
+                    """)
+            let status = try await harness.run(["once", "--config", harness.configPath])
+            #expect(status == 74, "\(harness.stderr)")
+            #expect(harness.stderr.contains("sink syslog tls://localhost:\(port)"))
+            #expect(
+                harness.stderr.contains("TLS") || harness.stderr.contains("closed") || harness.stderr.contains("reset"))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(rsyslog.messages(hostname: hostname).isEmpty)
+        }
+    }
+
+    @Test(arguments: ["tcp", "tls"])
+    func rsyslogStoppedForAWhileLosesNothing(transport: String) async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-stop-\(transport)-\(UUID().uuidString.prefix(6))"
+            harness.simulator.addEvents(count: 30, from: Self.now - 600, to: Self.now - 300)
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h",
+                extra: sinkConfig(url: url(transport, rsyslog), hostname: hostname, rsyslog: rsyslog))
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the first 30") { harness.delivered() == 30 }
+            try await rsyslog.stop()
+            harness.simulator.addEvents(count: 20, from: Self.now - 200, to: Self.now - 100)
+            try await harness.waitFor("the failure") { harness.stderr.contains("cycle failed") }
+            #expect(harness.delivered() ?? 0 < 50, "the state does not move past undelivered events")
+            try await rsyslog.start()
+            try await harness.waitFor("the other 20", timeout: .seconds(90)) { harness.delivered() == 50 }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            try await waitFor("50 ids") {
+                Set(
+                    rsyslog.messages(hostname: hostname).compactMap {
+                        ($0["structured-data"] as? String)?.split(separator: "\"").dropFirst().first
+                    }
+                ).count >= 50
+            }
+            let ids = Set(
+                rsyslog.messages(hostname: hostname).compactMap {
+                    ($0["structured-data"] as? String)?.split(separator: "\"").dropFirst().first
+                })
+            #expect(ids.count == 50, "none missing")
+        }
+    }
+}
+
+/// RFC 3339 without Foundation's formatters, for comparing rsyslog's timestamps.
+enum TimeSpecForTests {
+    static func format(_ seconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+}
