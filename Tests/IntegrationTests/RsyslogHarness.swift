@@ -14,6 +14,8 @@ final class RsyslogHarness: @unchecked Sendable {
     let tcpPort: Int
     let tlsPort: Int
     let mutualTLSPort: Int
+    /// A plain TCP input on the IPv6 loopback.
+    let ipv6Port: Int
     var output: String { directory + "/out.jsonl" }
     var process: Process?
 
@@ -21,8 +23,8 @@ final class RsyslogHarness: @unchecked Sendable {
         directory = NSTemporaryDirectory() + "auditd-rsyslog-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         unixSocket = directory + "/log.sock"
-        let ports = try (0..<4).map { _ in try Self.freePort() }
-        (udpPort, tcpPort, tlsPort, mutualTLSPort) = (ports[0], ports[1], ports[2], ports[3])
+        let ports = try (0..<5).map { _ in try Self.freePort() }
+        (udpPort, tcpPort, tlsPort, mutualTLSPort, ipv6Port) = (ports[0], ports[1], ports[2], ports[3], ports[4])
         try makeCertificates()
         try writeConfig()
         try check()
@@ -111,6 +113,7 @@ final class RsyslogHarness: @unchecked Sendable {
             input(type="imudp" address="127.0.0.1" port="\(udpPort)")
             module(load="imtcp" maxSessions="200")
             input(type="imtcp" address="127.0.0.1" port="\(tcpPort)")
+            input(type="imtcp" address="::1" port="\(ipv6Port)")
             input(type="imtcp" address="127.0.0.1" port="\(tlsPort)" streamDriver.name="gtls" streamDriver.mode="1"
                   streamDriver.authMode="anon" gnutlsPriorityString="NORMAL")
             input(type="imtcp" address="127.0.0.1" port="\(mutualTLSPort)" streamDriver.name="gtls" streamDriver.mode="1"

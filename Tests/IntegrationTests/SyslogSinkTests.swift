@@ -25,6 +25,7 @@ import Testing
         case "udp": "udp://127.0.0.1:\(rsyslog.udpPort)"
         case "tcp": "tcp://127.0.0.1:\(rsyslog.tcpPort)"
         case "tcp-newline": "tcp://localhost:\(rsyslog.tcpPort)"
+        case "tcp-ipv6": "tcp://[::1]:\(rsyslog.ipv6Port)"
         case "tls": "tls://localhost:\(rsyslog.tlsPort)"
         default: "tls://localhost:\(rsyslog.mutualTLSPort)"
         }
@@ -46,7 +47,7 @@ import Testing
         guard condition() else { throw HarnessError("timed out waiting for \(what)") }
     }
 
-    @Test(arguments: ["unix", "udp", "tcp", "tcp-newline", "tls", "mtls"])
+    @Test(arguments: ["unix", "udp", "tcp", "tcp-newline", "tcp-ipv6", "tls", "mtls"])
     func everyTransportDeliversEveryEventParsedAndWhole(transport: String) async throws {
         try await withRsyslog { harness, rsyslog in
             let hostname = "t-\(transport)-\(UUID().uuidString.prefix(6))"
@@ -108,17 +109,53 @@ import Testing
             try await waitFor("20 messages") { rsyslog.messages(hostname: hostname).count >= 20 }
             let msgs = rsyslog.messages(hostname: hostname).compactMap { $0["msg"] as? String }
             #expect(msgs.count == 20)
+            let served = Dictionary(
+                uniqueKeysWithValues: try harness.simulator.store.list(
+                    {
+                        var q = ListQuery(); q.limit = 100; return q
+                    }(), now: 1e12
+                ).items.map { ($0.id, $0) })
             for msg in msgs {
+                let fields: [String: String]
                 if payload == "cef" {
                     #expect(msg.hasPrefix("CEF:0|OpenAI|Audit Log|"))
                     #expect(msg.contains("|login.failed|login.failed|7|rt="))
-                    #expect(ids.contains { msg.contains("externalId=\($0) ") })
+                    fields = Self.extensions(
+                        msg, separator: " ", escapes: ["\\": "\\", "=": "=", "n": "\n", "r": "\r"])
                 } else {
                     #expect(msg.hasPrefix("LEEF:2.0|OpenAI|Audit Log|"))
                     #expect(msg.contains("|login.failed|^|devTime="))
-                    #expect(ids.contains { msg.contains("^externalId=\($0)^") })
+                    fields = Self.extensions(
+                        msg, separator: "^", escapes: ["\\": "\\", "^": "^", "n": "\n", "r": "\r", "t": "\t"])
                 }
                 #expect(!msg.contains("\n"))
+                // Parsed back, the fields give the event: its id, and the whole JSON.
+                let id = try #require(fields["externalId"])
+                #expect(ids.contains(id))
+                let json = try #require(fields[payload == "cef" ? "cs2" : "event"])
+                let event = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? NSDictionary
+                let original =
+                    try JSONSerialization.jsonObject(with: Data(try #require(served[id]).json)) as? NSDictionary
+                #expect(event == original)
+            }
+        }
+    }
+
+    @Test func rfc3164OverALocalSocket() async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-3164-\(UUID().uuidString.prefix(6))"
+            let ids = harness.simulator.addEvents(count: 10, from: Self.now - 300, to: Self.now - 10, tricky: true)
+            try harness.writeConfig(
+                poll: "  start_at: -1h",
+                extra: sinkConfig(
+                    url: url("unix", rsyslog), hostname: hostname, extra: "    protocol: rfc3164", rsyslog: rsyslog))
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            try await waitFor("10 messages") { rsyslog.messages(hostname: hostname).count >= 10 }
+            for message in rsyslog.messages(hostname: hostname) {
+                #expect(message["app-name"] as? String == "openai-auditd")
+                let msg = try #require(message["msg"] as? String)
+                let event = try #require(try JSONSerialization.jsonObject(with: Data(msg.utf8)) as? [String: Any])
+                #expect(ids.contains(event["id"] as? String ?? ""))
             }
         }
     }
@@ -205,6 +242,94 @@ import Testing
                 })
             #expect(ids.count == 50, "none missing")
         }
+    }
+}
+
+extension SyslogSinkTests {
+    /// A CEF or LEEF line's key=value part, unescaped (what a SIEM's parser does).
+    static func extensions(_ line: String, separator: Character, escapes: [Character: String]) -> [String: String] {
+        // The attributes start after the last unescaped header pipe (7 for CEF, 6 for LEEF 2.0).
+        var pipes = 0
+        var index = line.startIndex
+        var escaped = false
+        let headerFields = separator == " " ? 7 : 6
+        while index < line.endIndex, pipes < headerFields {
+            let character = line[index]
+            if escaped {
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "|" {
+                pipes += 1
+            }
+            index = line.index(after: index)
+        }
+        let attributes = String(line[index...])
+        return separator == " " ? cefFields(attributes, escapes: escapes) : leefFields(attributes, escapes: escapes)
+    }
+
+    /// LEEF: `key=value` pairs split at unescaped `^`.
+    static func leefFields(_ text: String, escapes: [Character: String]) -> [String: String] {
+        var fields: [String: String] = [:]
+        var pair = ""
+        var escaped = false
+        func finish() {
+            if let equals = pair.firstIndex(of: "=") {
+                fields[String(pair[..<equals])] = unescape(String(pair[pair.index(after: equals)...]), escapes: escapes)
+            }
+            pair = ""
+        }
+        for character in text {
+            if escaped {
+                pair += "\\\(character)"
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "^" {
+                finish()
+            } else {
+                pair.append(character)
+            }
+        }
+        finish()
+        return fields
+    }
+
+    static func unescape(_ raw: String, escapes: [Character: String]) -> String {
+        var out = ""
+        var escaped = false
+        for character in raw {
+            if escaped {
+                out += escapes[character] ?? String(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// CEF: values may hold spaces, so a value ends where ` <known key>=` begins.
+    static func cefFields(_ text: String, escapes: [Character: String]) -> [String: String] {
+        let keys = ["rt", "externalId", "suser", "suid", "src", "cs1Label", "cs1", "cs2Label", "cs2"]
+        var fields: [String: String] = [:]
+        var rest = Substring(text)
+        var current: String?
+        var value = ""
+        while !rest.isEmpty {
+            if let key = keys.first(where: { rest.hasPrefix("\($0)=") && (current == nil || value.hasSuffix(" ")) }) {
+                if let current { fields[current] = unescape(String(value.dropLast()), escapes: escapes) }
+                current = key
+                value = ""
+                rest = rest.dropFirst(key.count + 1)
+                continue
+            }
+            value.append(rest.removeFirst())
+        }
+        if let current { fields[current] = unescape(value, escapes: escapes) }
+        return fields
     }
 }
 
