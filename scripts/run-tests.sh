@@ -7,6 +7,8 @@ export AUDITD_TEST_BINARY_DIR="$PWD/.build/debug"
 for binary in openai-auditd openai-audit-sim; do
   [ -x "$AUDITD_TEST_BINARY_DIR/$binary" ] || { echo "run-tests: $AUDITD_TEST_BINARY_DIR/$binary was not built" >&2; exit 1; }
 done
+# The packaged units, offline (systemd-analyze verify and security).
+scripts/check-units.sh "$AUDITD_TEST_BINARY_DIR/openai-auditd"
 # The journald tests need a private journal: the whole run happens in its own mount namespace.
 for tool in unshare /lib/systemd/systemd-journald journalctl; do
   command -v "$tool" >/dev/null || { echo "run-tests: $tool is missing (make setup installs it)" >&2; exit 1; }

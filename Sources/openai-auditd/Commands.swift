@@ -51,6 +51,16 @@ struct Run: AsyncParsableCommand {
                     "version": "\(AuditShipperVersion.current)", "state.path": "\(store.path)",
                     "poll.interval": "\(setup.configuration.poll.interval)",
                 ])
+            // SIGHUP must not end the daemon (its default action). Reloading comes with the
+            // packaged units; until then it says so.
+            signal(SIGHUP, SIG_IGN)
+            let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            hangup.setEventHandler {
+                setup.logger.warning(
+                    "SIGHUP received: configuration reload is not supported in this version; restart to apply changes")
+            }
+            hangup.resume()
+            defer { hangup.cancel() }
             // The store holds the state lock for as long as the service runs.
             try await daemon.closing {
                 try await group.run()

@@ -66,6 +66,21 @@ import Testing
         }
     }
 
+    @Test func sigHUPDoesNotStopTheDaemon() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 5, from: Self.now - 100)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the events") { harness.lineCount() == 5 }
+            kill(daemon.processIdentifier, SIGHUP)
+            try await harness.waitFor("the SIGHUP notice") { harness.stderr.contains("SIGHUP received") }
+            harness.simulator.addEvents(count: 3, from: Self.now - 50)
+            try await harness.waitFor("more events after SIGHUP") { harness.lineCount() == 8 }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+        }
+    }
+
     @Test func killNineDuringCatchUpThenRestartLosesNothingAndRepeatsAtMostOneBatchEachTime() async throws {
         try await DaemonHarness.with { harness async throws in
             let start = Self.now - 5 * 86_400
