@@ -22,5 +22,8 @@ export AUDITD_TEST_JOURNAL_DIR=$journal
 status=0
 "$@" || status=$?
 pkill -TERM -f '^/lib/systemd/systemd-journald$' 2>/dev/null || true
+# An rsyslogd a failed syslog test left behind.
+pkill -KILL -f '^/usr/sbin/rsyslogd -n -f /tmp/auditd-rsyslog-' 2>/dev/null || true
+rm -rf /tmp/auditd-rsyslog-*
 rm -rf "$journal" "$catalog"
 exit $status

@@ -1,5 +1,6 @@
 import AuditSimulator
 import Foundation
+import Synchronization
 import Testing
 
 /// The built `openai-auditd` as a child process, with its own directory for config, state
@@ -12,6 +13,9 @@ final class DaemonHarness {
 
     let directory: String
     let simulator: AuditSimulator
+    /// Every daemon started here, killed by `close()` if still running (a failed test must not
+    /// leave one behind).
+    let launched = Mutex<[Process]>([])
     var statePath: String { directory + "/state.json" }
     var stdoutPath: String { directory + "/stdout.jsonl" }
     var stderrPath: String { directory + "/stderr.log" }
@@ -37,6 +41,9 @@ final class DaemonHarness {
     }
 
     func close() async {
+        for process in launched.withLock({ $0 }) where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
         try? await simulator.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -85,6 +92,7 @@ final class DaemonHarness {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        launched.withLock { $0.append(process) }
         return process
     }
 

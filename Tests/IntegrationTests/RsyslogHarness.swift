@@ -191,10 +191,13 @@ final class RsyslogHarness: @unchecked Sendable {
     }
 
     /// Messages received with `hostname` (each test sends with its own), parsed.
+    /// Lines are matched as text before they are parsed: parsing every 100 KB message on
+    /// every poll would dominate the run.
     func messages(hostname: String) -> [[String: Any]] {
         guard let data = FileManager.default.contents(atPath: output) else { return [] }
-        return data.split(separator: UInt8(ascii: "\n")).compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
-        }.filter { $0["hostname"] as? String == hostname }
+        let marker = "\"hostname\":\"\(hostname)\""
+        return data.split(separator: UInt8(ascii: "\n")).filter { String(decoding: $0, as: UTF8.self).contains(marker) }
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+            .filter { $0["hostname"] as? String == hostname }
     }
 }

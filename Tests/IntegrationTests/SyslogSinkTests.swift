@@ -43,7 +43,7 @@ import Testing
     }
 
     func waitFor(_ what: String, _ condition: () -> Bool) async throws {
-        for _ in 0..<1500 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<300 where !condition() { try await Task.sleep(for: .milliseconds(100)) }
         guard condition() else { throw HarnessError("timed out waiting for \(what)") }
     }
 
