@@ -158,15 +158,14 @@ public enum SyslogFormats {
 
     /// CEF extension values escape `\` and `=`, and write line breaks as `\n` and `\r`.
     static func cefExtension(_ text: String) -> String {
+        escape(text, ["\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r"])
+    }
+
+    /// `text` with each scalar found in `table` replaced by its entry.
+    static func escape(_ text: String, _ table: [Unicode.Scalar: String]) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "=": out += "\\="
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default: out.unicodeScalars.append(scalar)
-            }
+            if let replacement = table[scalar] { out += replacement } else { out.unicodeScalars.append(scalar) }
         }
         return out
     }
@@ -191,17 +190,6 @@ public enum SyslogFormats {
 
     /// LEEF values escape `\` and the delimiter `^`, and write line breaks as `\n`, `\r`, tabs as `\t`.
     static func leefValue(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "^": out += "\\^"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        escape(text, ["\\": "\\\\", "^": "\\^", "\n": "\\n", "\r": "\\r", "\t": "\\t"])
     }
 }
