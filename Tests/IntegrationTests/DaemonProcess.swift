@@ -132,6 +132,15 @@ final class DaemonHarness {
         }
     }
 
+    /// The newest 100 organization-scoped events as the simulator serves them, by id: what a
+    /// sink's output is compared with.
+    func servedEvents() throws -> [String: SimulatedEvent] {
+        var query = ListQuery()
+        query.limit = 100
+        let items = try simulator.store.list(query, now: 1e12).items
+        return Dictionary(uniqueKeysWithValues: items.map { ($0.id, $0) })
+    }
+
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     /// Complete lines of stdout parsed as JSON objects (a line cut by kill -9 is left out).

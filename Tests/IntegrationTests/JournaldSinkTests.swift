@@ -45,12 +45,7 @@ import Testing
 
             let entries = try await JournaldHarness.shared.entries(["SYSLOG_IDENTIFIER=\(identifier)"])
             #expect(entries.count == 203)
-            let served = Dictionary(
-                uniqueKeysWithValues: try harness.simulator.store.list(
-                    {
-                        var q = ListQuery(); q.limit = 100; return q
-                    }(), now: 1e12
-                ).items.map { ($0.id, $0) })
+            let served = try harness.servedEvents()
             var large = 0
             var projectNames = 0
             for entry in entries {

@@ -65,12 +65,7 @@ import Testing
             try await waitFor("\(expected) messages") { rsyslog.messages(hostname: hostname).count >= expected }
             let messages = rsyslog.messages(hostname: hostname)
             #expect(messages.count == expected)
-            let served = Dictionary(
-                uniqueKeysWithValues: try harness.simulator.store.list(
-                    {
-                        var q = ListQuery(); q.limit = 100; return q
-                    }(), now: 1e12
-                ).items.map { ($0.id, $0) })
+            let served = try harness.servedEvents()
             var large = 0
             for message in messages {
                 let msg = try #require(message["msg"] as? String)
@@ -109,12 +104,7 @@ import Testing
             try await waitFor("20 messages") { rsyslog.messages(hostname: hostname).count >= 20 }
             let msgs = rsyslog.messages(hostname: hostname).compactMap { $0["msg"] as? String }
             #expect(msgs.count == 20)
-            let served = Dictionary(
-                uniqueKeysWithValues: try harness.simulator.store.list(
-                    {
-                        var q = ListQuery(); q.limit = 100; return q
-                    }(), now: 1e12
-                ).items.map { ($0.id, $0) })
+            let served = try harness.servedEvents()
             for msg in msgs {
                 let fields: [String: String]
                 if payload == "cef" {
