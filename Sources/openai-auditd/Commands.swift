@@ -9,65 +9,98 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
+        // SIGHUP must not end the daemon (its default action) even before the reload
+        // service listens; the signal source below sees it either way.
+        signal(SIGHUP, SIG_IGN)
         try await Invocation.perform(options) { setup in
             let daemon = try await setup.startDaemon()
-            let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-            let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
-            let interval = setup.configuration.poll.interval
-            let notifier = SystemdNotifier(environment: setup.environment)
-            let service = AuditService(
-                runner: runner, interval: interval, logger: setup.logger, clock: Daemon.now,
-                heartbeat: daemon.heartbeat,
-                observer: { outcome in
-                    switch outcome {
-                    case .finished(let report, let state):
-                        notifier.status(StatusLine.after(report, state: state, now: Daemon.now(), interval: interval))
-                    case .failed(let message):
-                        notifier.status(StatusLine.failed(message, interval: interval))
-                    }
-                },
-                stopping: { notifier.stopping() })
-            var services: [any Service] = [service]
-            if let ping = SystemdNotifier.watchdogInterval() {
-                // A cycle may legitimately wait out retries (Retry-After up to 15 min); past
-                // that plus two polls without a page, batch or tick, the loop is stuck.
-                let stale = interval * 2 + .seconds(1800)
-                services.append(
-                    WatchdogService(
-                        notifier: notifier, interval: ping, heartbeat: daemon.heartbeat, staleAfter: stale,
-                        executor: daemon.executor, logger: setup.logger))
-            }
-            let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: setup.logger))
-            // Config, key (one limit=1 request), state and sinks are checked: now systemd may go on.
-            notifier.ready(
-                status:
-                    "started, delivering events from \(TimeSpec.format(state.windowStart(lookback: setup.configuration.poll.lookback)))"
-            )
-            setup.logger.info(
-                "started",
-                metadata: [
-                    "version": "\(AuditShipperVersion.current)", "state.path": "\(store.path)",
-                    "poll.interval": "\(setup.configuration.poll.interval)",
-                ])
-            // SIGHUP must not end the daemon (its default action). Reloading comes with the
-            // packaged units; until then it says so.
-            signal(SIGHUP, SIG_IGN)
-            let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-            hangup.setEventHandler {
-                setup.logger.warning(
-                    "SIGHUP received: configuration reload is not supported in this version; restart to apply changes")
-            }
-            hangup.resume()
-            defer { hangup.cancel() }
-            // The store holds the state lock for as long as the service runs.
-            try await daemon.closing {
-                try await group.run()
+            let slot = DaemonSlot(daemon)
+            // The slot shuts down whichever daemons are live at the end (the HTTP clients and
+            // sink connections); the store holds the state lock until then.
+            try await Self.closing(slot) {
+                let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
+                try await Self.serve(setup, slot: slot, store: store, state: state)
                 withExtendedLifetime(store) {}
             }
         }
     }
+
+    static func serve(_ setup: Invocation, slot: DaemonSlot, store: StateStore, state: AuditState) async throws {
+        let daemon = slot.latest
+        let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
+        let notifier = SystemdNotifier(environment: setup.environment)
+        let service = AuditService(
+            runner: runner, interval: setup.configuration.poll.interval, logger: setup.logger, clock: Daemon.now,
+            heartbeat: daemon.heartbeat, reloads: slot,
+            observer: { outcome in
+                switch outcome {
+                case .finished(let report, let state, let interval):
+                    notifier.status(StatusLine.after(report, state: state, now: Daemon.now(), interval: interval))
+                case .failed(let message, let interval):
+                    notifier.status(StatusLine.failed(message, interval: interval))
+                }
+            },
+            stopping: { notifier.stopping() })
+        let file = setup.configurationPath
+        let reloads = ReloadService(
+            requests: hangups(), slot: slot, environment: setup.environment,
+            load: { try ConfigurationLoader.load(file: file, environment: setup.environment) },
+            start: { configuration, previous in
+                try await setup.with(configuration).startDaemon(replacing: previous)
+            },
+            accepted: { LogLevelSetting.shared.reloaded(file: $0.logLevel) }, notifier: notifier,
+            logger: setup.logger)
+        var services: [any Service] = [service, reloads]
+        if let ping = SystemdNotifier.watchdogInterval() {
+            services.append(
+                WatchdogService(
+                    notifier: notifier, interval: ping, heartbeat: daemon.heartbeat, executor: daemon.executor,
+                    logger: setup.logger))
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: setup.logger))
+        // Config, key (one limit=1 request), state and sinks are checked: now systemd may go on.
+        notifier.ready(
+            status:
+                "started, delivering events from \(TimeSpec.format(state.windowStart(lookback: setup.configuration.poll.lookback)))"
+        )
+        setup.logger.info(
+            "started",
+            metadata: [
+                "version": "\(AuditShipperVersion.current)", "state.path": "\(store.path)",
+                "poll.interval": "\(setup.configuration.poll.interval)",
+            ])
+        try await group.run()
+    }
+
+    /// SIGHUP as a stream; signals during a reload collapse into one more.
+    static func hangups() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { continuation.yield() }
+        let box = SignalSourceBox(source: source)
+        continuation.onTermination = { _ in box.source.cancel() }
+        source.resume()
+        return stream
+    }
+
+    /// Runs `body`, then shuts down every daemon the slot holds, whether `body` threw or not.
+    static func closing(_ slot: DaemonSlot, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await slot.shutdownAll()
+            throw error
+        }
+        await slot.shutdownAll()
+    }
+}
+
+/// A signal source kept alive by its stream; cancelling it is thread-safe.
+private final class SignalSourceBox: @unchecked Sendable {
+    let source: any DispatchSourceSignal
+    init(source: any DispatchSourceSignal) { self.source = source }
 }
 
 struct Once: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuditShipper
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -15,6 +16,8 @@ enum LogLevelArgument: String, ExpressibleByArgument, CaseIterable {
 /// where errors become messages on stderr and sysexits codes.
 struct Invocation {
     let configuration: Configuration
+    /// The file `configuration` was read from (a reload reads it again).
+    let configurationPath: String
     let environment: [String: String]
     let logger: Logger
 
@@ -25,15 +28,15 @@ struct Invocation {
         do {
             let path = ConfigurationLoader.path(flag: options.config, environment: environment)
             let configuration = try ConfigurationLoader.load(file: path, environment: environment)
-            let level = options.logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) } ?? configuration.logLevel
+            LogLevelSetting.shared.configure(
+                flag: options.logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) }, file: configuration.logLevel)
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                LevelFollowingHandler(wrapped: StreamLogHandler.standardError(label: label))
             }
             try await body(
                 Invocation(
-                    configuration: configuration, environment: environment, logger: Logger(label: "openai-auditd")))
+                    configuration: configuration, configurationPath: path, environment: environment,
+                    logger: Logger(label: "openai-auditd")))
         } catch {
             let (code, message) = Self.exit(for: error)
             FileHandle.standardError.write(Data("openai-auditd: \(message)\n".utf8))
@@ -46,9 +49,17 @@ struct Invocation {
     }
 
     /// A daemon whose key, upstream and sinks were checked: a rejected key stops here (77),
-    /// a refused filter too (78); an unreachable API only warns, the loop will retry.
-    func startDaemon() async throws -> Daemon {
-        let daemon = try Daemon(configuration: configuration, key: try key(), logger: logger)
+    /// a refused filter too (78); an unreachable API only warns, the loop will retry. A
+    /// reload passes the daemon it replaces, whose executor and heartbeat carry over.
+    func startDaemon(replacing previous: Daemon? = nil) async throws -> Daemon {
+        let daemon =
+            if let previous {
+                try Daemon(
+                    configuration: configuration, key: try key(), logger: logger, executor: previous.executor,
+                    heartbeat: previous.heartbeat)
+            } else {
+                try Daemon(configuration: configuration, key: try key(), logger: logger)
+            }
         do {
             try await daemon.checkUpstream()
         } catch let error as UpstreamError where error.isRetryable {
@@ -66,6 +77,13 @@ struct Invocation {
         return daemon
     }
 
+    /// The same invocation with a reloaded configuration.
+    func with(_ configuration: Configuration) -> Invocation {
+        Invocation(
+            configuration: configuration, configurationPath: configurationPath, environment: environment,
+            logger: logger)
+    }
+
     static func exit(for error: Error) -> (Int32, String) {
         switch error {
         case let error as ConfigurationError: return (78, "\(error)")
@@ -80,5 +98,41 @@ struct Invocation {
         case let error as ValidationError: return (64, error.message)
         default: return (70, "\(error)")
         }
+    }
+}
+
+/// The log level in force: `--log-level` if given, else `log.level`, which a reload may change.
+final class LogLevelSetting: Sendable {
+    static let shared = LogLevelSetting()
+    let state = Mutex<(flag: Logger.Level?, file: Logger.Level)>((nil, .info))
+
+    func configure(flag: Logger.Level?, file: Logger.Level) { state.withLock { $0 = (flag, file) } }
+    func reloaded(file: Logger.Level) { state.withLock { $0.file = file } }
+    var level: Logger.Level { state.withLock { $0.flag ?? $0.file } }
+}
+
+/// A stderr handler whose level is read from `LogLevelSetting` at each call.
+struct LevelFollowingHandler: LogHandler {
+    var wrapped: StreamLogHandler
+
+    var logLevel: Logger.Level {
+        get { LogLevelSetting.shared.level }
+        set {}
+    }
+    var metadata: Logger.Metadata {
+        get { wrapped.metadata }
+        set { wrapped.metadata = newValue }
+    }
+    var metadataProvider: Logger.MetadataProvider? {
+        get { wrapped.metadataProvider }
+        set { wrapped.metadataProvider = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { wrapped[metadataKey: key] }
+        set { wrapped[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        wrapped.log(event: event)
     }
 }

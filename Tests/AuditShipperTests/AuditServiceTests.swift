@@ -27,13 +27,13 @@ import Testing
             observer: { outcome in
                 outcomes.withLock {
                     switch outcome {
-                    case .finished(let report, _): $0.append("delivered \(report.delivered)")
-                    case .failed(let message): $0.append("failed: \(message)")
+                    case .finished(let report, _, _): $0.append("delivered \(report.delivered)")
+                    case .failed(let message, _): $0.append("failed: \(message)")
                     }
                 }
             })
         let (ticks, continuation) = AsyncStream<Void>.makeStream()
-        let loop = Task { try await service.run(ticks: ticks) }
+        let loop = Task { try await service.run(ticks: { _ in ticks }) }
 
         sink.failing.withLock { $0 = true }
         continuation.yield()

@@ -110,6 +110,36 @@ import Testing
         #expect(third.transport == .udp(host: "siem.example.com", port: 514))
     }
 
+    @Test func aReloadMayChangeEverythingButTheSourceAndTheStatePath() throws {
+        let running = try parse("api:\n  organization: org-a\nstate:\n  path: /var/lib/a.json")
+        let tuned = try parse(
+            """
+            api:
+              organization: org-a
+              page_size: 50
+            poll:
+              interval: 5m
+            state:
+              path: /var/lib/a.json
+            sinks:
+              - type: journald
+            log:
+              level: debug
+            """)
+        #expect(tuned.reloadRefusal(replacing: running, environment: [:]) == nil)
+        #expect(tuned.changedKeys(from: running) == ["api.page_size", "poll.interval", "sinks", "log.level"])
+        #expect(running.changedKeys(from: running).isEmpty)
+
+        let moved = try parse("api:\n  organization: org-b\n  filters:\n    event_types: [login.failed]")
+        let refusal = try #require(moved.reloadRefusal(replacing: running, environment: [:]))
+        #expect(refusal.hasPrefix("api.organization, api.filters, state.path cannot change on reload"))
+        #expect(refusal.contains("restart the daemon to apply these changes"))
+        // The same file named two ways is no change: the resolved path counts.
+        let viaDirectory = try parse("api:\n  organization: org-a")
+        let explicit = try parse("api:\n  organization: org-a\nstate:\n  path: /run/s/state.json")
+        #expect(explicit.reloadRefusal(replacing: viaDirectory, environment: ["STATE_DIRECTORY": "/run/s"]) == nil)
+    }
+
     @Test func theExampleConfigurationLoads() throws {
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])

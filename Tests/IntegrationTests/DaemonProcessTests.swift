@@ -66,18 +66,85 @@ import Testing
         }
     }
 
-    @Test func sigHUPDoesNotStopTheDaemon() async throws {
+    @Test func sigHUPWithAChangedValidConfigTakesEffectAtTheNextCycle() async throws {
         try await DaemonHarness.with { harness async throws in
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
             harness.simulator.addEvents(count: 5, from: Self.now - 100)
             try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath], environment: ["NOTIFY_SOCKET": listener.path])
+            try await harness.waitFor("the events") { harness.lineCount() == 5 }
+            #expect(!harness.stderr.contains(" debug "), "log.level is info before the reload")
+            try harness.writeConfig(
+                poll: "  interval: 2s\n  start_at: -1h",
+                extra: "sinks:\n  - type: stdout\n    format: cef\nlog:\n  level: debug")
+            kill(daemon.processIdentifier, SIGHUP)
+            try await harness.waitFor("the reload") { harness.stderr.contains("configuration reloaded") }
+            #expect(harness.stderr.contains("config.changed=poll.interval,sinks,log.level"), "\(harness.stderr)")
+            try await harness.waitFor("READY=1 after RELOADING=1") {
+                let lines = listener.lines
+                guard let reloading = lines.firstIndex(of: "RELOADING=1") else { return false }
+                return lines[reloading...].contains("READY=1")
+            }
+            #expect(listener.lines.contains { $0.hasPrefix("MONOTONIC_USEC=") })
+            harness.simulator.addEvents(count: 3, from: Self.now - 50)
+            try await harness.waitFor("the events after the reload") { harness.lineCount() == 8 }
+            let lines = try String(contentsOfFile: harness.stdoutPath, encoding: .utf8).split(separator: "\n")
+            #expect(lines.prefix(5).allSatisfy { $0.hasPrefix("{") }, "JSON before the reload")
+            #expect(lines.suffix(3).allSatisfy { $0.hasPrefix("CEF:0|OpenAI|") }, "CEF after it: \(lines.suffix(3))")
+            try await harness.waitFor("debug lines") { harness.stderr.contains(" debug ") }
+            #expect(harness.stderr.contains("the reloaded configuration is in effect"))
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "stderr: \(harness.stderr)")
+            #expect(harness.delivered() == 8, "each event once across the reload")
+        }
+    }
+
+    @Test func sigHUPWithABrokenOrRefusedConfigKeepsTheRunningOne() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let keyFile = harness.directory + "/admin-key"
+            try DaemonHarness.key.write(toFile: keyFile, atomically: true, encoding: .utf8)
+            let api = "  admin_key_file: \(keyFile)"
+            harness.simulator.addEvents(count: 5, from: Self.now - 100)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h", api: api)
             let daemon = try harness.launch(["run", "--config", harness.configPath])
             try await harness.waitFor("the events") { harness.lineCount() == 5 }
-            kill(daemon.processIdentifier, SIGHUP)
-            try await harness.waitFor("the SIGHUP notice") { harness.stderr.contains("SIGHUP received") }
+            var refusals = 0
+            func hangUp(expecting text: String) async throws {
+                kill(daemon.processIdentifier, SIGHUP)
+                refusals += 1
+                try await harness.waitFor("refusal \(refusals)") {
+                    harness.stderr.components(separatedBy: "keeping the running configuration").count == refusals + 1
+                }
+                #expect(harness.stderr.contains(text), "\(harness.stderr)")
+            }
+            // A typo: named with its line and a suggestion.
+            try harness.writeConfig(poll: "  intervall: 1s", api: api)
+            try await hangUp(expecting: "intervall")
+            #expect(harness.stderr.contains("did you mean 'interval'"))
+            // Not YAML at all.
+            try "api: [unclosed".write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+            try await hangUp(expecting: harness.configPath)
+            // The file is gone.
+            try FileManager.default.removeItem(atPath: harness.configPath)
+            try await hangUp(expecting: "no such file")
+            // Valid, but another source than the state file's.
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h", api: api + "\n  organization: org-other")
+            try await hangUp(expecting: "api.organization cannot change on reload")
+            // Valid, but the key file now holds a key the API rejects: the old key stays.
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h", api: api)
+            try "sk-admin-wrong-0000000000000000".write(toFile: keyFile, atomically: true, encoding: .utf8)
+            try await hangUp(expecting: "401")
+            #expect(!harness.stderr.contains("sk-admin-wrong-0000000000000000"), "the key is never logged")
+            // Still delivering, with the original configuration and key.
             harness.simulator.addEvents(count: 3, from: Self.now - 50)
-            try await harness.waitFor("more events after SIGHUP") { harness.lineCount() == 8 }
+            try await harness.waitFor("the events after the refusals") { harness.lineCount() == 8 }
+            #expect(try harness.deliveredEvents().count == 8, "still JSON")
+            #expect(!harness.stderr.contains("configuration reloaded"))
             kill(daemon.processIdentifier, SIGTERM)
-            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "stderr: \(harness.stderr)")
         }
     }
 

@@ -12,6 +12,12 @@ public actor CycleRunner {
         self.executor = executor
     }
 
+    /// Swaps in a cycle built from a reloaded configuration; `make` gets the current one (for
+    /// its `persist`). Called between cycles, never during one.
+    public func replaceCycle(_ make: (PollCycle) -> PollCycle) {
+        cycle = make(cycle)
+    }
+
     /// Runs one cycle; `state` afterwards is what was last persisted, even on error.
     public func runCycle(now: Int64, until: Int64? = nil) async throws -> CycleReport {
         var cycle = self.cycle

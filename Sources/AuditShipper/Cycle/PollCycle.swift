@@ -7,7 +7,7 @@ public struct PollCycle: Sendable {
     public let source: any AuditLogSource
     public let sinks: [any Sink]
     public var settings: CycleSettings
-    let persist: @Sendable (AuditState) throws -> Void
+    public let persist: @Sendable (AuditState) throws -> Void
     let logger: Logger
     /// Beaten at every page and batch, for the watchdog.
     let heartbeat: Heartbeat?

@@ -3,9 +3,10 @@ import ServiceLifecycle
 
 /// The long-running daemon: on every tick, one cycle; until graceful shutdown.
 public struct AuditService: Service {
+    /// What a cycle came to, and when the next one is due.
     public enum Outcome: Sendable {
-        case finished(CycleReport, state: AuditState)
-        case failed(String)
+        case finished(CycleReport, state: AuditState, interval: Duration)
+        case failed(String, interval: Duration)
     }
 
     let runner: CycleRunner
@@ -17,12 +18,15 @@ public struct AuditService: Service {
     /// Told once when graceful shutdown begins (sd_notify `STOPPING=1`).
     let stopping: @Sendable () -> Void
     let heartbeat: Heartbeat?
+    /// Where a reload leaves the daemon for the next cycle; nil when reloading is off.
+    let reloads: DaemonSlot?
 
     public init(
         runner: CycleRunner, interval: Duration, logger: Logger, clock: @escaping @Sendable () -> Int64,
-        heartbeat: Heartbeat? = nil, observer: @escaping @Sendable (Outcome) -> Void = { _ in },
-        stopping: @escaping @Sendable () -> Void = {}
+        heartbeat: Heartbeat? = nil, reloads: DaemonSlot? = nil,
+        observer: @escaping @Sendable (Outcome) -> Void = { _ in }, stopping: @escaping @Sendable () -> Void = {}
     ) {
+        self.reloads = reloads
         self.runner = runner
         self.interval = interval
         self.logger = logger
@@ -33,21 +37,31 @@ public struct AuditService: Service {
     }
 
     public func run() async throws {
-        try await run(ticks: PollTimer.ticks(every: interval))
+        try await run(ticks: PollTimer.ticks(every:))
     }
 
-    /// The loop over any tick source; tests drive it with their own stream.
-    public func run(ticks: AsyncStream<Void>) async throws {
+    /// The loop over any tick source (a stream per interval; a reload that changes the
+    /// interval asks for a new one); tests drive it with their own streams.
+    public func run(ticks: @escaping (Duration) -> AsyncStream<Void>) async throws {
         try await withGracefulShutdownHandler {
-            try await loop(ticks: ticks)
+            var interval = self.interval
+            while let changed = try await loop(ticks: ticks(interval), interval: interval) {
+                interval = changed
+            }
+            let completeBefore = await runner.state.completeBefore
+            logger.info("stopped", metadata: ["state.complete_before": "\(TimeSpec.format(completeBefore))"])
         } onGracefulShutdown: { [stopping] in
             stopping()
         }
     }
 
-    func loop(ticks: AsyncStream<Void>) async throws {
+    /// Cycles, one per tick, until shutdown (nil) or until a reload changes the interval
+    /// (the new interval; its first tick comes at once).
+    func loop(ticks: AsyncStream<Void>, interval: Duration) async throws -> Duration? {
+        heartbeat?.expectTicks(every: interval)
         for await _ in ticks.cancelOnGracefulShutdown() {
             heartbeat?.beat()
+            if let next = await applyReload(), next != interval { return next }
             let runner = self.runner
             let clock = self.clock
             do {
@@ -56,7 +70,7 @@ public struct AuditService: Service {
                 let report = try await cancelWhenGracefulShutdown { try await runner.runCycle(now: clock()) }
                 let state = await runner.state
                 log(report, state: state)
-                observer(.finished(report, state: state))
+                observer(.finished(report, state: state, interval: interval))
             } catch is CancellationError {
                 break
             } catch let error as StateError {
@@ -68,11 +82,20 @@ public struct AuditService: Service {
                 let text = "\(error)"
                 logger.error(
                     "cycle failed, the state did not move; retrying at the next poll", metadata: ["error": "\(text)"])
-                observer(.failed(text))
+                observer(.failed(text, interval: interval))
             }
         }
-        let completeBefore = await runner.state.completeBefore
-        logger.info("stopped", metadata: ["state.complete_before": "\(TimeSpec.format(completeBefore))"])
+        return nil
+    }
+
+    /// Switches the runner to a daemon a reload left, if any, and retires the old one;
+    /// returns the poll interval now in force.
+    func applyReload() async -> Duration? {
+        guard let (new, old) = reloads?.take() else { return nil }
+        await runner.replaceCycle { current in new.makeCycle(persist: current.persist) }
+        await old.shutdown()
+        logger.info("the reloaded configuration is in effect")
+        return new.configuration.poll.interval
     }
 
     func log(_ report: CycleReport, state: AuditState) {

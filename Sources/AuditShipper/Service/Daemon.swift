@@ -9,18 +9,23 @@ public struct Daemon: Sendable {
     public let client: APIClient
     public let sinks: [any Sink]
     /// Cycles run here, on the event loop of the HTTP connection.
-    public let executor = EventLoopExecutor()
+    public let executor: EventLoopExecutor
     /// Shows the watchdog that cycles make progress.
-    public let heartbeat = Heartbeat()
+    public let heartbeat: Heartbeat
     let http: HTTPClient
     let logger: Logger
 
+    /// A daemon built on reload passes its predecessor's `executor` and `heartbeat`, so the
+    /// cycle stays on the same thread and the watchdog keeps watching the same loop.
     public init(
         configuration: Configuration, key: AdminKey, logger: Logger,
-        output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy()
+        output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy(),
+        executor: EventLoopExecutor = EventLoopExecutor(), heartbeat: Heartbeat = Heartbeat()
     ) throws {
         self.configuration = configuration
         self.logger = logger
+        self.executor = executor
+        self.heartbeat = heartbeat
         http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
@@ -74,13 +79,21 @@ public struct Daemon: Sendable {
     public func makeRunner(
         state: AuditState, settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState) throws -> Void
     ) -> CycleRunner {
-        let cycle = PollCycle(
-            source: client, sinks: sinks, settings: settings ?? configuration.cycleSettings, logger: logger,
-            heartbeat: heartbeat, persist: persist)
-        return CycleRunner(cycle: cycle, state: state, executor: executor)
+        CycleRunner(cycle: makeCycle(settings: settings, persist: persist), state: state, executor: executor)
     }
 
+    /// A cycle from this daemon's client, sinks and settings.
+    public func makeCycle(
+        settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState) throws -> Void
+    ) -> PollCycle {
+        PollCycle(
+            source: client, sinks: sinks, settings: settings ?? configuration.cycleSettings, logger: logger,
+            heartbeat: heartbeat, persist: persist)
+    }
+
+    /// Closes the sinks' connections and the HTTP client; the daemon is done after this.
     public func shutdown() async {
+        for sink in sinks { await sink.close() }
         try? await http.shutdown()
     }
 

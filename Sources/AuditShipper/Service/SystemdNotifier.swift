@@ -18,6 +18,13 @@ public struct SystemdNotifier: Sendable {
     public func status(_ text: String) { send("STATUS=\(text)") }
     public func watchdog() { send("WATCHDOG=1") }
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
+    /// `RELOADING=1` until the next `ready(status:)`; `MONOTONIC_USEC` as newer systemd wants it.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let microseconds = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        send("RELOADING=1\nMONOTONIC_USEC=\(microseconds)\nSTATUS=reloading the configuration")
+    }
 
     func send(_ state: String) {
         guard isEnabled else { return }
@@ -33,15 +40,27 @@ public struct SystemdNotifier: Sendable {
 }
 
 /// When the poll loop last showed life: a tick, a page, a batch. The watchdog pings only
-/// while this is recent.
+/// while this is recent, that is, younger than the patience the poll interval allows.
 public final class Heartbeat: Sendable {
     let last = Mutex(ContinuousClock.now)
+    let patience = Mutex(Heartbeat.patience(interval: .seconds(60)))
 
     public init() {}
 
     public func beat() { last.withLock { $0 = .now } }
 
     public var age: Duration { ContinuousClock.now - last.withLock { $0 } }
+
+    /// Set by the poll loop whenever its interval is (re)set.
+    public func expectTicks(every interval: Duration) {
+        patience.withLock { $0 = Heartbeat.patience(interval: interval) }
+    }
+
+    public var isStale: Bool { age >= patience.withLock { $0 } }
+
+    /// A cycle may legitimately wait out retries (Retry-After up to 15 min); past that plus
+    /// two polls without a page, batch or tick, the loop is stuck.
+    static func patience(interval: Duration) -> Duration { interval * 2 + .seconds(1800) }
 }
 
 /// `STATUS=` lines.

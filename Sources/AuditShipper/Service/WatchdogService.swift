@@ -5,24 +5,21 @@ import ServiceLifecycle
 ///
 /// The pings run on the cycle's executor, so a thread stuck in a sink write or a busy loop
 /// sends none; and they stop when the loop has shown no life (tick, page, batch) for
-/// `staleAfter`, which covers a cycle waiting forever on something that never answers.
+/// the heartbeat's patience (two poll intervals and half an hour), which covers a cycle waiting forever on something that never answers.
 /// systemd then restarts the daemon, which resumes from its state.
 public struct WatchdogService: Service {
     let notifier: SystemdNotifier
     let interval: Duration
     let heartbeat: Heartbeat
-    let staleAfter: Duration
     let executor: any TaskExecutor
     let logger: Logger
 
     public init(
-        notifier: SystemdNotifier, interval: Duration, heartbeat: Heartbeat, staleAfter: Duration,
-        executor: any TaskExecutor, logger: Logger
+        notifier: SystemdNotifier, interval: Duration, heartbeat: Heartbeat, executor: any TaskExecutor, logger: Logger
     ) {
         self.notifier = notifier
         self.interval = interval
         self.heartbeat = heartbeat
-        self.staleAfter = staleAfter
         self.executor = executor
         self.logger = logger
     }
@@ -31,7 +28,7 @@ public struct WatchdogService: Service {
         await withTaskExecutorPreference(executor) {
             var warned = false
             for await _ in PollTimer.ticks(every: interval).cancelOnGracefulShutdown() {
-                if heartbeat.age < staleAfter {
+                if !heartbeat.isStale {
                     notifier.watchdog()
                     warned = false
                 } else if !warned {

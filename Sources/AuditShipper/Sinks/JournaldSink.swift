@@ -60,7 +60,7 @@ public struct JournaldSink: Sink {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SinkError.writeFailed(sink: name, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { path in

@@ -11,6 +11,12 @@ public protocol Sink: Sendable {
     /// Checked before `READY=1` and by `openai-auditd check`.
     func check() async throws
     func deliver(_ batch: [AuditEvent]) async throws
+    /// Releases what the sink keeps open (a connection); called once it gets no more batches.
+    func close() async
+}
+
+extension Sink {
+    public func close() async {}
 }
 
 /// Why a sink did not take a batch.

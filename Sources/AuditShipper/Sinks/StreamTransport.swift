@@ -90,6 +90,12 @@ actor StreamTransport {
         }
     }
 
+    func close() async {
+        guard let channel else { return }
+        self.channel = nil
+        try? await channel.close()
+    }
+
     func fail(_ channel: any Channel) {
         channel.close(promise: nil)
         if self.channel === channel { self.channel = nil }

@@ -73,6 +73,10 @@ public final class SyslogSink: Sink {
         }
     }
 
+    public func close() async {
+        if case .stream(let stream) = transport { await stream.close() }
+    }
+
     func line(for event: AuditEvent, payload: SyslogPayload? = nil) -> [UInt8] {
         let details = EventDetails(event)
         switch settings.lineProtocol {

@@ -1,0 +1,44 @@
+extension Configuration {
+    /// The keys whose values differ from `old`, named as in `config.yaml`, for the reload log.
+    public func changedKeys(from old: Configuration) -> [String] {
+        let comparisons: [(String, Bool)] = [
+            ("api.base_url", api.baseURL != old.api.baseURL),
+            ("api.admin_key_file", api.adminKeyFile != old.api.adminKeyFile),
+            ("api.organization", api.organization != old.api.organization),
+            ("api.request_timeout", api.requestTimeout != old.api.requestTimeout),
+            ("api.page_size", api.pageSize != old.api.pageSize),
+            ("api.include_tenant_events", api.includeTenantEvents != old.api.includeTenantEvents),
+            ("api.filters", api.filters != old.api.filters),
+            ("poll.interval", poll.interval != old.poll.interval),
+            ("poll.lookback", poll.lookback != old.poll.lookback),
+            ("poll.start_at", poll.startAt != old.poll.startAt),
+            ("poll.max_window_events", poll.maxWindowEvents != old.poll.maxWindowEvents),
+            ("state.path", statePath != old.statePath),
+            ("sinks", sinks != old.sinks),
+            ("metrics.listen", metricsListen != old.metricsListen),
+            ("log.level", logLevel != old.logLevel),
+        ]
+        return comparisons.filter(\.1).map(\.0)
+    }
+
+    /// Why this configuration cannot replace `running` without a restart, or nil if it can.
+    ///
+    /// The state file records how far one source (base URL, organization, filters) has been
+    /// delivered, and the running daemon holds its lock; a reload that changed either would
+    /// deliver another source's events against this state, or write a second state file
+    /// behind the lock's back. Such a change is refused and the old configuration kept.
+    public func reloadRefusal(replacing running: Configuration, environment: [String: String]) -> String? {
+        var keys: [String] = []
+        if api.baseURL != running.api.baseURL { keys.append("api.base_url") }
+        if api.organization != running.api.organization { keys.append("api.organization") }
+        if api.filters != running.api.filters { keys.append("api.filters") }
+        if resolvedStatePath(environment: environment) != running.resolvedStatePath(environment: environment) {
+            keys.append("state.path")
+        }
+        guard !keys.isEmpty else { return nil }
+        let list = keys.joined(separator: ", ")
+        return "\(list) cannot change on reload: the state file belongs to the source and path the daemon "
+            + "started with; restart the daemon to apply \(keys.count == 1 ? "this change" : "these changes") "
+            + "(a different source needs its own state file, see 'state reset' in docs/operations.md)"
+    }
+}
