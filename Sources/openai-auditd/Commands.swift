@@ -5,7 +5,15 @@ import Logging
 import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon (the default).",
+        discussion: """
+            Polls the audit log every poll.interval and delivers new events to every sink. \
+            SIGTERM or SIGINT finishes the batch in flight, writes the state and exits 0. \
+            SIGHUP reads the configuration again: a valid one takes effect at the next cycle, \
+            an invalid one is logged and the running one kept (api.base_url, api.organization, \
+            api.filters and state.path need a restart).
+            """)
     @OptionGroup var options: CommonOptions
 
     func run() async throws {

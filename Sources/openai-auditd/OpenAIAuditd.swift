@@ -7,9 +7,16 @@ struct OpenAIAuditd: AsyncParsableCommand {
         commandName: "openai-auditd",
         abstract: "Ship an OpenAI organization's audit log to the journal, syslog or stdout.",
         discussion: """
-            Exit codes: 0 success, 64 usage, 65 state file unreadable or from another source,
-            69 upstream unreachable, 73 state file cannot be written or is in use,
-            74 a sink failed, 77 admin key rejected (401/403), 78 configuration invalid.
+            Exit codes:
+              0   success
+              64  usage error on the command line
+              65  state file unreadable, corrupt, or from another source
+              69  upstream unreachable
+              70  internal error
+              73  state file cannot be written, or is in use by another instance
+              74  a sink failed
+              77  admin key rejected (401/403)
+              78  configuration invalid, or no admin key found
             """,
         version: AuditShipperVersion.current,
         subcommands: [Run.self, Once.self, Check.self, Replay.self, StateCommand.self],

@@ -38,13 +38,14 @@ struct StateCommand: AsyncParsableCommand {
             try await Invocation.perform(options) { setup in
                 let path = setup.configuration.resolvedStatePath(environment: setup.environment)
                 let store = try StateStore(path: path)
+                let now = Daemon.now()
+                // The old file, corrupt or not, is kept beside the new one for inspection.
+                if let aside = try store.setAside(now: now) { print("the previous state file is kept as \(aside)") }
                 if let to {
-                    let now = Daemon.now()
                     let time = TimeSpec.time(to, now: now)!
                     try store.save(AuditState(source: setup.configuration.stateSource, startAt: time, now: now))
                     print("state \(path) reset: the next run delivers events from \(TimeSpec.format(time)) on")
                 } else {
-                    try store.remove()
                     print("state \(path) removed: the next run is a first run (poll.start_at)")
                 }
             }

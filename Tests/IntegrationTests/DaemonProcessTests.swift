@@ -256,6 +256,14 @@ import Testing
             #expect(
                 try await harness.run(
                     ["state", "reset", "--config", harness.configPath], stdout: FileHandle.nullDevice) == 0)
+            // The corrupt file is kept aside for inspection, not deleted.
+            let aside = try FileManager.default.contentsOfDirectory(atPath: harness.directory)
+                .filter { $0.hasPrefix("state.json.before-reset-") }
+            #expect(aside.count == 1)
+            #expect(
+                try aside.first.map { try String(contentsOfFile: harness.directory + "/" + $0, encoding: .utf8) }
+                    == "{\"version\": 1, \"complete_bef")
+            #expect(!FileManager.default.fileExists(atPath: harness.statePath))
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
             #expect(harness.lineCount() == 10)
             // The state records its source: other filters are refused until a reset.

@@ -117,8 +117,15 @@ public final class StateStore: Sendable {
     }
 
     /// Deletes the state: the next run is a first run.
-    public func remove() throws(StateError) {
-        guard unlink(path) == 0 || errno == ENOENT else { throw .unwritable(path: path, reason: Self.errnoText()) }
+    /// Renames the state file to `<path>.before-reset-<unix time>` and returns that name; nil
+    /// when there is no file. `state reset` keeps the old file for inspection this way.
+    public func setAside(now: Int64) throws(StateError) -> String? {
+        let aside = "\(path).before-reset-\(now)"
+        guard rename(path, aside) == 0 else {
+            if errno == ENOENT { return nil }
+            throw .unwritable(path: path, reason: "cannot rename it to \(aside): \(Self.errnoText())")
+        }
+        return aside
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
