@@ -4,7 +4,7 @@ SOURCES := Package.swift Sources Tests
 BIN := .build/debug
 RELEASE_BIN := .build/release
 
-.PHONY: all setup build release test demo format lint bench clean
+.PHONY: all setup build release deb test demo format lint bench clean
 
 all: build
 
@@ -18,6 +18,11 @@ build: setup
 release: setup
 	swift build -c release --static-swift-stdlib --product openai-auditd
 	swift build -c release --static-swift-stdlib --product openai-audit-sim
+
+## The Debian package, dist/openai-auditd_<version>_<arch>.deb (see docs/operations.md).
+deb: setup
+	swift build -c release --static-swift-stdlib --product openai-auditd
+	scripts/build-deb.sh
 
 ## Lint first (seconds), then build once and run every test against that build.
 test: setup lint build
@@ -40,4 +45,4 @@ bench: release
 	scripts/bench.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build dist

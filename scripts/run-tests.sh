@@ -9,6 +9,10 @@ for binary in openai-auditd openai-audit-sim; do
 done
 # The packaged units, offline (systemd-analyze verify and security).
 scripts/check-units.sh "$AUDITD_TEST_BINARY_DIR/openai-auditd"
+# The Debian package as `make deb` builds it (release binary); the package test installs it.
+make --no-print-directory deb
+AUDITD_TEST_DEB=$(ls -t dist/openai-auditd_*_"$(dpkg --print-architecture)".deb | head -1)
+export AUDITD_TEST_DEB
 # The journald tests need a private journal: the whole run happens in its own mount namespace.
 for tool in unshare /lib/systemd/systemd-journald journalctl; do
   command -v "$tool" >/dev/null || { echo "run-tests: $tool is missing (make setup installs it)" >&2; exit 1; }

@@ -73,10 +73,13 @@ final class DaemonHarness {
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    /// Starts the daemon; stdout is appended to `stdoutPath`, stderr to `stderrPath`.
-    func launch(_ arguments: [String], environment: [String: String] = [:], stdout: Any? = nil) throws -> Process {
+    /// Starts the daemon (the built one unless `executable` says otherwise); stdout is
+    /// appended to `stdoutPath`, stderr to `stderrPath`.
+    func launch(
+        _ arguments: [String], executable: String? = nil, environment: [String: String] = [:], stdout: Any? = nil
+    ) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        process.executableURL = URL(fileURLWithPath: try executable ?? Self.binary())
         process.arguments = arguments
         var env = ["PATH": "/usr/bin:/bin", "OPENAI_ADMIN_KEY": Self.key, "HOME": directory]
         env.merge(environment) { $1 }

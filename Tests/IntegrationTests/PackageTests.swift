@@ -1,0 +1,223 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The Debian package `make deb` builds, installed on this machine with `dpkg -i`: its files
+/// are the ones docs/operations.md lists, the installed binary works, the installed unit's
+/// `ExecStart` runs as systemd would run it, and the package removes and purges cleanly.
+///
+/// `make test` builds the package and names it in `AUDITD_TEST_DEB`; installing needs root
+/// (CI runs as root). Without either the test fails and says so.
+@Suite(.serialized) struct PackageTests {
+    static let now = Int64(Date().timeIntervalSince1970)
+    static let package = "openai-auditd"
+    static let unit = "/lib/systemd/system/openai-auditd.service"
+
+    @Test func thePackageInstallsRunsAsItsUnitWouldAndRemovesCleanly() async throws {
+        let deb = try Self.debPath()
+        guard getuid() == 0 else { throw HarnessError("installing \(deb) with dpkg -i needs root") }
+        let catalog = try Self.catalogDirectory()
+        defer { try? FileManager.default.removeItem(atPath: catalog) }
+        if try Self.command("/usr/bin/dpkg", ["-s", Self.package]).status == 0 {
+            // A leftover from an interrupted run would hide what this install does.
+            try Self.dpkg(["--purge", Self.package], catalog: catalog)
+        }
+        try Self.dpkg(["-i", deb], catalog: catalog)
+        // postinst compiled the catalog (systemd is not PID 1 here, so it did nothing else).
+        #expect(try Self.catalogHasOurEntry(catalog), "postinst ran journalctl --update-catalog")
+        do {
+            try await checkInstalled()
+        } catch {
+            _ = try? Self.dpkg(["--purge", Self.package], catalog: catalog)
+            throw error
+        }
+        try removeAndPurge(catalog: catalog)
+        #expect(try !Self.catalogHasOurEntry(catalog), "postrm dropped the catalog entry")
+    }
+
+    func checkInstalled() async throws {
+        // The files are the ones the guide lists, and the configuration is a conffile.
+        let installed = try Self.command("/usr/bin/dpkg", ["-L", Self.package]).output
+            .split(separator: "\n").map(String.init)
+            .filter { path in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+            }
+        let listed = try Self.guideFileList()
+        #expect(Set(installed) == Set(listed), "dpkg -L and docs/operations.md differ")
+        let conffiles = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Conffiles}", Self.package]).output
+        #expect(conffiles.contains("/etc/openai-auditd/config.yaml"))
+        let version = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Version}", Self.package]).output
+        #expect(try Self.command("/usr/bin/openai-auditd", ["--version"]).output == version + "\n")
+        let manual = try Self.command("/bin/sh", ["-c", "gzip -dc /usr/share/man/man8/openai-auditd.8.gz"]).output
+        for section in [".SH COMMANDS", "openai\\-auditd state reset", ".SH EXIT STATUS", "SIGHUP"] {
+            #expect(manual.contains(section), "the man page has \(section)")
+        }
+
+        try await JournaldHarness.shared.start()
+        try await DaemonHarness.with { harness async throws in
+            let credentials = harness.directory + "/credentials"
+            let state = harness.directory + "/state"
+            for directory in [credentials, state] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            try DaemonHarness.key.write(toFile: credentials + "/openai-admin-key", atomically: true, encoding: .utf8)
+            // What systemd gives the unit, plus the API address: the installed configuration
+            // is used as it is. A wrong key in the environment proves the credential wins.
+            let environment = [
+                "STATE_DIRECTORY": state, "CREDENTIALS_DIRECTORY": credentials,
+                "OPENAI_ADMIN_KEY": "sk-admin-not-this-one-0000000000000",
+                "OPENAI_AUDITD_API_BASE_URL": harness.simulator.baseURL,
+            ]
+            harness.simulator.addEvents(
+                count: 30, from: Self.now - 600, to: Self.now - 60, types: EventGenerator.organizationTypes)
+
+            // `check` with the installed configuration.
+            let check = try harness.launch(
+                ["check", "--config", "/etc/openai-auditd/config.yaml"], executable: "/usr/bin/openai-auditd",
+                environment: environment)
+            #expect(try await DaemonHarness.wait(check, timeout: .seconds(60)) == 0, "\(harness.stderr)")
+            let report = try String(contentsOfFile: harness.stdoutPath, encoding: .utf8)
+            #expect(report.contains("api: ok (\(harness.simulator.baseURL))"), "\(report)")
+            #expect(report.contains("sinks: ok (journald)"), "\(report)")
+
+            // The unit's ExecStart, run as systemd would: credential, state directory,
+            // notify socket and watchdog.
+            let command = try Self.execStart()
+            #expect(command.first == "/usr/bin/openai-auditd")
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            var service = environment
+            service["NOTIFY_SOCKET"] = listener.path
+            service["WATCHDOG_USEC"] = "2000000"
+            service["OPENAI_AUDITD_POLL_START_AT"] = "-1h"
+            service["OPENAI_AUDITD_POLL_INTERVAL"] = "1s"
+            let daemon = try harness.launch(
+                Array(command.dropFirst()), executable: command[0], environment: service)
+            try await harness.waitFor("READY=1") { listener.lines.contains("READY=1") }
+            let served = try harness.servedEvents()
+            #expect(served.count == 30)
+            try await harness.waitFor("the events in the journal", timeout: .seconds(60)) {
+                let entries = try Self.journalEntries()
+                return Set(entries.compactMap { JournaldHarness.text($0["OPENAI_AUDIT_ID"]) })
+                    .isSuperset(of: served.keys)
+            }
+            try await harness.waitFor("a watchdog ping") { !listener.times(of: "WATCHDOG=1").isEmpty }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(60)) == 0, "\(harness.stderr)")
+            #expect(listener.lines.contains("STOPPING=1"))
+            let entries = try Self.journalEntries().filter {
+                served.keys.contains(JournaldHarness.text($0["OPENAI_AUDIT_ID"]) ?? "")
+            }
+            #expect(entries.count == 30, "each event once")
+            #expect(FileManager.default.fileExists(atPath: state + "/state.json"), "the state is in STATE_DIRECTORY")
+            #expect(!harness.stderr.contains("sk-admin-"), "no key in the log")
+        }
+    }
+
+    func removeAndPurge(catalog: String) throws {
+        let files = try Self.guideFileList()
+        try Self.dpkg(["-r", Self.package], catalog: catalog)
+        let status = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Status}", Self.package]).output
+        #expect(status == "deinstall ok config-files", "after dpkg -r: \(status)")
+        #expect(FileManager.default.fileExists(atPath: "/etc/openai-auditd/config.yaml"), "remove keeps the conffile")
+        #expect(!FileManager.default.fileExists(atPath: "/usr/bin/openai-auditd"))
+        try Self.dpkg(["--purge", Self.package], catalog: catalog)
+        #expect(try Self.command("/usr/bin/dpkg", ["-s", Self.package]).status != 0, "purged")
+        let left = files.filter { FileManager.default.fileExists(atPath: $0) }
+        #expect(left.isEmpty, "left behind after purge: \(left)")
+    }
+
+    // MARK: - Helpers
+
+    /// dpkg in a mount namespace of its own where the compiled catalog directory is
+    /// `catalog`: the maintainer scripts' `journalctl --update-catalog` writes there, and the
+    /// catalog the journald tests rely on stays as it was.
+    static func dpkg(_ arguments: [String], catalog: String) throws {
+        try expectSuccess(
+            "/usr/bin/unshare",
+            [
+                "--mount", "--propagation", "private", "/bin/sh", "-c",
+                #"mount --bind "$0" /var/lib/systemd/catalog && exec dpkg "$@""#, catalog,
+            ] + arguments)
+    }
+
+    static func catalogDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "auditd-pkg-catalog-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Whether the compiled catalog in `directory` holds the package's entry.
+    static func catalogHasOurEntry(_ directory: String) throws -> Bool {
+        guard let database = FileManager.default.contents(atPath: directory + "/database") else { return false }
+        return database.range(of: Data("Subject: OpenAI audit event".utf8)) != nil
+    }
+
+    static func debPath() throws -> String {
+        guard let path = ProcessInfo.processInfo.environment["AUDITD_TEST_DEB"] else {
+            throw HarnessError(
+                "the package test needs the .deb from 'make deb': run it with 'make test', which builds the package "
+                    + "and sets AUDITD_TEST_DEB")
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw HarnessError("AUDITD_TEST_DEB=\(path) is missing")
+        }
+        return path
+    }
+
+    /// The files docs/operations.md says the package installs: the block after the marker.
+    static func guideFileList() throws -> [String] {
+        let guide = try String(contentsOfFile: DaemonHarness.root + "/docs/operations.md", encoding: .utf8)
+        guard let marker = guide.range(of: "<!-- package-files -->"),
+            let open = guide.range(of: "```\n", range: marker.upperBound..<guide.endIndex),
+            let close = guide.range(of: "```", range: open.upperBound..<guide.endIndex)
+        else { throw HarnessError("docs/operations.md has no file list after <!-- package-files -->") }
+        return guide[open.upperBound..<close.lowerBound].split(separator: "\n")
+            .map { $0.split(separator: " ").first.map(String.init) ?? "" }
+            .filter { $0.hasPrefix("/") }
+    }
+
+    /// The installed unit's ExecStart, split into words (it has no quoting).
+    static func execStart() throws -> [String] {
+        let unit = try String(contentsOfFile: Self.unit, encoding: .utf8)
+        guard let line = unit.split(separator: "\n").first(where: { $0.hasPrefix("ExecStart=") }) else {
+            throw HarnessError("\(Self.unit) has no ExecStart=")
+        }
+        return line.dropFirst("ExecStart=".count).split(separator: " ").map(String.init)
+    }
+
+    static func journalEntries() throws -> [[String: Any]] {
+        _ = try JournaldHarness.journalctl(["--sync"])
+        let output = try JournaldHarness.journalctl([
+            "-D", try JournaldHarness.directory(), "--all", "-o", "json", "--no-pager",
+            "SYSLOG_IDENTIFIER=openai-auditd",
+        ])
+        return output.split(separator: UInt8(ascii: "\n")).compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
+        }
+    }
+
+    static func command(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = [
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func expectSuccess(_ path: String, _ arguments: [String]) throws {
+        let (status, output) = try command(path, arguments)
+        guard status == 0 else {
+            throw HarnessError("\(path) \(arguments.joined(separator: " ")) exited \(status):\n\(output)")
+        }
+    }
+}
