@@ -112,6 +112,28 @@ import Testing
         }
     }
 
+    /// `state reset` run by root on a service's DynamicUser state directory: what root
+    /// writes there must stay the service's, or the next start cannot read its own state.
+    @Test func rootWritingAnotherUsersStateLeavesItToThatUser() throws {
+        guard getuid() == 0 else {
+            Issue.record("this test changes file owners and needs root (make test runs as root in CI)")
+            return
+        }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let service: uid_t = 61_234
+        #expect(chown(directory.path, service, service) == 0)
+        let path = directory.path + "/state.json"
+        let store = try StateStore(path: path)
+        try store.save(AuditState(source: Self.source, startAt: 1, now: 1))
+        for file in [path, path + ".lock"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == service, "\(file)")
+            #expect((attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value == service, "\(file)")
+        }
+        #expect(try store.setAside(now: 5) == path + ".before-reset-5")
+    }
+
     @Test func theStateDirectoryIsCreated() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

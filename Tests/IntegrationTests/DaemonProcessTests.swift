@@ -94,6 +94,9 @@ import Testing
             #expect(lines.prefix(5).allSatisfy { $0.hasPrefix("{") }, "JSON before the reload")
             #expect(lines.suffix(3).allSatisfy { $0.hasPrefix("CEF:0|OpenAI|") }, "CEF after it: \(lines.suffix(3))")
             try await harness.waitFor("debug lines") { harness.stderr.contains(" debug ") }
+            try await harness.waitFor("the new interval in the status") {
+                listener.lines.contains { $0.hasPrefix("STATUS=delivered") && $0.hasSuffix("next poll in 2s") }
+            }
             #expect(harness.stderr.contains("the reloaded configuration is in effect"))
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "stderr: \(harness.stderr)")

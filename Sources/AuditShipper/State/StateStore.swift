@@ -11,16 +11,21 @@ import Foundation
 public final class StateStore: Sendable {
     public let path: String
     let lockFD: Int32
+    /// The directory's owner when root works on another user's state (`state reset` on a
+    /// service's `DynamicUser=` state directory): files root creates are given to it, so the
+    /// service can still read and replace them.
+    let owner: (uid: uid_t, gid: gid_t)?
 
     /// Opens (creating the directory if needed) and locks; throws `.locked` if another process
     /// holds it. Without `lock` (for `state show` beside a running daemon) it only reads.
     public init(path: String, lock: Bool = true) throws(StateError) {
         self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        owner = Self.foreignOwner(of: directory.isEmpty ? "." : directory)
         guard lock else {
             lockFD = -1
             return
         }
-        let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
             do {
                 try FileManager.default.createDirectory(
@@ -33,6 +38,7 @@ public final class StateStore: Sendable {
         let lockPath = path + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .unwritable(path: path, reason: "cannot open \(lockPath): \(Self.errnoText())") }
+        Self.adopt(fd, owner: owner)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             var holder = "lock file \(lockPath)"
@@ -51,6 +57,17 @@ public final class StateStore: Sendable {
     }
 
     deinit { if lockFD >= 0 { close(lockFD) } }
+
+    /// The owner of `directory` if this process is root and the directory belongs to someone else.
+    static func foreignOwner(of directory: String) -> (uid: uid_t, gid: gid_t)? {
+        var info = stat()
+        guard geteuid() == 0, stat(directory, &info) == 0, info.st_uid != 0 else { return nil }
+        return (info.st_uid, info.st_gid)
+    }
+
+    static func adopt(_ fd: Int32, owner: (uid: uid_t, gid: gid_t)?) {
+        if let owner { _ = fchown(fd, owner.uid, owner.gid) }
+    }
 
     /// The stored state, or nil when there is none (first run). Never resets anything by itself.
     public func load() throws(StateError) -> AuditState? {
@@ -86,6 +103,7 @@ public final class StateStore: Sendable {
         let temporary = "\(path).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .unwritable(path: path, reason: "cannot create \(temporary): \(Self.errnoText())") }
+        Self.adopt(fd, owner: owner)
         var failure: String?
         data.withUnsafeBytes { raw in
             var offset = 0
