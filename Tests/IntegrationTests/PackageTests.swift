@@ -27,6 +27,7 @@ import Testing
         #expect(try Self.catalogHasOurEntry(catalog), "postinst ran journalctl --update-catalog")
         do {
             try await checkInstalled()
+            try reinstallKeepsTheOperatorsConfiguration(deb, catalog: catalog)
         } catch {
             _ = try? Self.dpkg(["--purge", Self.package], catalog: catalog)
             throw error
@@ -113,6 +114,17 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: state + "/state.json"), "the state is in STATE_DIRECTORY")
             #expect(!harness.stderr.contains("sk-admin-"), "no key in the log")
         }
+    }
+
+    /// An upgrade (here: the same package again) runs the upgrade path of the maintainer
+    /// scripts and leaves an edited conffile as the operator left it.
+    func reinstallKeepsTheOperatorsConfiguration(_ deb: String, catalog: String) throws {
+        let config = "/etc/openai-auditd/config.yaml"
+        let edited = try String(contentsOfFile: config, encoding: .utf8) + "# edited by the operator\n"
+        try edited.write(toFile: config, atomically: true, encoding: .utf8)
+        try Self.dpkg(["-i", deb], catalog: catalog)
+        #expect(try String(contentsOfFile: config, encoding: .utf8) == edited)
+        #expect(try Self.command("/usr/bin/openai-auditd", ["--version"]).status == 0)
     }
 
     func removeAndPurge(catalog: String) throws {
