@@ -4,7 +4,9 @@ import Testing
 
 /// The Debian package `make deb` builds, installed on this machine with `dpkg -i`: its files
 /// are the ones docs/operations.md lists, the installed binary works, the installed unit's
-/// `ExecStart` runs as systemd would run it, and the package removes and purges cleanly.
+/// `ExecStart` runs as systemd would run it, an upgrade keeps the operator's configuration,
+/// the maintainer scripts call systemctl only when systemd runs, and the package removes and
+/// purges cleanly.
 ///
 /// `make test` builds the package and names it in `AUDITD_TEST_DEB`; installing needs root
 /// (CI runs as root). Without either the test fails and says so.
@@ -16,24 +18,24 @@ import Testing
     @Test func thePackageInstallsRunsAsItsUnitWouldAndRemovesCleanly() async throws {
         let deb = try Self.debPath()
         guard getuid() == 0 else { throw HarnessError("installing \(deb) with dpkg -i needs root") }
-        let catalog = try Self.catalogDirectory()
-        defer { try? FileManager.default.removeItem(atPath: catalog) }
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
         if try Self.command("/usr/bin/dpkg", ["-s", Self.package]).status == 0 {
             // A leftover from an interrupted run would hide what this install does.
-            try Self.dpkg(["--purge", Self.package], catalog: catalog)
+            _ = try sandbox.dpkg(["--purge", Self.package])
         }
-        try Self.dpkg(["-i", deb], catalog: catalog)
-        // postinst compiled the catalog (systemd is not PID 1 here, so it did nothing else).
-        #expect(try Self.catalogHasOurEntry(catalog), "postinst ran journalctl --update-catalog")
+        // Without systemd running the scripts only compile the catalog.
+        #expect(try sandbox.dpkg(["-i", deb]).isEmpty, "no systemctl call without systemd")
+        #expect(try Self.catalogHasOurEntry(sandbox.catalog), "postinst ran journalctl --update-catalog")
         do {
             try await checkInstalled()
-            try reinstallKeepsTheOperatorsConfiguration(deb, catalog: catalog)
+            try upgradeKeepsTheConfigurationAndRestartsRunningInstances(deb, sandbox: sandbox)
         } catch {
-            _ = try? Self.dpkg(["--purge", Self.package], catalog: catalog)
+            _ = try? sandbox.dpkg(["--purge", Self.package])
             throw error
         }
-        try removeAndPurge(catalog: catalog)
-        #expect(try !Self.catalogHasOurEntry(catalog), "postrm dropped the catalog entry")
+        try removeAndPurge(sandbox: sandbox)
+        #expect(try !Self.catalogHasOurEntry(sandbox.catalog), "postrm dropped the catalog entry")
     }
 
     func checkInstalled() async throws {
@@ -116,25 +118,27 @@ import Testing
         }
     }
 
-    /// An upgrade (here: the same package again) runs the upgrade path of the maintainer
-    /// scripts and leaves an edited conffile as the operator left it.
-    func reinstallKeepsTheOperatorsConfiguration(_ deb: String, catalog: String) throws {
+    /// An upgrade (here: the same package again, under a running systemd) leaves an edited
+    /// conffile as the operator left it, reloads systemd and restarts the running instances.
+    func upgradeKeepsTheConfigurationAndRestartsRunningInstances(_ deb: String, sandbox: Sandbox) throws {
         let config = "/etc/openai-auditd/config.yaml"
         let edited = try String(contentsOfFile: config, encoding: .utf8) + "# edited by the operator\n"
         try edited.write(toFile: config, atomically: true, encoding: .utf8)
-        try Self.dpkg(["-i", deb], catalog: catalog)
+        let calls = try sandbox.dpkg(["-i", deb], systemd: true)
+        #expect(calls == ["daemon-reload", "try-restart openai-auditd.service openai-auditd@*.service"])
         #expect(try String(contentsOfFile: config, encoding: .utf8) == edited)
         #expect(try Self.command("/usr/bin/openai-auditd", ["--version"]).status == 0)
     }
 
-    func removeAndPurge(catalog: String) throws {
+    func removeAndPurge(sandbox: Sandbox) throws {
         let files = try Self.guideFileList()
-        try Self.dpkg(["-r", Self.package], catalog: catalog)
+        let calls = try sandbox.dpkg(["-r", Self.package], systemd: true)
+        #expect(calls == ["stop openai-auditd.service openai-auditd@*.service", "daemon-reload"])
         let status = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Status}", Self.package]).output
         #expect(status == "deinstall ok config-files", "after dpkg -r: \(status)")
         #expect(FileManager.default.fileExists(atPath: "/etc/openai-auditd/config.yaml"), "remove keeps the conffile")
         #expect(!FileManager.default.fileExists(atPath: "/usr/bin/openai-auditd"))
-        try Self.dpkg(["--purge", Self.package], catalog: catalog)
+        #expect(try sandbox.dpkg(["--purge", Self.package]).isEmpty)
         #expect(try Self.command("/usr/bin/dpkg", ["-s", Self.package]).status != 0, "purged")
         let left = files.filter { FileManager.default.fileExists(atPath: $0) }
         #expect(left.isEmpty, "left behind after purge: \(left)")
@@ -142,22 +146,44 @@ import Testing
 
     // MARK: - Helpers
 
-    /// dpkg in a mount namespace of its own where the compiled catalog directory is
-    /// `catalog`: the maintainer scripts' `journalctl --update-catalog` writes there, and the
-    /// catalog the journald tests rely on stays as it was.
-    static func dpkg(_ arguments: [String], catalog: String) throws {
-        try expectSuccess(
-            "/usr/bin/unshare",
-            [
-                "--mount", "--propagation", "private", "/bin/sh", "-c",
-                #"mount --bind "$0" /var/lib/systemd/catalog && exec dpkg "$@""#, catalog,
-            ] + arguments)
-    }
+    /// Where dpkg runs: a mount namespace of its own in which the compiled catalog directory
+    /// is `catalog` (the maintainer scripts' `journalctl --update-catalog` writes there, and
+    /// the catalog the journald tests rely on stays as it was), and `systemctl` is a stand-in
+    /// that only records its arguments: systemd is not PID 1 on the test machines, so this
+    /// is how the scripts' "systemd is running" branch is seen at all.
+    struct Sandbox {
+        let directory: String
+        var catalog: String { directory + "/catalog" }
+        var bin: String { directory + "/bin" }
+        var calls: String { directory + "/systemctl-calls" }
 
-    static func catalogDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "auditd-pkg-catalog-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        init() throws {
+            directory = NSTemporaryDirectory() + "auditd-pkg-" + UUID().uuidString
+            for path in [directory + "/catalog", directory + "/bin"] {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            }
+            let systemctl = "#!/bin/sh\necho \"$*\" >> \(directory)/systemctl-calls\n"
+            try systemctl.write(toFile: bin + "/systemctl", atomically: true, encoding: .utf8)
+            _ = chmod(bin + "/systemctl", 0o755)
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+
+        /// Runs dpkg; with `systemd`, /run/systemd/system exists as it does under systemd.
+        /// Returns the systemctl calls the maintainer scripts made.
+        func dpkg(_ arguments: [String], systemd: Bool = false) throws -> [String] {
+            try? FileManager.default.removeItem(atPath: calls)
+            let running = systemd ? "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && " : ""
+            try PackageTests.expectSuccess(
+                "/usr/bin/unshare",
+                [
+                    "--mount", "--propagation", "private", "/bin/sh", "-c",
+                    #"mount --bind "$0" /var/lib/systemd/catalog && "# + running
+                        + #"PATH="$1:$PATH" && shift && exec dpkg "$@""#, catalog, bin,
+                ] + arguments)
+            let text = (try? String(contentsOfFile: calls, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").map(String.init)
+        }
     }
 
     /// Whether the compiled catalog in `directory` holds the package's entry.
