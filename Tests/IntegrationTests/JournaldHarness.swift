@@ -52,8 +52,14 @@ actor JournaldHarness {
     /// Entries matching `matches` (`FIELD=value`), as JSON objects, after a sync.
     nonisolated func entries(_ matches: [String]) async throws -> [[String: Any]] {
         try await start()
-        _ = try Self.journalctl(["--sync"])
-        let output = try Self.journalctl(["-D", try Self.directory(), "--all", "-o", "json", "--no-pager"] + matches)
+        return try Self.read(matches)
+    }
+
+    /// Entries matching `matches`, after a sync, from a journald already running (usable
+    /// inside a synchronous wait condition).
+    static func read(_ matches: [String]) throws -> [[String: Any]] {
+        _ = try journalctl(["--sync"])
+        let output = try journalctl(["-D", try directory(), "--all", "-o", "json", "--no-pager"] + matches)
         return output.split(separator: UInt8(ascii: "\n")).compactMap {
             try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
         }

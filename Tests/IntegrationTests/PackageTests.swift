@@ -101,7 +101,7 @@ import Testing
             let served = try harness.servedEvents()
             #expect(served.count == 30)
             try await harness.waitFor("the events in the journal", timeout: .seconds(60)) {
-                let entries = try Self.journalEntries()
+                let entries = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-auditd"])
                 return Set(entries.compactMap { JournaldHarness.text($0["OPENAI_AUDIT_ID"]) })
                     .isSuperset(of: served.keys)
             }
@@ -109,7 +109,7 @@ import Testing
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(60)) == 0, "\(harness.stderr)")
             #expect(listener.lines.contains("STOPPING=1"))
-            let entries = try Self.journalEntries().filter {
+            let entries = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-auditd"]).filter {
                 served.keys.contains(JournaldHarness.text($0["OPENAI_AUDIT_ID"]) ?? "")
             }
             #expect(entries.count == 30, "each event once")
@@ -223,17 +223,6 @@ import Testing
             throw HarnessError("\(Self.unit) has no ExecStart=")
         }
         return line.dropFirst("ExecStart=".count).split(separator: " ").map(String.init)
-    }
-
-    static func journalEntries() throws -> [[String: Any]] {
-        _ = try JournaldHarness.journalctl(["--sync"])
-        let output = try JournaldHarness.journalctl([
-            "-D", try JournaldHarness.directory(), "--all", "-o", "json", "--no-pager",
-            "SYSLOG_IDENTIFIER=openai-auditd",
-        ])
-        return output.split(separator: UInt8(ascii: "\n")).compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
-        }
     }
 
     static func command(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
