@@ -21,19 +21,21 @@ struct Run: AsyncParsableCommand {
         // service listens; the signal source below sees it either way.
         signal(SIGHUP, SIG_IGN)
         try await Invocation.perform(options) { setup in
-            let daemon = try await setup.startDaemon()
+            let (daemon, failing) = try await setup.startDaemon(keepsPositions: true)
             let slot = DaemonSlot(daemon)
             // The slot shuts down whichever daemons are live at the end (the HTTP clients and
             // sink connections); the store holds the state lock until then.
             try await Self.closing(slot) {
                 let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-                try await Self.serve(setup, slot: slot, store: store, state: state)
+                try await Self.serve(setup, slot: slot, store: store, state: state, failing: failing.map(\.name))
                 withExtendedLifetime(store) {}
             }
         }
     }
 
-    static func serve(_ setup: Invocation, slot: DaemonSlot, store: StateStore, state: AuditState) async throws {
+    static func serve(
+        _ setup: Invocation, slot: DaemonSlot, store: StateStore, state: AuditState, failing: [String]
+    ) async throws {
         let daemon = slot.latest
         let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
         let notifier = SystemdNotifier(environment: setup.environment)
@@ -54,7 +56,7 @@ struct Run: AsyncParsableCommand {
             requests: hangups(), slot: slot, environment: setup.environment,
             load: { try ConfigurationLoader.load(file: file, environment: setup.environment) },
             start: { configuration, previous in
-                try await setup.with(configuration).startDaemon(replacing: previous)
+                try await setup.with(configuration).startDaemon(keepsPositions: true, replacing: previous).0
             },
             accepted: { LogLevelSetting.shared.reloaded(file: $0.logLevel) }, notifier: notifier,
             logger: setup.logger)
@@ -69,10 +71,8 @@ struct Run: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: setup.logger))
         // Config, key (one limit=1 request), state and sinks are checked: now systemd may go on.
-        notifier.ready(
-            status:
-                "started, delivering events from \(TimeSpec.format(state.windowStart(lookback: setup.configuration.poll.lookback)))"
-        )
+        // A sink that is down is named, but does not hold the others back.
+        notifier.ready(status: StatusLine.started(state, lookback: setup.configuration.poll.lookback, failing: failing))
         setup.logger.info(
             "started",
             metadata: [
@@ -117,20 +117,20 @@ struct Once: AsyncParsableCommand {
 
     func run() async throws {
         try await Invocation.perform(options) { setup in
-            let daemon = try await setup.startDaemon()
+            let (daemon, _) = try await setup.startDaemon(keepsPositions: true)
             try await daemon.closing {
                 let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
                 let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
                 let report = try await runner.runCycle(now: Daemon.now())
-                let completeBefore = await runner.state.completeBefore
+                withExtendedLifetime(store) {}
+                // The others were delivered; the exit status says that not every sink was.
+                guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }
                 setup.logger.info(
                     "caught up",
                     metadata: [
                         "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
                         "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
-                        "state.complete_before": "\(TimeSpec.format(completeBefore))",
                     ])
-                withExtendedLifetime(store) {}
             }
         }
     }
@@ -147,7 +147,10 @@ struct Check: AsyncParsableCommand {
             try await daemon.closing {
                 try await daemon.checkUpstream()
                 print("api: ok (\(setup.configuration.api.baseURL))")
-                try await daemon.checkSinks()
+                let failing = await daemon.failingSinks()
+                guard failing.isEmpty else {
+                    throw SinkError.notDelivered(Dictionary(failing, uniquingKeysWith: { first, _ in first }))
+                }
                 print("sinks: ok (\(daemon.sinks.map(\.name).joined(separator: ", ")))")
                 let path = setup.configuration.resolvedStatePath(environment: setup.environment)
                 print("state: \(try StateReport.describeBriefly(path: path, configuration: setup.configuration))")
@@ -182,13 +185,16 @@ struct Replay: AsyncParsableCommand {
         let until = until.flatMap { TimeSpec.time($0, now: now) } ?? now
         guard since < until else { throw ValidationError("--since must be before --until") }
         try await Invocation.perform(options) { setup in
-            let daemon = try await setup.startDaemon()
+            let (daemon, _) = try await setup.startDaemon(keepsPositions: false)
             var settings = setup.configuration.cycleSettings
             settings.lookback = 0
-            let state = AuditState(source: setup.configuration.stateSource, startAt: since, now: now)
+            var state = AuditState(source: setup.configuration.stateSource, startAt: since, now: now)
+            // Every sink from --since, whatever its start_at says.
+            _ = state.reconcile(sinks: daemon.sinks.map(\.name), starts: [:])
             let runner = daemon.makeRunner(state: state, settings: settings, persist: { _ in })
             try await daemon.closing {
                 let report = try await runner.runCycle(now: now, until: until)
+                guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }
                 setup.logger.info(
                     "replayed",
                     metadata: [

@@ -49,16 +49,22 @@ struct Invocation {
     }
 
     /// A daemon whose key, upstream and sinks were checked: a rejected key stops here (77),
-    /// a refused filter too (78); an unreachable API only warns, the loop will retry. A
-    /// reload passes the daemon it replaces, whose executor and heartbeat carry over.
-    func startDaemon(replacing previous: Daemon? = nil) async throws -> Daemon {
+    /// a refused filter too (78); an unreachable API only warns, the loop will retry. A sink
+    /// that cannot be reached only warns too: the others must not go blind because of it,
+    /// and it catches up when it is back. `keepsPositions` for the commands that move the
+    /// state (`run`, `once`). A reload passes the daemon it replaces, whose executor and
+    /// heartbeat carry over. Returns the daemon and the sinks that failed their check.
+    func startDaemon(
+        keepsPositions: Bool, replacing previous: Daemon? = nil
+    ) async throws -> (Daemon, failing: [(name: String, error: String)]) {
+        let statePath = keepsPositions ? configuration.resolvedStatePath(environment: environment) : nil
         let daemon =
             if let previous {
                 try Daemon(
-                    configuration: configuration, key: try key(), logger: logger, executor: previous.executor,
-                    heartbeat: previous.heartbeat)
+                    configuration: configuration, key: try key(), logger: logger, statePath: statePath,
+                    executor: previous.executor, heartbeat: previous.heartbeat)
             } else {
-                try Daemon(configuration: configuration, key: try key(), logger: logger)
+                try Daemon(configuration: configuration, key: try key(), logger: logger, statePath: statePath)
             }
         do {
             try await daemon.checkUpstream()
@@ -68,13 +74,13 @@ struct Invocation {
             await daemon.shutdown()
             throw error
         }
-        do {
-            try await daemon.checkSinks()
-        } catch {
-            await daemon.shutdown()
-            throw error
+        let failing = await daemon.failingSinks()
+        for sink in failing {
+            logger.warning(
+                "sink is not reachable; the other sinks go on, and it catches up when it is back",
+                metadata: ["sink": "\(sink.name)", "error": "\(sink.error)"])
         }
-        return daemon
+        return (daemon, failing)
     }
 
     /// The same invocation with a reloaded configuration.

@@ -186,7 +186,9 @@ import Testing
             simulator.faults.enqueue(.malformed(.truncated), count: 4)
             await #expect(throws: UpstreamError.self) { try await cycle.run(state: &state, now: now) }
             #expect(sink.events.isEmpty)
-            #expect(state.delivered == 0 && state.recent.isEmpty)
+            #expect(
+                state.positions["recording"]?.delivered ?? 0 == 0
+                    && state.positions["recording"]?.recent.isEmpty ?? true)
             _ = try await cycle.run(state: &state, now: now)
             #expect(Set(sink.ids).count == 250 && sink.ids.count == 250)
         }

@@ -27,7 +27,11 @@ import Testing
             observer: { outcome in
                 outcomes.withLock {
                     switch outcome {
-                    case .finished(let report, _, _): $0.append("delivered \(report.delivered)")
+                    case .finished(let report, _, _):
+                        $0.append(
+                            report.sinkFailures.isEmpty
+                                ? "delivered \(report.delivered)"
+                                : "failing: \(report.sinkFailures.map { "\($0.key): \($0.value)" }.joined())")
                     case .failed(let message, _): $0.append("failed: \(message)")
                     }
                 }
@@ -49,10 +53,10 @@ import Testing
 
         #expect(
             outcomes.withLock { $0 } == [
-                "failed: sink recording failed: told to fail", "delivered 10", "delivered 3",
+                "failing: recording: sink recording failed: told to fail", "delivered 10", "delivered 3",
             ])
         #expect(sink.events.count == 13)
-        #expect(await runner.state.delivered == 13)
+        #expect(await runner.state.positions["recording"]?.delivered == 13)
     }
 
     func waitFor(_ condition: () -> Bool) async throws {

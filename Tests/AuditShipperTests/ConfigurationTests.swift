@@ -20,7 +20,7 @@ import Testing
         #expect(config.poll.lookback == 600)
         #expect(config.poll.startAt == .now)
         #expect(config.poll.maxWindowEvents == 10_000)
-        #expect(config.sinks == [.stdout(format: .json)])
+        #expect(config.sinks.map(\.settings) == [.stdout(format: .json)])
         #expect(config.logLevel == .info)
     }
 
@@ -75,7 +75,7 @@ import Testing
         #expect(config.poll.maxWindowEvents == 5000)
         #expect(config.statePath == "/var/tmp/state.json")
         #expect(config.logLevel == .debug)
-        #expect(config.sinks == [.stdout(format: .cef), .journald(identifier: "audit")])
+        #expect(config.sinks.map(\.settings) == [.stdout(format: .cef), .journald(identifier: "audit")])
     }
 
     @Test func everySyslogKeyIsRead() throws {
@@ -96,8 +96,8 @@ import Testing
               - type: syslog
                 url: udp://siem.example.com:514
             """)
-        guard case .syslog(let first) = config.sinks[0], case .syslog(let second) = config.sinks[1],
-            case .syslog(let third) = config.sinks[2]
+        guard case .syslog(let first) = config.sinks[0].settings, case .syslog(let second) = config.sinks[1].settings,
+            case .syslog(let third) = config.sinks[2].settings
         else { throw HarnessFailure("not three syslog sinks") }
         #expect(first.transport == .tls(host: "2001:db8::1", port: 6514))
         #expect(first.lineProtocol == .rfc3164 && first.payload == .leef && first.framing == .newline)
@@ -144,7 +144,7 @@ import Testing
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
         var expected = Configuration()
-        expected.sinks = [.journald(identifier: "openai-auditd")]
+        expected.sinks = [Configuration.SinkEntry(.journald(identifier: "openai-auditd"))]
         #expect(config == expected)
     }
 

@@ -77,7 +77,7 @@ import Testing
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 10)
-        #expect(state.completeBefore == Self.now - 10, "T moves to the newest delivered, not to now")
+        #expect(state.recording.completeBefore == Self.now - 10, "T moves to the newest delivered, not to now")
         // An event stamped 2 minutes ago becomes visible only now, behind the ones already sent.
         let late = add(count: 1, from: Self.now - 120)
         let report = try await cycle.run(state: &state, now: Self.now + 60)
@@ -104,8 +104,8 @@ import Testing
         var (cycle, _) = self.cycle(CycleSettings(lookback: 300))
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
-        #expect(state.recent.values.allSatisfy { $0 >= state.completeBefore - 300 })
-        #expect(state.recent.count < 50)
+        #expect(state.recording.recent.values.allSatisfy { $0 >= state.recording.completeBefore - 300 })
+        #expect(state.recording.recent.count < 50)
         for minute in 1...5 {
             let report = try await cycle.run(state: &state, now: Self.now + Int64(minute) * 60)
             #expect(report.delivered == 0)
@@ -118,11 +118,13 @@ import Testing
         var (cycle, _) = self.cycle()
         var state = freshState()
         sink.failing.withLock { $0 = true }
-        await #expect(throws: SinkError.self) { try await cycle.run(state: &state, now: Self.now) }
+        let failed = try await cycle.run(state: &state, now: Self.now)
+        #expect(failed.sinkFailures["recording"]?.contains("told to fail") == true)
         // T may pass the empty slices before the events, never an undelivered event.
-        #expect(state.completeBefore <= Self.now - 500)
-        #expect(state.recent.isEmpty && state.delivered == 0)
-        #expect(persisted.withLock { $0.isEmpty })
+        #expect(state.recording.completeBefore <= Self.now - 500)
+        #expect(state.recording.recent.isEmpty && state.recording.delivered == 0)
+        #expect(state.recording.lastError?.contains("told to fail") == true, "the error is kept for state show")
+        #expect(persisted.withLock { $0.allSatisfy { $0.recording.delivered == 0 } })
         sink.failing.withLock { $0 = false }
         let report = try await cycle.run(state: &state, now: Self.now + 60)
         #expect(report.delivered == 20)
@@ -156,16 +158,17 @@ import Testing
             var state = freshState()
             try store.save(state)
             sink.failAfter.withLock { $0 = 2 }
-            await #expect(throws: SinkError.self) { try await cycle.run(state: &state, now: Self.now) }
+            let report = try await cycle.run(state: &state, now: Self.now)
+            #expect(report.sinkFailures.keys.sorted() == ["recording"])
             #expect(sink.events.count == 2000)
         }
         // A new process: the state comes back from the file.
         let store = try StateStore(path: directory.path + "/state.json")
         var state = try #require(try store.load())
-        #expect(state.delivered == 2000)
+        #expect(state.recording.delivered == 2000)
         // T moved with the batches; recent holds what a re-read from T - lookback can meet.
-        #expect(state.recent.values.allSatisfy { $0 >= state.completeBefore - 600 })
-        #expect(state.recent.count < 2000)
+        #expect(state.recording.recent.values.allSatisfy { $0 >= state.recording.completeBefore - 600 })
+        #expect(state.recording.recent.count < 2000)
         sink.failAfter.withLock { $0 = nil }
         var cycle = PollCycle(
             source: StoreSource(simulator), sinks: [sink], settings: settings,
@@ -186,7 +189,7 @@ import Testing
         // Bounded memory: no slice handed more than max_window_events to the sinks at once.
         let batches = sink.batches.withLock { $0 }
         #expect(batches.allSatisfy { $0.count <= 1000 })
-        #expect(state.completeBefore == Self.now - 1)
+        #expect(state.recording.completeBefore == Self.now - 1)
     }
 
     @Test func aSingleSecondThatOverflowsIsReadWhole() async throws {
@@ -228,7 +231,7 @@ import Testing
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 3)
-        #expect(state.completeBefore == Self.now + 40)
+        #expect(state.recording.completeBefore == Self.now + 40)
     }
 
     @Test func replayWithUntilStopsAtTheEndOfTheRange() async throws {
@@ -247,11 +250,144 @@ import Testing
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
         let states = persisted.withLock { $0 }
-        #expect(states.map(\.delivered) == [1000, 2000, 2500])
+        // The first write gives the new sink its position, then one per batch.
+        #expect(states.map(\.recording.delivered) == [0, 1000, 2000, 2500])
         #expect(states.last == state)
         // The next cycle re-reads the lookback, finds nothing new, and writes nothing.
         _ = try await cycle.run(state: &state, now: Self.now)
-        #expect(persisted.withLock { $0.count } == 3)
+        #expect(persisted.withLock { $0.count } == 4)
+    }
+
+    // MARK: each sink at its own pace
+
+    func cycle(sinks: [any Sink], settings: CycleSettings = CycleSettings(), starts: [String: Int64] = [:]) -> (
+        PollCycle, StoreSource
+    ) {
+        let source = StoreSource(simulator)
+        let persisted = self.persisted
+        let cycle = PollCycle(
+            source: source, sinks: sinks, sinkStarts: starts, settings: settings,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            persist: { state in persisted.withLock { $0.append(state) } })
+        return (cycle, source)
+    }
+
+    @Test func aFailingSinkHoldsOnlyItsOwnPositionAndCatchesUpOnceWhenBack() async throws {
+        let journal = RecordingSink(name: "journal")
+        let siem = RecordingSink(name: "siem")
+        var (cycle, _) = self.cycle(sinks: [journal, siem])
+        var state = freshState()
+        add(count: 10, from: Self.now - 900, to: Self.now - 800)
+        _ = try await cycle.run(state: &state, now: Self.now)
+        siem.failing.withLock { $0 = true }
+        for minute in 1...3 {
+            add(count: 5, from: Self.now - 800 + Int64(minute) * 60)
+            let report = try await cycle.run(state: &state, now: Self.now + Int64(minute) * 60)
+            #expect(report.sinkFailures.keys.sorted() == ["siem"])
+            #expect(report.delivered == 5, "the journal is not held back")
+        }
+        expectOnceInOrder(journal.events, count: 25)
+        #expect(siem.events.count == 10)
+        #expect(state.position("siem").lastError?.contains("told to") == true)
+        siem.failing.withLock { $0 = false }
+        let report = try await cycle.run(state: &state, now: Self.now + 240)
+        #expect(report.sinkFailures.isEmpty && report.delivered == 15)
+        expectOnceInOrder(siem.events, count: 25)
+        #expect(journal.events.count == 25, "the journal got nothing twice")
+        #expect(state.position("siem").lastError == nil)
+        #expect(state.position("siem").completeBefore == state.position("journal").completeBefore)
+    }
+
+    @Test func aSinkDownForADayCatchesUpInBoundedSlicesWhileTheOthersGetNothingAgain() async throws {
+        let journal = RecordingSink(name: "journal")
+        let siem = RecordingSink(name: "siem")
+        let settings = CycleSettings(pageSize: 100, lookback: 600, maxWindowEvents: 1000)
+        var (cycle, source) = self.cycle(sinks: [journal, siem], settings: settings)
+        var state = freshState(startAt: Self.now - 2 * 86_400)
+        add(count: 100, from: Self.now - 2 * 86_400, to: Self.now - 86_400 - 1)
+        _ = try await cycle.run(state: &state, now: Self.now - 86_400)
+        siem.failing.withLock { $0 = true }
+        add(count: 6000, from: Self.now - 86_400, to: Self.now - 60)
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(journal.events.count == 6100)
+        // While it is down, its backlog is not read at every poll: its check fails first.
+        let requests = source.requestCount
+        _ = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(source.requestCount - requests < 5, "the journal's lookback only")
+        siem.failing.withLock { $0 = false }
+        let report = try await cycle.run(state: &state, now: Self.now + 120)
+        #expect(report.slices > 5, "the backfill was sliced")
+        #expect(siem.batches.withLock { $0.allSatisfy { $0.count <= 1000 } })
+        expectOnceInOrder(siem.events, count: 6100)
+        #expect(journal.events.count == 6100, "the journal received nothing again")
+        let recent = state.positions.values.map(\.recent.count)
+        #expect(recent.allSatisfy { $0 <= 1000 }, "state size: sinks × events per lookback")
+    }
+
+    @Test func aSinkAddedToAnExistingStateStartsWhereTheOthersAreUnlessItSaysOtherwise() async throws {
+        let journal = RecordingSink(name: "journal")
+        add(count: 20, from: Self.now - 5000, to: Self.now - 100)
+        var (first, _) = self.cycle(sinks: [journal])
+        var state = freshState()
+        _ = try await first.run(state: &state, now: Self.now)
+        let late = RecordingSink(name: "late")
+        let full = RecordingSink(name: "full")
+        var (second, _) = self.cycle(sinks: [journal, late, full], starts: ["full": 0])
+        add(count: 3, from: Self.now - 50)
+        _ = try await second.run(state: &state, now: Self.now + 60)
+        #expect(late.events.count == 3, "no flood of history")
+        expectOnceInOrder(full.events, count: 23)
+        #expect(journal.events.count == 23)
+        var (third, _) = self.cycle(sinks: [late])
+        _ = try await third.run(state: &state, now: Self.now + 120)
+        #expect(state.positions.keys.sorted() == ["late"], "removed sinks' positions are dropped")
+    }
+
+    /// A sink that can tell which events of a cut batch its destination took (the journal)
+    /// is never given those again, whether the process goes on or is killed and restarted.
+    @Test func whatADestinationAlreadyHoldsOfACutBatchIsNotSentAgain() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        add(count: 2500, from: Self.now - 3000, to: Self.now - 1)
+        let journal = RecordingSink(name: "journal", keepsReceipts: true)
+        let store = try StateStore(path: directory.path + "/state.json")
+        let settings = CycleSettings(batchSize: 1000)
+        func makeCycle() -> PollCycle {
+            PollCycle(
+                source: StoreSource(simulator), sinks: [journal], settings: settings,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                persist: { try store.save($0) })
+        }
+        var cycle = makeCycle()
+        var state = freshState()
+        journal.failAfterEvents.withLock { $0 = 337 }
+        let report = try await cycle.run(state: &state, now: Self.now)
+        #expect(report.sinkFailures.keys.sorted() == ["journal"])
+        #expect(journal.events.count == 337)
+        // As after kill -9: a new cycle from the file, the receipts still there.
+        journal.failAfterEvents.withLock { $0 = nil }
+        var restarted = makeCycle()
+        var reloaded = try #require(try store.load())
+        _ = try await restarted.run(state: &reloaded, now: Self.now + 60)
+        expectOnceInOrder(journal.events, count: 2500)
+        #expect(reloaded.position("journal").delivered == 2500)
+        #expect(try await journal.receipts().isEmpty, "the record goes once the position is written")
+    }
+
+    @Test func raisingTheLookbackMidRunReSendsNothing() async throws {
+        add(count: 200, from: Self.now - 3000, to: Self.now - 1)
+        var (cycle, _) = self.cycle(CycleSettings(lookback: 600))
+        var state = freshState()
+        _ = try await cycle.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 200)
+        cycle.settings.lookback = 7200
+        let report = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(report.delivered == 0)
+        #expect(sink.events.count == 200)
+        // A late event inside the old lookback is still found.
+        let late = add(count: 1, from: Self.now - 300)
+        _ = try await cycle.run(state: &state, now: Self.now + 120)
+        #expect(sink.ids.last == late.first && sink.events.count == 201)
     }
 
     @Test func aWrongStateSourceIsRefusedBeforeAnything() throws {

@@ -24,18 +24,71 @@ import Testing
     @Test func aSavedStateReadsBackTheSame() throws {
         try withStore { store, path in
             var state = AuditState(source: Self.source, startAt: 100, now: 200)
-            state.completeBefore = 150
-            state.recent = ["audit_log-a": 149, "audit_log-b": 150, "odd \"id\" \\ \n é": 150]
-            state.delivered = 2
+            var position = SinkPosition(start: 100)
+            position.completeBefore = 150
+            position.recent = ["audit_log-a": 149, "audit_log-b": 150, "odd \"id\" \\ \n é": 150]
+            position.delivered = 2
+            state.positions["journald"] = position
+            position.fail("connection refused \"x\"", at: 190)
+            state.positions["syslog tcp://[::1]:514"] = position
             try store.save(state)
             #expect(try store.load() == state)
             let text = try String(contentsOfFile: path, encoding: .utf8)
-            #expect(text.contains(#""version":1"#))
+            #expect(text.contains(#""version":2"#))
             #expect(text.contains(#""complete_before":150"#))
-            #expect(!FileManager.default.fileExists(atPath: path + ".tmp"), "the temporary file was renamed")
+            let names = try FileManager.default.contentsOfDirectory(
+                atPath: (path as NSString).deletingLastPathComponent)
+            #expect(!names.contains { $0.contains(".tmp") }, "the temporary file was renamed")
             let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
             #expect(mode == 0o600)
         }
+    }
+
+    /// A version 1 file (one position for every sink) is read, each configured sink starts
+    /// from that position, and the next save writes version 2.
+    @Test func aVersionOneStateBecomesOnePositionPerSink() throws {
+        try withStore { store, path in
+            let v1 =
+                #"{"version":1,"source":{"base_url":"https://api.openai.com/v1","organization":"org-1","filters":{"event_types":["login.failed"],"project_ids":[],"actor_ids":[],"actor_emails":[],"resource_ids":[]}},"start_at":100,"complete_before":5000,"delivered":7,"updated_at":5001,"recent":{"a":4500,"b":4999}}"#
+            try v1.write(toFile: path, atomically: true, encoding: .utf8)
+            var state = try #require(try store.load())
+            #expect(state.version == 1 && state.source == Self.source)
+            let changes = state.reconcile(sinks: ["journald", "stdout"], starts: [:])
+            #expect(changes.added == ["journald", "stdout"] && changes.removed.isEmpty)
+            for name in ["journald", "stdout"] {
+                let position = try #require(state.positions[name])
+                #expect(position.completeBefore == 5000 && position.recent == ["a": 4500, "b": 4999])
+                #expect(position.delivered == 7)
+                #expect(position.windowStart(lookback: 600) == 4400, "the window version 1 had")
+            }
+            try store.save(state)
+            let again = try #require(try store.load())
+            #expect(again.version == 2 && again.positions == state.positions)
+        }
+    }
+
+    @Test func aNewSinkStartsWhereTheOthersAreOrAtItsOwnStartAndARemovedOneIsDropped() {
+        var state = AuditState(source: Self.source, startAt: 1000, now: 0)
+        #expect(state.reconcile(sinks: ["a"], starts: [:]).added == ["a"])
+        #expect(state.positions["a"] == SinkPosition(start: 1000), "a new state's sinks start at its start_at")
+        state.positions["a"]!.accept([AuditEvent(id: "x", type: "t", effectiveAt: 5000, json: [])], through: 5000)
+        let changes = state.reconcile(sinks: ["a", "b", "c"], starts: ["c": 0])
+        #expect(changes.added == ["b", "c"])
+        #expect(state.positions["b"]?.completeBefore == 5000 && state.positions["b"]?.recent == ["x": 5000])
+        #expect(state.positions["b"]?.delivered == 0, "delivered counts what the sink itself was given")
+        #expect(state.positions["c"] == SinkPosition(start: 0), "start_at: beginning")
+        #expect(state.reconcile(sinks: ["b", "c"], starts: [:]).removed == ["a"])
+        #expect(state.positions["a"] == nil)
+    }
+
+    @Test func filtersInAnotherOrderOrRepeatedAreTheSameSource() {
+        let one = StateSource(
+            baseURL: "x", organization: nil, filters: AuditLogFilters(eventTypes: ["b", "a"], projectIDs: ["p"]))
+        let two = StateSource(
+            baseURL: "x", organization: nil, filters: AuditLogFilters(eventTypes: ["a", "b", "a"], projectIDs: ["p"]))
+        #expect(one == two)
+        let other = StateSource(baseURL: "x", organization: nil, filters: AuditLogFilters(eventTypes: ["a"]))
+        #expect(one != other)
     }
 
     @Test(arguments: [
@@ -43,7 +96,7 @@ import Testing
         ("{not json", "is corrupt (not a JSON object)"),
         ("[1,2]", "is corrupt (not a JSON object)"),
         (#"{"complete_before": 1}"#, #"is corrupt (no "version")"#),
-        (#"{"version": 2}"#, "has version 2, this openai-auditd reads version 1"),
+        (#"{"version": 3}"#, "has version 3, this openai-auditd reads versions 1 to 2"),
         (#"{"version": 1, "start_at": 0}"#, "is corrupt (missing"),
         (
             #"{"version":1,"source":{"base_url":"x","filters":{}},"start_at":0,"complete_before":"soon","recent":{},"delivered":0,"updated_at":0}"#,
@@ -84,32 +137,111 @@ import Testing
         #expect(throws: Never.self) { try StateStore(path: path) }
     }
 
-    @Test func aLeftoverTemporaryFileDoesNotMatter() throws {
-        try withStore { store, path in
-            let state = AuditState(source: Self.source, startAt: 1, now: 1)
+    @Test func aLeftoverTemporaryFileDoesNotMatterAndIsRemovedWithTheNextLock() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state.json"
+        let state = AuditState(source: Self.source, startAt: 1, now: 1)
+        do {
+            let store = try StateStore(path: path)
             try store.save(state)
-            try "torn half-writ".write(toFile: path + ".tmp", atomically: false, encoding: .utf8)
+            try "torn half-writ".write(toFile: path + ".tmp-1234", atomically: false, encoding: .utf8)
             #expect(try store.load() == state)
             try store.save(state)
             #expect(try store.load() == state)
         }
+        let store = try StateStore(path: path)
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp-1234"))
+        #expect(try store.load() == state)
     }
 
     @Test func anUnwritableDirectoryFailsTheSaveAndKeepsTheOldFile() throws {
-        try withStore { store, path in
-            let state = AuditState(source: Self.source, startAt: 1, now: 1)
-            try store.save(state)
-            // A directory where the temporary file should go makes the write fail, as a full disk would.
-            try FileManager.default.createDirectory(atPath: path + ".tmp", withIntermediateDirectories: false)
-            var next = state
-            next.completeBefore = 99
-            #expect {
-                try store.save(next)
-            } throws: { error in
-                (error as? StateError)?.exitCode == 73 && "\(error)".contains("cannot write state file \(path)")
-            }
-            #expect(try store.load() == state)
+        guard getuid() == 0 else {
+            Issue.record("this test fills a private tmpfs and needs root (make test runs as root in CI)")
+            return
         }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // A full disk, for real: a 64 KiB tmpfs mounted in this test's mount namespace.
+        #expect(
+            mount("tmpfs", directory.path, "tmpfs", 0, "size=64k") == 0, "mount: \(String(cString: strerror(errno)))")
+        defer { umount(directory.path) }
+        let path = directory.path + "/state.json"
+        let store = try StateStore(path: path)
+        let state = AuditState(source: Self.source, startAt: 1, now: 1)
+        try store.save(state)
+        let filler = directory.path + "/filler"
+        let fd = open(filler, O_WRONLY | O_CREAT, 0o600)
+        let block = [UInt8](repeating: 0, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+        var next = state
+        next.startAt = 99
+        #expect {
+            try store.save(next)
+        } throws: { error in
+            (error as? StateError)?.exitCode == 73 && "\(error)".contains("cannot write state file \(path)")
+                && "\(error)".contains("No space left on device")
+        }
+        #expect(try store.load() == state)
+        try FileManager.default.removeItem(atPath: filler)
+        try store.save(next)
+        #expect(try store.load() == next)
+    }
+
+    /// A symbolic link planted at the lock, the state or the receipts: refused with 73 naming
+    /// it, and the file it points to is never opened for writing, truncated or chowned.
+    @Test(arguments: ["state.json.lock", "state.json", "state.json.receipts.journald"])
+    func aSymbolicLinkIsNeverFollowed(planted: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let target = directory.path + "/precious"
+        try "do not touch\n".write(toFile: target, atomically: true, encoding: .utf8)
+        if getuid() == 0 { #expect(chown(directory.path, 61_234, 61_234) == 0) }
+        let before = try FileManager.default.attributesOfItem(atPath: target)
+        try FileManager.default.createSymbolicLink(atPath: directory.path + "/" + planted, withDestinationPath: target)
+        let path = directory.path + "/state.json"
+        #expect {
+            let store = try StateStore(path: path)
+            _ = try store.load()
+            try store.save(AuditState(source: Self.source, startAt: 1, now: 1))
+            let receipts = ReceiptLog(path: path + ".receipts.journald")
+            _ = try receipts.read()
+            try receipts.record(AuditEvent(id: "a", type: "t", effectiveAt: 1, json: []))
+        } throws: { error in
+            guard let error = error as? StateError, case .symbolicLink = error else { return false }
+            return error.exitCode == 73 && "\(error)".contains(directory.path + "/" + planted)
+                && "\(error)".contains("symbolic link")
+        }
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "do not touch\n")
+        let after = try FileManager.default.attributesOfItem(atPath: target)
+        #expect(after[.ownerAccountID] as? NSNumber == before[.ownerAccountID] as? NSNumber)
+        #expect(after[.modificationDate] as? Date == before[.modificationDate] as? Date)
+    }
+
+    @Test func receiptsSurviveTheProcessAndATornLastLineIsLeftOut() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state.json.receipts.journald"
+        do {
+            let log = ReceiptLog(path: path)
+            #expect(try log.read().isEmpty)
+            try log.record(AuditEvent(id: "audit_log-1", type: "t", effectiveAt: 10, json: []))
+            try log.record(AuditEvent(id: "odd \"id\"\n", type: "t", effectiveAt: 11, json: []))
+        }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"id":"audit_log-3","effe"#.utf8))
+        try handle.close()
+        let log = ReceiptLog(path: path)
+        #expect(
+            try log.read() == [
+                Receipt(id: "audit_log-1", effectiveAt: 10), Receipt(id: "odd \"id\"\n", effectiveAt: 11),
+            ])
+        try log.clear()
+        #expect(try log.read().isEmpty)
+        try log.record(AuditEvent(id: "audit_log-4", type: "t", effectiveAt: 12, json: []))
+        #expect(try log.read() == [Receipt(id: "audit_log-4", effectiveAt: 12)])
     }
 
     /// `state reset` run by root on a service's DynamicUser state directory: what root
@@ -143,12 +275,31 @@ import Testing
     }
 
     @Test func windowStartAndPruning() {
-        var state = AuditState(source: Self.source, startAt: 1000, now: 0)
-        #expect(state.windowStart(lookback: 600) == 1000, "never before start_at")
-        state.completeBefore = 5000
-        #expect(state.windowStart(lookback: 600) == 4400)
-        state.recent = ["old": 4399, "edge": 4400, "new": 4999]
-        state.pruneRecent(lookback: 600)
-        #expect(Set(state.recent.keys) == ["edge", "new"])
+        var position = SinkPosition(start: 1000)
+        #expect(position.windowStart(lookback: 600) == 1000, "never before start_at")
+        position.completeBefore = 5000
+        #expect(position.windowStart(lookback: 600) == 4400)
+        position.recent = ["old": 4399, "edge": 4400, "new": 4999]
+        position.prune(lookback: 600)
+        #expect(Set(position.recent.keys) == ["edge", "new"])
+        #expect(position.recentSince == 4400)
+    }
+
+    /// The id set records how far back it is complete: a longer lookback re-reads no further
+    /// back than that (nothing re-sent), and a shorter one prunes at once.
+    @Test func raisingTheLookbackReSendsNothingAndLoweringItPrunes() {
+        var position = SinkPosition(start: 0)
+        position.completeBefore = 5000
+        position.recent = ["a": 4500, "b": 4900]
+        position.prune(lookback: 600)
+        #expect(position.windowStart(lookback: 7200) == 4400, "not 5000 - 7200: the ids before 4400 are gone")
+        position.completeBefore = 6000
+        position.prune(lookback: 7200)
+        #expect(position.recentSince == 4400 && position.recent.count == 2, "a longer lookback keeps what it has")
+        position.completeBefore = 12_000
+        position.prune(lookback: 7200)
+        #expect(position.windowStart(lookback: 7200) == 4800, "and grows to its full length as T moves")
+        position.prune(lookback: 60)
+        #expect(position.recentSince == 11_940 && position.recent.isEmpty, "a shorter one prunes at once")
     }
 }

@@ -162,12 +162,23 @@ final class DaemonHarness {
         FileManager.default.contents(atPath: stdoutPath)?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
     }
 
-    /// `delivered` from the state file, nil while there is none (for polling: records no issue).
-    func delivered() -> Int? {
+    /// `delivered` of a sink's position in the state file (without `sink`: the least of all
+    /// sinks), nil while there is none (for polling: records no issue).
+    func delivered(sink: String? = nil) -> Int? {
         guard let data = FileManager.default.contents(atPath: statePath),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let sinks = object["sinks"] as? [String: [String: Any]]
         else { return nil }
-        return (object["delivered"] as? NSNumber)?.intValue
+        let counts = sinks.filter { sink == nil || $0.key == sink }.values.compactMap {
+            ($0["delivered"] as? NSNumber)?.intValue
+        }
+        return counts.min()
+    }
+
+    /// One sink's position from the state file.
+    func position(_ sink: String) throws -> [String: Any] {
+        let sinks = try #require(try state()["sinks"] as? [String: Any], "no sinks in the state file")
+        return try #require(sinks[sink] as? [String: Any], "no position for \(sink) in \(sinks.keys.sorted())")
     }
 
     func state() throws -> [String: Any] {

@@ -39,8 +39,7 @@ import Testing
             #expect(NSDictionary(dictionary: delivered) == served)
             let large = events.filter { (try? JSONSerialization.data(withJSONObject: $0).count) ?? 0 > 100_000 }
             #expect(large.count == 3, "100 KB events arrive whole")
-            let state = try harness.state()
-            #expect((state["complete_before"] as? NSNumber)?.int64Value == times.last)
+            #expect((try harness.position("stdout")["complete_before"] as? NSNumber)?.int64Value == times.last)
             // A second run finds nothing new: no duplicates across restarts.
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
             #expect(harness.lineCount() == 20_003)
@@ -60,8 +59,7 @@ import Testing
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "stderr: \(harness.stderr)")
             #expect(Set(ids(try harness.deliveredEvents())).count == 60)
-            let state = try harness.state()
-            #expect((state["delivered"] as? NSNumber)?.intValue == 60)
+            #expect(harness.delivered(sink: "stdout") == 60)
             #expect(harness.stderr.contains("stopped"))
         }
     }
@@ -166,7 +164,7 @@ import Testing
                 _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
                 kills += 1
                 // Atomic replace: whenever the kill lands, the state file parses.
-                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 1)
+                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 2)
             }
             #expect(harness.lineCount() < 30_000, "every kill landed during the catch-up")
             harness.simulator.faults.removeAll()
@@ -228,22 +226,47 @@ import Testing
         }
     }
 
-    @Test func aStateThatCannotBeWrittenStopsTheDaemonWith73() async throws {
+    /// The state directory on a small tmpfs that fills up while the daemon runs: it stays up,
+    /// delivers nothing more until the position can be written, and resumes when space is
+    /// freed; every event arrives once.
+    @Test func aFullDiskUnderTheStatePausesDeliveryAndLosesNothing() async throws {
         try await DaemonHarness.with { harness async throws in
+            let directory = harness.directory + "/small"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            // make test runs the integration tests as root in their own mount namespace.
+            #expect(
+                mount("tmpfs", directory, "tmpfs", 0, "size=128k") == 0, "mount: \(String(cString: strerror(errno)))")
+            defer { umount2(directory, Int32(MNT_DETACH)) }
+            let environment = ["OPENAI_AUDITD_STATE_PATH": directory + "/state.json"]
             harness.simulator.addEvents(count: 5, from: Self.now - 100)
             try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
-            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            let daemon = try harness.launch(["run", "--config", harness.configPath], environment: environment)
             try await harness.waitFor("the first events") { harness.lineCount() == 5 }
-            // A directory where the temporary state file goes fails the next write, as a full disk would.
-            try FileManager.default.createDirectory(
-                atPath: harness.statePath + ".tmp", withIntermediateDirectories: false)
+            let filler = open(directory + "/filler", O_WRONLY | O_CREAT, 0o600)
+            let block = [UInt8](repeating: 0, count: 4096)
+            while block.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}
+            close(filler)
+            // This batch goes out, then its position cannot be written: delivery pauses.
             harness.simulator.addEvents(count: 5, from: Self.now - 50)
-            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 73)
-            #expect(harness.stderr.contains("cannot write state file \(harness.statePath)"))
-            // The batch was delivered once; the old state stands, so a restart sends it again, never loses it.
-            try FileManager.default.removeItem(atPath: harness.statePath + ".tmp")
-            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
-            #expect(Set(ids(try harness.deliveredEvents())).count == 10)
+            try await harness.waitFor("delivery to pause") {
+                harness.stderr.contains("cannot write the state; delivery is paused")
+                    && harness.stderr.contains("No space left on device")
+            }
+            harness.simulator.addEvents(count: 5, from: Self.now - 40)
+            try await harness.waitFor("two more polls") {
+                harness.stderr.components(separatedBy: "delivery is paused").count > 3
+            }
+            #expect(daemon.isRunning, "a full disk is not a reason to exit")
+            #expect(harness.lineCount() == 10, "nothing more goes out while the position cannot be written")
+            try FileManager.default.removeItem(atPath: directory + "/filler")
+            try await harness.waitFor("the rest after space is freed") { harness.lineCount() == 15 }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "\(harness.stderr)")
+            #expect(Set(ids(try harness.deliveredEvents())).count == 15 && harness.lineCount() == 15)
+            let data = try #require(FileManager.default.contents(atPath: directory + "/state.json"))
+            let state = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let stdout = try #require((state["sinks"] as? [String: Any])?["stdout"] as? [String: Any])
+            #expect((stdout["delivered"] as? NSNumber)?.intValue == 15)
         }
     }
 
@@ -308,7 +331,7 @@ import Testing
                     ["state", "reset", "--to", "\(Self.now - 1000)", "--config", harness.configPath],
                     stdout: FileHandle.nullDevice)
                     == 0)
-            #expect((try harness.state()["complete_before"] as? NSNumber)?.int64Value == Self.now - 1000)
+            #expect((try harness.state()["start_at"] as? NSNumber)?.int64Value == Self.now - 1000)
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0)
             #expect(harness.lineCount() == 40 + 20 + 10)
         }
@@ -336,8 +359,7 @@ import Testing
             try pipe.fileHandleForReading.close()
             #expect(try await harness.run(["once", "--config", harness.configPath], stdout: pipe) == 74)
             #expect(harness.stderr.contains("sink stdout is closed: the reader went away (EPIPE)"))
-            let state = try harness.state()
-            #expect((state["delivered"] as? NSNumber)?.intValue == 0, "the state did not move")
+            #expect(harness.delivered(sink: "stdout") == 0, "the state did not move")
         }
     }
 

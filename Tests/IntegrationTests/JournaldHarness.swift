@@ -49,6 +49,12 @@ actor JournaldHarness {
         self.process = nil
     }
 
+    /// Sends `signal` to the journald this harness started (SIGSTOP to make it stop reading).
+    func signal(_ signal: Int32) throws {
+        guard let process, process.isRunning else { throw HarnessError("systemd-journald is not running") }
+        kill(process.processIdentifier, signal)
+    }
+
     /// Entries matching `matches` (`FIELD=value`), as JSON objects, after a sync.
     nonisolated func entries(_ matches: [String]) async throws -> [[String: Any]] {
         try await start()

@@ -18,6 +18,15 @@ public struct Configuration: Sendable, Equatable {
         case beginning
         /// Unix seconds, or relative seconds before the first run (`-7d`).
         case time(String)
+
+        /// The Unix second this stands for at `now`.
+        public func resolved(now: Int64) -> Int64 {
+            switch self {
+            case .now: now
+            case .beginning: 0
+            case .time(let text): TimeSpec.time(text, now: now) ?? now
+            }
+        }
     }
 
     public struct Poll: Sendable, Equatable {
@@ -31,6 +40,30 @@ public struct Configuration: Sendable, Equatable {
         case stdout(format: EventFormat)
         case journald(identifier: String)
         case syslog(SyslogSettings)
+
+        /// The name a sink has without `name:`: its type, and for syslog the URL too.
+        public var defaultName: String {
+            switch self {
+            case .stdout: "stdout"
+            case .journald: "journald"
+            case .syslog(let settings): "syslog \(settings.url)"
+            }
+        }
+    }
+
+    /// One entry of `sinks:`: what it is, and the name and start its position goes by.
+    public struct SinkEntry: Sendable, Equatable {
+        /// Unique among the sinks; keys the sink's position in the state file.
+        public var name: String
+        /// Where the sink starts when it is new to an existing state (nil: where the others are).
+        public var startAt: StartAt?
+        public var settings: SinkSettings
+
+        public init(_ settings: SinkSettings, name: String? = nil, startAt: StartAt? = nil) {
+            self.settings = settings
+            self.name = name ?? settings.defaultName
+            self.startAt = startAt
+        }
     }
 
     /// A `type: syslog` sink.
@@ -68,7 +101,7 @@ public struct Configuration: Sendable, Equatable {
     public var poll = Poll()
     /// nil: `$STATE_DIRECTORY/state.json` under systemd, else `/var/lib/openai-auditd/state.json`.
     public var statePath: String?
-    public var sinks: [SinkSettings] = [.stdout(format: .json)]
+    public var sinks: [SinkEntry] = [SinkEntry(.stdout(format: .json))]
     public var metricsListen: String?
     public var logLevel: Logger.Level = .info
 
@@ -95,10 +128,13 @@ public struct Configuration: Sendable, Equatable {
 
     /// The first run's window start for `start_at`.
     public func startTime(now: Int64) -> Int64 {
-        switch poll.startAt {
-        case .now: now
-        case .beginning: 0
-        case .time(let text): TimeSpec.time(text, now: now) ?? now
-        }
+        poll.startAt.resolved(now: now)
+    }
+
+    /// The sinks that say where they start when they are new to the state, by name.
+    public func sinkStarts(now: Int64) -> [String: Int64] {
+        var starts: [String: Int64] = [:]
+        for sink in sinks { if let start = sink.startAt { starts[sink.name] = start.resolved(now: now) } }
+        return starts
     }
 }

@@ -32,10 +32,7 @@ public enum ConfigurationLoader {
         "api.include_tenant_events", "poll.interval", "poll.lookback", "poll.start_at", "poll.max_window_events",
         "state.path", "metrics.listen", "log.level",
     ]
-    static let listKeys = [
-        "api.filters.event_types", "api.filters.project_ids", "api.filters.actor_ids", "api.filters.actor_emails",
-        "api.filters.resource_ids",
-    ]
+    static let listKeys = AuditLogFilters.fields.map { "api.filters.\($0.name)" }
 
     public static func environmentName(for path: String) -> String {
         "OPENAI_AUDITD_" + path.uppercased().replacingAll(".", with: "_")

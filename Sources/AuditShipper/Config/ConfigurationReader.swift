@@ -50,16 +50,11 @@ struct ConfigurationReader {
         if let n = f["page_size"] { api.pageSize = try integer(n, "api.page_size", 1...100) }
         if let n = f["include_tenant_events"] { api.includeTenantEvents = try bool(n, "api.include_tenant_events") }
         if let n = f["filters"] {
-            let names = ["event_types", "project_ids", "actor_ids", "actor_emails", "resource_ids"]
-            let filters = try fields(n, "api.filters", allowed: names)
-            func list(_ name: String) throws(ConfigurationError) -> [String] {
-                guard let node = filters[name] else { return [] }
-                return try strings(node, "api.filters.\(name)")
+            let filters = try fields(n, "api.filters", allowed: AuditLogFilters.fields.map(\.name))
+            for field in AuditLogFilters.fields {
+                guard let node = filters[field.name] else { continue }
+                api.filters[keyPath: field.values] = try strings(node, "api.filters.\(field.name)")
             }
-            api.filters = AuditLogFilters(
-                eventTypes: try list("event_types"), projectIDs: try list("project_ids"),
-                actorIDs: try list("actor_ids"), actorEmails: try list("actor_emails"),
-                resourceIDs: try list("resource_ids"))
         }
         return api
     }
@@ -76,24 +71,10 @@ struct ConfigurationReader {
             poll.lookback = lookback.components.seconds
         }
         if let n = f["start_at"] {
-            guard let text = try string(n, "poll.start_at") else {
+            guard let start = try startAt(n, "poll.start_at") else {
                 throw invalid(n, "poll.start_at", "must not be null (expected now, beginning or a time)")
             }
-            switch text {
-            case "now": poll.startAt = .now
-            case "beginning": poll.startAt = .beginning
-            default:
-                guard
-                    TimeSpec.time(text, now: 0) != nil
-                        || text.hasPrefix("-") && TimeSpec.time(text, now: 1 << 40) != nil
-                else {
-                    throw invalid(
-                        n, "poll.start_at",
-                        "'\(text)' is not a time (expected now, beginning, RFC 3339 like 2026-11-01T00:00:00Z, Unix seconds, or -7d/-12h/-30m)"
-                    )
-                }
-                poll.startAt = .time(text)
-            }
+            poll.startAt = start
         }
         if let n = f["max_window_events"] {
             poll.maxWindowEvents = try integer(n, "poll.max_window_events", 100...10_000_000)
@@ -104,54 +85,106 @@ struct ConfigurationReader {
         return poll
     }
 
-    func sinks(_ node: ConfigNode) throws(ConfigurationError) -> [Configuration.SinkSettings] {
+    /// `now`, `beginning`, or a time (RFC 3339, Unix seconds, `-7d`); nil for null.
+    func startAt(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.StartAt? {
+        guard let text = try string(node, path) else { return nil }
+        switch text {
+        case "now": return .now
+        case "beginning": return .beginning
+        default:
+            guard
+                TimeSpec.time(text, now: 0) != nil || text.hasPrefix("-") && TimeSpec.time(text, now: 1 << 40) != nil
+            else {
+                throw invalid(
+                    node, path,
+                    "'\(text)' is not a time (expected now, beginning, RFC 3339 like 2026-11-01T00:00:00Z, Unix seconds, or -7d/-12h/-30m)"
+                )
+            }
+            return .time(text)
+        }
+    }
+
+    func sinks(_ node: ConfigNode) throws(ConfigurationError) -> [Configuration.SinkEntry] {
         guard case .list(let items) = node.value, !items.isEmpty else {
             throw invalid(node, "sinks", "expected a list of one or more sinks, e.g. '- type: stdout'")
         }
-        var sinks: [Configuration.SinkSettings] = []
+        var sinks: [Configuration.SinkEntry] = []
         for (index, item) in items.enumerated() {
             let path = "sinks[\(index)]"
-            guard case .map(let pairs) = item.value, let typeNode = pairs.first(where: { $0.key == "type" })?.value
-            else {
-                throw invalid(item, path, "each sink is a mapping with a 'type' (stdout, journald or syslog)")
-            }
-            let type = try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog"])
-            switch type {
-            case "stdout":
-                let f = try fields(item, path, allowed: ["type", "format"])
-                var format = EventFormat.json
-                if let n = f["format"] {
-                    let name = try choice(n, "\(path).format", ["json", "rfc5424", "cef", "leef"])
-                    guard let known = EventFormat(rawValue: name) else {
-                        throw invalid(
-                            n, "\(path).format",
-                            "'\(name)' is not available in this version of openai-auditd (available: json)")
-                    }
-                    format = known
+            let settings = try sink(item, path)
+            let common = try fields(item, path, allowed: Self.sinkKeys(settings))
+            var name: String?
+            if let n = common["name"] {
+                name = try string(n, "\(path).name")
+                if let text = name, text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                    throw invalid(n, "\(path).name", "must not contain control characters")
                 }
-                sinks.append(.stdout(format: format))
-            case "journald":
-                let f = try fields(item, path, allowed: ["type", "identifier"])
-                var identifier = "openai-auditd"
-                if let n = f["identifier"] {
-                    guard let text = try string(n, "\(path).identifier") else {
-                        throw invalid(n, "\(path).identifier", "must not be null")
-                    }
-                    identifier = text
-                }
-                sinks.append(.journald(identifier: identifier))
-            default:
-                sinks.append(.syslog(try syslog(item, path)))
             }
+            let start = try common["start_at"].flatMap { node throws(ConfigurationError) in
+                try startAt(node, "\(path).start_at")
+            }
+            let entry = Configuration.SinkEntry(settings, name: name, startAt: start)
+            // The name keys the sink's position: two sinks under one name would share it.
+            if let other = sinks.firstIndex(where: { $0.name == entry.name }) {
+                throw invalid(
+                    common["name"] ?? item, "\(path).name",
+                    "'\(entry.name)' is also the name of sinks[\(other)]; each sink needs its own name (add 'name:' to one of them)"
+                )
+            }
+            sinks.append(entry)
         }
         return sinks
     }
 
+    /// Every key a sink of this type takes: the common ones (`type`, `name`, `start_at`), then its own.
+    static func sinkKeys(_ settings: Configuration.SinkSettings) -> [String] {
+        let own: [String] =
+            switch settings {
+            case .stdout: ["format"]
+            case .journald: ["identifier"]
+            case .syslog:
+                ["url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom"]
+            }
+        return ["type", "name", "start_at"] + own
+    }
+
+    /// One sink's type-specific settings.
+    func sink(_ item: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SinkSettings {
+        guard case .map(let pairs) = item.value, let typeNode = pairs.first(where: { $0.key == "type" })?.value
+        else {
+            throw invalid(item, path, "each sink is a mapping with a 'type' (stdout, journald or syslog)")
+        }
+        switch try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog"]) {
+        case "stdout":
+            let f = try fields(item, path, allowed: Self.sinkKeys(.stdout(format: .json)))
+            var format = EventFormat.json
+            if let n = f["format"] {
+                let name = try choice(n, "\(path).format", ["json", "rfc5424", "cef", "leef"])
+                guard let known = EventFormat(rawValue: name) else {
+                    throw invalid(
+                        n, "\(path).format",
+                        "'\(name)' is not available in this version of openai-auditd (available: json)")
+                }
+                format = known
+            }
+            return .stdout(format: format)
+        case "journald":
+            let f = try fields(item, path, allowed: Self.sinkKeys(.journald(identifier: "")))
+            var identifier = "openai-auditd"
+            if let n = f["identifier"] {
+                guard let text = try string(n, "\(path).identifier") else {
+                    throw invalid(n, "\(path).identifier", "must not be null")
+                }
+                identifier = text
+            }
+            return .journald(identifier: identifier)
+        default:
+            return .syslog(try syslog(item, path))
+        }
+    }
+
     func syslog(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SyslogSettings {
-        let keys = [
-            "type", "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
-        ]
-        let f = try fields(node, path, allowed: keys)
+        let f = try fields(node, path, allowed: Self.sinkKeys(.syslog(Configuration.SyslogSettings())))
         var settings = Configuration.SyslogSettings()
         if let n = f["url"] {
             guard let text = try string(n, "\(path).url") else { throw invalid(n, "\(path).url", "must not be null") }

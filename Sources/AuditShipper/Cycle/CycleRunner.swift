@@ -3,6 +3,8 @@
 public actor CycleRunner {
     var cycle: PollCycle
     public private(set) var state: AuditState
+    /// `state` is ahead of the file: a write failed (a full disk) after sinks took a batch.
+    var unwritten = false
     /// Where cycles run; nil for the global pool (tests).
     let executor: (any TaskExecutor)?
 
@@ -18,16 +20,26 @@ public actor CycleRunner {
         cycle = make(cycle)
     }
 
-    /// Runs one cycle; `state` afterwards is what was last persisted, even on error.
+    /// Runs one cycle; `state` afterwards holds everything delivered, even on error. If it
+    /// could not be written, the next cycle writes it before it delivers anything.
     public func runCycle(now: Int64, until: Int64? = nil) async throws -> CycleReport {
         var cycle = self.cycle
         var state = self.state
+        if unwritten {
+            try cycle.persist(state)
+            unwritten = false
+        }
         defer {
             self.cycle = cycle
             self.state = state
         }
-        return try await withTaskExecutorPreference(executor) {
-            try await cycle.run(state: &state, now: now, until: until)
+        do {
+            return try await withTaskExecutorPreference(executor) {
+                try await cycle.run(state: &state, now: now, until: until)
+            }
+        } catch let error as StateError {
+            unwritten = true
+            throw error
         }
     }
 }

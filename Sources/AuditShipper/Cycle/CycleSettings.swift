@@ -25,6 +25,7 @@ public struct CycleSettings: Sendable, Equatable {
 
 /// What one cycle did, for logs, `STATUS=` and metrics.
 public struct CycleReport: Sendable, Equatable {
+    /// Events delivered to at least one sink.
     public var delivered = 0
     /// Ids dropped because they were delivered before (lookback re-reads) or met twice in a walk.
     public var duplicatesDropped = 0
@@ -34,6 +35,8 @@ public struct CycleReport: Sendable, Equatable {
     public var pages = 0
     /// The newest `effective_at` delivered in this cycle.
     public var newestDelivered: Int64?
+    /// Sinks that failed in this cycle (name → why); their positions did not move.
+    public var sinkFailures: [String: String] = [:]
 
     public init() {}
 }

@@ -1,11 +1,14 @@
 import Logging
 
-/// One poll cycle: read the window, drop what was delivered, deliver the rest oldest first,
-/// and move the state after every batch. The only effects are the injected source, sinks
-/// and `persist`, so tests drive it with pages in and deliveries and states out.
+/// One poll cycle: read the window once, from the oldest sink position; give each sink the
+/// events it does not hold, oldest first, in batches; move each sink's position after every
+/// batch it accepted. The only effects are the injected source, sinks and `persist`, so tests
+/// drive it with pages in and deliveries and states out.
 public struct PollCycle: Sendable {
     public let source: any AuditLogSource
     public let sinks: [any Sink]
+    /// Where a sink new to the state starts, by name, when its configuration says so.
+    public let sinkStarts: [String: Int64]
     public var settings: CycleSettings
     public let persist: @Sendable (AuditState) throws -> Void
     let logger: Logger
@@ -17,17 +20,33 @@ public struct PollCycle: Sendable {
     static let maxSliceWidth: Int64 = 366 * 86_400
 
     public init(
-        source: any AuditLogSource, sinks: [any Sink], settings: CycleSettings, logger: Logger,
-        initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil,
+        source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:], settings: CycleSettings,
+        logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil,
         persist: @escaping @Sendable (AuditState) throws -> Void
     ) {
         self.heartbeat = heartbeat
         self.source = source
         self.sinks = sinks
+        self.sinkStarts = sinkStarts
         self.settings = settings
         self.persist = persist
         self.logger = logger
         self.sliceWidth = max(1, initialSliceWidth)
+    }
+
+    /// One cycle's working set: the state as it moves, what the cycle did so far, and the
+    /// sinks still taking events (a sink that fails sits out the rest of the cycle).
+    struct Progress {
+        var state: AuditState
+        var report = CycleReport()
+        var active: [any Sink]
+        /// Positions moved (an empty slice) without a write; written at the end of the cycle.
+        var unsaved = false
+
+        /// The oldest window start among the active sinks: where the walk must begin.
+        func windowStart(lookback: Int64) -> Int64? {
+            active.compactMap { state.positions[$0.name]?.windowStart(lookback: lookback) }.min()
+        }
     }
 
     /// Runs one cycle from `state` at wall-clock `now` (Unix seconds). On return or throw,
@@ -36,12 +55,17 @@ public struct PollCycle: Sendable {
     /// which a restart merely re-reads. Catch-up slices follow one another without waiting.
     /// Cancellation stops it between pages or batches; the batch in flight is finished first.
     /// With `until` (replay), the window ends there instead of being open-ended.
+    /// A failing sink does not throw: it is in `report.sinkFailures`, its position stays, and
+    /// the next cycle retries it. Upstream and state errors throw.
     public mutating func run(state: inout AuditState, now: Int64, until: Int64? = nil) async throws -> CycleReport {
-        var report = CycleReport()
-        var unsaved = false
-        var start = state.windowStart(lookback: settings.lookback)
-        while true {
+        var progress = Progress(state: state, active: [])
+        defer { state = progress.state }
+        try await prepare(&progress, now: now)
+        var start = progress.windowStart(lookback: settings.lookback) ?? now
+        while let oldest = progress.windowStart(lookback: settings.lookback) {
             try Task.checkCancellation()
+            // What only a sink that dropped out needed is not read again in this cycle.
+            start = max(start, oldest)
             // A slice that ends in the past is bounded with effective_at[lt]; the last one is
             // open-ended so that events stamped after our clock's "now" are not skipped.
             if let until, start >= until { break }
@@ -52,8 +76,7 @@ public struct PollCycle: Sendable {
             // One second is never cut: if it alone overflows, it is read whole.
             let singleSecond = (end ?? now) - start <= 1
             let cap = singleSecond ? nil : settings.maxWindowEvents
-            guard let walk = try await self.walk(from: start, before: end, cap: cap, state: state, report: &report)
-            else {
+            guard let walk = try await self.walk(from: start, before: end, cap: cap, progress: &progress) else {
                 let width = max(1, (end ?? now) - start)
                 sliceWidth = max(1, width / 2)
                 logger.debug(
@@ -61,23 +84,67 @@ public struct PollCycle: Sendable {
                     metadata: ["slice.start": "\(start)", "slice.width": "\(width)", "slice.cap": "\(cap ?? 0)"])
                 continue
             }
-            report.slices += 1
-            try await deliver(walk.events, state: &state, unsaved: &unsaved, report: &report, now: now) {
-                next in
-                // The slice is complete: everything visible before its end is delivered. The
-                // open window moves T only to the newest event seen, never to "now", so a
-                // clock ahead of the API's cannot skip events.
-                let newT = end ?? walk.newestSeen ?? next.completeBefore
-                next.completeBefore = max(next.completeBefore, newT)
-            }
+            progress.report.slices += 1
+            // The slice is complete once delivered: everything visible before its end. The
+            // open window ends at the newest event seen, never at "now", so a clock ahead of
+            // the API's cannot skip events.
+            try await deliver(walk.events, completing: end ?? walk.newestSeen, progress: &progress, now: now)
             guard let end, end < until ?? .max else { break }
             if walk.events.count < settings.maxWindowEvents / 4 {
                 sliceWidth = min(sliceWidth * 2, Self.maxSliceWidth)
             }
             start = end
         }
-        if unsaved { try persist(state) }
-        return report
+        if progress.unsaved { try persist(progress.state) }
+        return progress.report
+    }
+
+    /// Before anything is read: every configured sink gets a position (new ones where their
+    /// configuration says, removed ones are dropped), a sink's destination that can tell what
+    /// it holds of an interrupted batch says so, and every sink must answer its check (a
+    /// probe, cheap) before it is given anything: a sink that is down sits the cycle out, and
+    /// its backlog is not read at every poll while it is.
+    func prepare(_ progress: inout Progress, now: Int64) async throws {
+        let changes = progress.state.reconcile(sinks: sinks.map(\.name), starts: sinkStarts)
+        for name in changes.added {
+            let position = progress.state.positions[name]!
+            logger.notice(
+                "sink has no position yet, starting it",
+                metadata: ["sink": "\(name)", "sink.complete_before": "\(TimeSpec.format(position.completeBefore))"])
+        }
+        for name in changes.removed {
+            logger.notice("sink is no longer configured, its position is dropped", metadata: ["sink": "\(name)"])
+        }
+        var recorded: [any Sink] = []
+        for sink in sinks {
+            let receipts: [Receipt]
+            do {
+                receipts = try await sink.receipts()
+            } catch {
+                progress.fail(sink, "cannot tell what the destination already holds: \(error)", now: now, logger)
+                continue
+            }
+            if !receipts.isEmpty {
+                let held = progress.state.positions[sink.name]!.hold(receipts)
+                logger.notice(
+                    "sink already holds events of an interrupted batch; they are not sent again",
+                    metadata: ["sink": "\(sink.name)", "sink.held": "\(held)"])
+                recorded.append(sink)
+            }
+            do {
+                try await sink.check()
+            } catch {
+                progress.fail(sink, "\(error)", now: now, logger)
+                continue
+            }
+            progress.active.append(sink)
+        }
+        if !changes.isEmpty || !recorded.isEmpty {
+            progress.state.updatedAt = now
+            try persist(progress.state)
+            progress.unsaved = false
+            for sink in recorded { await settle(sink) }
+        }
     }
 
     struct Walk {
@@ -85,16 +152,34 @@ public struct PollCycle: Sendable {
         var newestSeen: Int64?
     }
 
+    /// Where one sink's window starts and the newest id it holds, for the walk's filter.
+    struct SinkWindow {
+        var position: SinkPosition
+        var start: Int64
+        /// Nothing newer than this can be in `recent`: the lookup is skipped.
+        var newestHeld: Int64
+
+        init(_ position: SinkPosition, lookback: Int64) {
+            self.position = position
+            start = position.windowStart(lookback: lookback)
+            newestHeld = position.recent.values.max() ?? .min
+        }
+
+        func needs(_ event: AuditEvent) -> Bool {
+            event.effectiveAt >= start && (event.effectiveAt > newestHeld || position.recent[event.id] == nil)
+        }
+    }
+
     /// Visits every item of `[start, end)` with `after=<last_id>` until `has_more` is false,
-    /// whatever order the server uses; nil when more than `cap` new events turn up.
-    func walk(
-        from start: Int64, before end: Int64?, cap: Int?, state: AuditState, report: inout CycleReport
-    ) async throws -> Walk? {
+    /// whatever order the server uses, and keeps what some active sink needs; nil when more
+    /// than `cap` such events turn up.
+    func walk(from start: Int64, before end: Int64?, cap: Int?, progress: inout Progress) async throws -> Walk? {
         var held: [AuditEvent] = []
         var seen = Set<String>()
         var newestSeen: Int64?
-        // Nothing newer than the newest id in `recent` can be in it: skip the lookup.
-        let newestRecent = state.recent.values.max() ?? .min
+        let windows = progress.active.map {
+            SinkWindow(progress.state.positions[$0.name]!, lookback: settings.lookback)
+        }
         for tenantOnly in settings.includeTenantEvents ? [false, true] : [false] {
             var query = AuditLogQuery(filters: settings.filters)
             query.effectiveAtGreaterOrEqual = start
@@ -105,13 +190,11 @@ public struct PollCycle: Sendable {
                 try Task.checkCancellation()
                 let page = try await source.page(query)
                 heartbeat?.beat()
-                report.pages += 1
+                progress.report.pages += 1
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
-                    guard seen.insert(event.id).inserted,
-                        event.effectiveAt > newestRecent || state.recent[event.id] == nil
-                    else {
-                        report.duplicatesDropped += 1
+                    guard seen.insert(event.id).inserted, windows.contains(where: { $0.needs(event) }) else {
+                        progress.report.duplicatesDropped += 1
                         continue
                     }
                     held.append(event)
@@ -133,51 +216,94 @@ public struct PollCycle: Sendable {
         return Walk(events: ordered.map(\.element), newestSeen: newestSeen)
     }
 
-    /// Hands `events` to every sink in batches; after each batch every sink accepted, the
-    /// state is written. `complete` finishes the state with the last batch (or alone).
-    func deliver(
-        _ events: [AuditEvent], state: inout AuditState, unsaved: inout Bool, report: inout CycleReport,
-        now: Int64, complete: (inout AuditState) -> Void
-    ) async throws {
+    /// Hands a slice's `events` to the active sinks in batches, each sink only what it does
+    /// not hold; the state is written after each batch. With the last batch (or alone, for an
+    /// empty slice) the slice is complete for every sink still active: its T moves to
+    /// `completing`.
+    func deliver(_ events: [AuditEvent], completing end: Int64?, progress: inout Progress, now: Int64) async throws {
         var offset = 0
         repeat {
-            let batch = Array(events[offset..<min(offset + settings.batchSize, events.count)])
+            let batch = events[offset..<min(offset + settings.batchSize, events.count)]
             offset += batch.count
-            if !batch.isEmpty {
-                // Nothing lost: the state moves only after every sink accepted the batch. A
-                // sink that throws leaves it where it was, and the next cycle re-reads.
-                for sink in sinks { try await sink.deliver(batch) }
-                heartbeat?.beat()
-            }
-            var next = state
-            for event in batch {
-                next.recent[event.id] = event.effectiveAt
-                if event.effectiveAt < state.completeBefore { report.lateEvents += 1 }
-            }
-            if let newest = batch.last?.effectiveAt {
-                // Every event of the walk older than this batch's newest second is delivered
-                // (they come oldest first), so T may move that far now: a restart then
-                // re-reads less, and `recent` stays within one lookback instead of a slice.
-                next.completeBefore = max(next.completeBefore, newest)
-                report.newestDelivered = max(report.newestDelivered ?? newest, newest)
-            }
-            next.delivered += Int64(batch.count)
-            report.delivered += batch.count
-            if offset == events.count { complete(&next) }
-            if !batch.isEmpty || next.completeBefore != state.completeBefore {
-                next.pruneRecent(lookback: settings.lookback)
-                next.updatedAt = now
-                // In memory first: the batch *was* delivered. If the write fails the error is
-                // fatal to the caller, and a restart re-sends at most this batch.
-                state = next
-                if batch.isEmpty {
-                    unsaved = true
-                } else {
-                    try persist(next)
-                    unsaved = false
+            var given = Set<String>()
+            var late = Set<String>()
+            var delivering: [any Sink] = []
+            let failures = progress.report.sinkFailures.count
+            let marks = progress.marks()
+            for sink in progress.active {
+                var position = progress.state.positions[sink.name]!
+                let windowStart = position.windowStart(lookback: settings.lookback)
+                let subset = batch.filter { position.needs($0, windowStart: windowStart) }
+                do {
+                    if !subset.isEmpty {
+                        // Nothing lost: a sink's position moves only after it accepted the batch.
+                        try await sink.deliver(Array(subset))
+                        heartbeat?.beat()
+                        delivering.append(sink)
+                    }
+                } catch {
+                    progress.fail(sink, "\(error)", now: now, logger)
+                    continue
                 }
+                for event in subset {
+                    given.insert(event.id)
+                    if event.effectiveAt < position.completeBefore { late.insert(event.id) }
+                }
+                position.accept(subset, through: batch.last?.effectiveAt)
+                progress.state.positions[sink.name] = position
+            }
+            if offset == events.count, let end {
+                for sink in progress.active { progress.state.positions[sink.name]!.complete(before: end) }
+            }
+            for sink in progress.active { progress.state.positions[sink.name]!.prune(lookback: settings.lookback) }
+            progress.report.delivered += given.count
+            progress.report.lateEvents += late.count
+            if let newest = batch.last?.effectiveAt, !given.isEmpty {
+                progress.report.newestDelivered = max(progress.report.newestDelivered ?? newest, newest)
+            }
+            if delivering.isEmpty {
+                if progress.marks() != marks || progress.report.sinkFailures.count != failures {
+                    progress.state.updatedAt = now
+                    progress.unsaved = true
+                }
+            } else {
+                progress.state.updatedAt = now
+                // In memory first: the batch *was* delivered. If the write fails, the runner
+                // keeps this state and delivers nothing more until it is written.
+                progress.unsaved = true
+                try persist(progress.state)
+                progress.unsaved = false
+                for sink in delivering { await settle(sink) }
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }
-        } while offset < events.count
+        } while offset < events.count && !progress.active.isEmpty
+    }
+
+    /// The sink's position is on disk: its destination's record of the batch is no longer needed.
+    func settle(_ sink: any Sink) async {
+        do {
+            try await sink.positionRecorded()
+        } catch {
+            logger.warning(
+                "cannot clear the sink's record of delivered events; it is read again at the next cycle",
+                metadata: ["sink": "\(sink.name)", "error": "\(error)"])
+        }
+    }
+}
+
+extension PollCycle.Progress {
+    /// Each position's T and floor: what an empty slice can move.
+    func marks() -> [String: [Int64]] {
+        state.positions.mapValues { [$0.completeBefore, $0.recentSince] }
+    }
+
+    /// A sink failed: it keeps its position, records why, and sits out the rest of the cycle.
+    mutating func fail(_ sink: any Sink, _ reason: String, now: Int64, _ logger: Logger) {
+        state.positions[sink.name]?.fail(reason, at: now)
+        report.sinkFailures[sink.name] = reason
+        active.removeAll { $0.name == sink.name }
+        logger.error(
+            "sink failed, its position did not move; the other sinks go on, and it is retried at the next poll",
+            metadata: ["sink": "\(sink.name)", "error": "\(reason)"])
     }
 }

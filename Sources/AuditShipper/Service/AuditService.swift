@@ -48,8 +48,7 @@ public struct AuditService: Service {
             while let changed = try await loop(ticks: ticks(interval), interval: interval) {
                 interval = changed
             }
-            let completeBefore = await runner.state.completeBefore
-            logger.info("stopped", metadata: ["state.complete_before": "\(TimeSpec.format(completeBefore))"])
+            logger.info("stopped")
         } onGracefulShutdown: { [stopping] in
             stopping()
         }
@@ -74,9 +73,14 @@ public struct AuditService: Service {
             } catch is CancellationError {
                 break
             } catch let error as StateError {
-                // Without a writable state every further delivery would be a duplicate later.
-                logger.critical("cannot keep the state, stopping", metadata: ["error": "\(error)"])
-                throw error
+                // A full disk or a failing one is often transient: the daemon stays up, but
+                // nothing more goes out until the position can be recorded (the runner writes
+                // it first at the next poll), or every later delivery could repeat after a restart.
+                let text = "\(error)"
+                logger.error(
+                    "cannot write the state; delivery is paused until it can be written, retrying at the next poll",
+                    metadata: ["error": "\(text)"])
+                observer(.failed(text, interval: interval))
             } catch {
                 if Task.isShuttingDownGracefully { break }
                 let text = "\(error)"
@@ -102,8 +106,10 @@ public struct AuditService: Service {
         var metadata: Logger.Metadata = [
             "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
             "cycle.late": "\(report.lateEvents)", "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
-            "state.complete_before": "\(TimeSpec.format(state.completeBefore))",
         ]
+        if !report.sinkFailures.isEmpty {
+            metadata["cycle.failing_sinks"] = "\(report.sinkFailures.keys.sorted().joined(separator: ","))"
+        }
         if let newest = report.newestDelivered { metadata["cycle.lag_seconds"] = "\(clock() - newest)" }
         if report.delivered > 0 || report.lateEvents > 0 {
             logger.info("cycle finished", metadata: metadata)

@@ -15,10 +15,17 @@ public struct Daemon: Sendable {
     let http: HTTPClient
     let logger: Logger
 
+    /// Where a sink new to the state starts, by name (its `start_at`, resolved when built).
+    public let sinkStarts: [String: Int64]
+    /// The sinks' records of what their destinations took, beside the state file.
+    let receiptLogs: [ReceiptLog]
+
     /// A daemon built on reload passes its predecessor's `executor` and `heartbeat`, so the
-    /// cycle stays on the same thread and the watchdog keeps watching the same loop.
+    /// cycle stays on the same thread and the watchdog keeps watching the same loop. With
+    /// `statePath` (the commands that keep positions: `run`, `once`), sinks that can tell what
+    /// their destination took keep their receipts beside the state file.
     public init(
-        configuration: Configuration, key: AdminKey, logger: Logger,
+        configuration: Configuration, key: AdminKey, logger: Logger, statePath: String? = nil,
         output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy(),
         executor: EventLoopExecutor = EventLoopExecutor(), heartbeat: Heartbeat = Heartbeat()
     ) throws {
@@ -26,17 +33,22 @@ public struct Daemon: Sendable {
         self.logger = logger
         self.executor = executor
         self.heartbeat = heartbeat
+        sinkStarts = configuration.sinkStarts(now: Daemon.now())
         http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
             timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop)
-        sinks = try configuration.sinks.enumerated().map { index, settings throws -> any Sink in
-            switch settings {
-            case .stdout(let format): return StdoutSink(format: format, output: output)
-            case .journald(let identifier): return JournaldSink(identifier: identifier)
+        var receiptLogs: [ReceiptLog] = []
+        sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
+            switch entry.settings {
+            case .stdout(let format): return StdoutSink(name: entry.name, format: format, output: output)
+            case .journald(let identifier):
+                let log = statePath.map { ReceiptLog(path: Self.receiptPath(statePath: $0, sink: entry.name)) }
+                if let log { receiptLogs.append(log) }
+                return JournaldSink(name: entry.name, identifier: identifier, receiptLog: log, logger: logger)
             case .syslog(let syslog):
                 do {
-                    return try SyslogSink(settings: syslog, logger: logger)
+                    return try SyslogSink(settings: syslog, name: entry.name, logger: logger)
                 } catch {
                     throw ConfigurationError.invalid(
                         origin: "configuration", path: "sinks[\(index)].tls",
@@ -44,6 +56,26 @@ public struct Daemon: Sendable {
                 }
             }
         }
+        self.receiptLogs = receiptLogs
+    }
+
+    /// `<state file>.receipts.<sink name>`, the name cut down to characters safe in a file
+    /// name, with a hash of the whole name when that changed it (so two names never share one).
+    public static func receiptPath(statePath: String, sink: String) -> String {
+        var safe = String(
+            sink.unicodeScalars.map { scalar -> Character in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                        || "-_.".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
+        if safe != sink {
+            // FNV-1a: stable across runs and builds, unlike Hasher.
+            var hash: UInt32 = 2_166_136_261
+            for byte in sink.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+            safe += "-" + String(hash, radix: 16)
+        }
+        return "\(statePath).receipts.\(safe)"
     }
 
     /// One `limit=1` request, no retries: does the key work and is the API there?
@@ -53,17 +85,29 @@ public struct Daemon: Sendable {
         _ = try await client.fetch(query)
     }
 
-    public func checkSinks() async throws {
-        for sink in sinks { try await sink.check() }
+    /// Each sink's check; the ones that fail, with why (name → error), in configuration order.
+    public func failingSinks() async -> [(name: String, error: String)] {
+        var failing: [(name: String, error: String)] = []
+        for sink in sinks {
+            do { try await sink.check() } catch { failing.append((sink.name, "\(error)")) }
+        }
+        return failing
     }
 
     /// Opens and locks the state file and returns the state to start from. A missing file is
     /// a first run: its state is written at once, so `start_at: now` means the first start.
     public func openState(environment: [String: String], now: Int64) throws(StateError) -> (StateStore, AuditState) {
         let store = try StateStore(path: configuration.resolvedStatePath(environment: environment))
+        // Readable receipts, or a clear refusal now (a link planted there is 73 like the state's).
+        for log in receiptLogs { _ = try log.read() }
         if let state = try store.load() {
             guard state.source == configuration.stateSource else {
                 throw .otherSource(path: store.path, recorded: state.source, configured: configuration.stateSource)
+            }
+            if state.version < AuditState.currentVersion {
+                logger.notice(
+                    "state file of an earlier version: every sink starts from its position, and it is written as version \(AuditState.currentVersion) at the next save",
+                    metadata: ["state.path": "\(store.path)", "state.version": "\(state.version)"])
             }
             return (store, state)
         }
@@ -87,8 +131,8 @@ public struct Daemon: Sendable {
         settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState) throws -> Void
     ) -> PollCycle {
         PollCycle(
-            source: client, sinks: sinks, settings: settings ?? configuration.cycleSettings, logger: logger,
-            heartbeat: heartbeat, persist: persist)
+            source: client, sinks: sinks, sinkStarts: sinkStarts, settings: settings ?? configuration.cycleSettings,
+            logger: logger, heartbeat: heartbeat, persist: persist)
     }
 
     /// Closes the sinks' connections and the HTTP client; the daemon is done after this.

@@ -1,4 +1,5 @@
 import CSystemd
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -8,15 +9,37 @@ import CSystemd
 ///
 /// `sd_journal_sendv` returns success when no journald listens (no socket file), so the
 /// socket is probed before every batch: missing, or present with nobody reading (a stopped
-/// journald leaves it behind), fails the batch and the state does not move. A negative return
-/// for any event fails the batch too; events of it already sent are sent again on retry.
+/// journald leaves it behind), fails the batch and the sink's position does not move. A
+/// negative return for any event fails the batch too.
+///
+/// Exactly once: the journal takes entries one by one, and each one it took is written to
+/// the `ReceiptLog` at once. The events of a batch cut short (by a failure, or by `kill -9`)
+/// that the journal holds are then known and never sent twice, without reading the journal
+/// back (the service's DynamicUser may not read the system journal).
 public struct JournaldSink: Sink {
     public static let socketPath = "/run/systemd/journal/socket"
+    public let name: String
     public let identifier: String
-    public var name: String { "journald" }
+    /// nil where nothing may be recorded (`replay`, which keeps no position).
+    let receiptLog: ReceiptLog?
+    let logger: Logger?
 
-    public init(identifier: String = "openai-auditd") {
+    public init(
+        name: String = "journald", identifier: String = "openai-auditd", receiptLog: ReceiptLog? = nil,
+        logger: Logger? = nil
+    ) {
+        self.name = name
         self.identifier = identifier
+        self.receiptLog = receiptLog
+        self.logger = logger
+    }
+
+    public func receipts() async throws -> [Receipt] {
+        try receiptLog?.read() ?? []
+    }
+
+    public func positionRecorded() async throws {
+        try receiptLog?.clear()
     }
 
     public func check() async throws {
@@ -25,12 +48,23 @@ public struct JournaldSink: Sink {
 
     public func deliver(_ batch: [AuditEvent]) async throws {
         try probe()
+        var unrecorded: StateError?
         for event in batch {
             let code = Self.send(JournalFields.fields(for: event, identifier: identifier))
             guard code >= 0 else {
                 throw SinkError.writeFailed(
                     sink: name, reason: "sd_journal_sendv failed for \(event.id): \(String(cString: strerror(-code)))")
             }
+            // The entry is in the journal whatever happens to its receipt: a receipt that
+            // cannot be written (a full disk) only narrows exactly-once to at-most-one-batch.
+            if unrecorded == nil {
+                do { try receiptLog?.record(event) } catch { unrecorded = error }
+            }
+        }
+        if let unrecorded {
+            logger?.warning(
+                "cannot record which events the journal took; after a crash this batch may be sent again",
+                metadata: ["sink": "\(name)", "error": "\(unrecorded)"])
         }
     }
 

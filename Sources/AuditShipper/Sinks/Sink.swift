@@ -2,20 +2,35 @@
 ///
 /// Contract: `deliver` returns only after every event of the batch is written and flushed to
 /// where the sink hands off (a file descriptor, the journal socket, a completed TCP write);
-/// it throws `SinkError` otherwise, and the cycle then leaves the state where it was. Once a
-/// write has started it is finished even if the task is cancelled, so a shutdown never
-/// leaves half a batch behind.
+/// it throws `SinkError` otherwise, and the cycle then leaves this sink's position where it
+/// was (the other sinks go on). Once a write has started it is finished even if the task is
+/// cancelled, so a shutdown never leaves half a batch behind.
+///
+/// A sink whose destination can tell which events of a batch it took (the journal takes them
+/// one by one) keeps a record of them until the cycle has written its position
+/// (`positionRecorded`), and hands that record back through `receipts`: after a failed batch,
+/// or in a new process after `kill -9`, those events are not sent again. Sinks that cannot
+/// tell (stdout, syslog) keep the defaults: a batch is all or nothing, and after `kill -9`
+/// at most the batch in flight may arrive twice.
 public protocol Sink: Sendable {
-    /// A short name for logs and errors (`stdout`, `journald`, `syslog tcp://…`).
+    /// Unique among the configured sinks: it keys the sink's position in the state file
+    /// (`stdout`, `journald`, `syslog tcp://…`, or the configuration's `name:`).
     var name: String { get }
-    /// Checked before `READY=1` and by `openai-auditd check`.
+    /// Checked before `READY=1`, by `openai-auditd check`, and before a sink that failed is
+    /// given events again.
     func check() async throws
     func deliver(_ batch: [AuditEvent]) async throws
+    /// Events given since the last `positionRecorded()` that the destination holds.
+    func receipts() async throws -> [Receipt]
+    /// The cycle wrote this sink's position durably: the record behind `receipts` may go.
+    func positionRecorded() async throws
     /// Releases what the sink keeps open (a connection); called once it gets no more batches.
     func close() async
 }
 
 extension Sink {
+    public func receipts() async throws -> [Receipt] { [] }
+    public func positionRecorded() async throws {}
     public func close() async {}
 }
 
@@ -23,11 +38,16 @@ extension Sink {
 public enum SinkError: Error, CustomStringConvertible, Sendable {
     case closed(sink: String, reason: String)
     case writeFailed(sink: String, reason: String)
+    /// Sinks left behind by `once` or `replay`, or failing `check` (name → why).
+    case notDelivered([String: String])
 
     public var description: String {
         switch self {
         case .closed(let sink, let reason): "sink \(sink) is closed: \(reason)"
         case .writeFailed(let sink, let reason): "sink \(sink) failed: \(reason)"
+        case .notDelivered(let failures):
+            failures.sorted { $0.key < $1.key }.map { "sink \($0.key) is not up to date: \($0.value)" }
+                .joined(separator: "; ")
         }
     }
 }

@@ -11,12 +11,13 @@ public struct StdoutSink: Sink {
     let output: any ByteOutput
     /// Hostname, facility and the like for `rfc5424` lines.
     let origin: SyslogOrigin
-    public var name: String { "stdout" }
+    public let name: String
 
     public init(
-        format: EventFormat = .json, output: any ByteOutput = FileDescriptorOutput.standardOutput,
-        origin: SyslogOrigin = SyslogOrigin()
+        name: String = "stdout", format: EventFormat = .json,
+        output: any ByteOutput = FileDescriptorOutput.standardOutput, origin: SyslogOrigin = SyslogOrigin()
     ) {
+        self.name = name
         self.format = format
         self.output = output
         self.origin = origin

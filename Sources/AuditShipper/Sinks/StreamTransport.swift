@@ -64,7 +64,10 @@ actor StreamTransport {
         let now = ContinuousClock.now
         guard now >= retryAt else {
             throw SinkError.closed(
-                sink: label, reason: "connection lost; reconnecting in \((retryAt - now).components.seconds + 1)s")
+                sink: label,
+                reason:
+                    "not connected (the last attempt failed); next attempt in \((retryAt - now).components.seconds + 1)s"
+            )
         }
         let tls = self.tls
         let hostname = serverName ?? (Self.isAddress(host) ? nil : host)

@@ -23,24 +23,25 @@ public final class SyslogSink: Sink {
     /// Events sent as an "too large" record instead of whole (datagram transports only).
     public let oversized = Mutex(0)
 
-    public init(settings: Configuration.SyslogSettings, logger: Logger) throws {
+    public init(settings: Configuration.SyslogSettings, name: String? = nil, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
-        name = "syslog \(settings.url)"
+        self.name = name ?? Configuration.SinkSettings.syslog(settings).defaultName
         origin = SyslogOrigin(
             facility: settings.facility, hostname: settings.hostname ?? SyslogOrigin.localHostname(),
             enterpriseID: settings.enterpriseID, bom: settings.bom)
         switch settings.transport {
-        case .unix(let path): transport = .datagram(DatagramTransport(.unix(path: path), label: name))
+        case .unix(let path): transport = .datagram(DatagramTransport(.unix(path: path), label: self.name))
         case .udp(let host, let port):
-            transport = .datagram(DatagramTransport(.udp(host: host, port: port), label: name))
+            transport = .datagram(DatagramTransport(.udp(host: host, port: port), label: self.name))
         case .tcp(let host, let port):
-            transport = .stream(StreamTransport(host: host, port: port, tls: nil, serverName: nil, label: name))
+            transport = .stream(StreamTransport(host: host, port: port, tls: nil, serverName: nil, label: self.name))
         case .tls(let host, let port):
             let context = try StreamTransport.tlsContext(
                 caFile: settings.caFile, certFile: settings.certFile, keyFile: settings.keyFile)
             transport = .stream(
-                StreamTransport(host: host, port: port, tls: context, serverName: settings.serverName, label: name))
+                StreamTransport(host: host, port: port, tls: context, serverName: settings.serverName, label: self.name)
+            )
         }
     }
 
@@ -94,28 +95,9 @@ public final class SyslogSink: Sink {
             "event too large for a datagram syslog transport, sent as a record naming it; use tcp:// or tls://",
             metadata: ["event.id": "\(event.id)", "event.bytes": "\(bytes)", "sink": "\(name)"])
         let record =
-            #"{"id":\#(jsonString(event.id)),"type":\#(jsonString(event.type)),"effective_at":\#(event.effectiveAt),"#
+            #"{"id":\#(JSONString.quoted(event.id)),"type":\#(JSONString.quoted(event.type)),"effective_at":\#(event.effectiveAt),"#
             + #""openai_auditd_error":"event of \#(bytes) bytes is too large for this datagram transport; use tcp:// or tls://"}"#
         let stub = AuditEvent(id: event.id, type: event.type, effectiveAt: event.effectiveAt, json: Array(record.utf8))
         return line(for: stub, payload: .json)
-    }
-
-    func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if scalar.value < 0x20 {
-                    out +=
-                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                        + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

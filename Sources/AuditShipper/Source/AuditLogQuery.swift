@@ -32,6 +32,21 @@ public struct AuditLogFilters: Sendable, Hashable, Codable {
         case eventTypes = "event_types", projectIDs = "project_ids", actorIDs = "actor_ids"
         case actorEmails = "actor_emails", resourceIDs = "resource_ids"
     }
+
+    /// Every filter, by the name the API, `config.yaml` and the state file give it: the one
+    /// list of filter names.
+    public static let fields: [(name: String, values: WritableKeyPath<AuditLogFilters, [String]> & Sendable)] = [
+        ("event_types", \.eventTypes), ("project_ids", \.projectIDs), ("actor_ids", \.actorIDs),
+        ("actor_emails", \.actorEmails), ("resource_ids", \.resourceIDs),
+    ]
+
+    /// Each list sorted and without repeats: the API reads every filter as a set, so the order
+    /// an operator writes them in must not make another source.
+    public var normalized: AuditLogFilters {
+        var copy = self
+        for field in Self.fields { copy[keyPath: field.values] = Array(Set(self[keyPath: field.values])).sorted() }
+        return copy
+    }
 }
 
 /// One request of `GET /organization/audit_logs`, in the API's terms.
@@ -56,12 +71,8 @@ public struct AuditLogQuery: Sendable, Hashable {
         if let v = effectiveAtGreaterOrEqual { items.append(("effective_at[gte]", String(v))) }
         if let v = effectiveAtLessThan { items.append(("effective_at[lt]", String(v))) }
         if let v = effectiveAtLessOrEqual { items.append(("effective_at[lte]", String(v))) }
-        for (name, values) in [
-            ("event_types[]", filters.eventTypes), ("project_ids[]", filters.projectIDs),
-            ("actor_ids[]", filters.actorIDs), ("actor_emails[]", filters.actorEmails),
-            ("resource_ids[]", filters.resourceIDs),
-        ] {
-            items += values.map { (name, $0) }
+        for field in AuditLogFilters.fields {
+            items += filters[keyPath: field.values].map { (field.name + "[]", $0) }
         }
         if tenantOnly { items.append(("tenant_only", "true")) }
         if let limit { items.append(("limit", String(limit))) }

@@ -15,8 +15,8 @@ public enum PageScanner {
     }
 
     public static func scan(_ buffer: UnsafeBufferPointer<UInt8>) throws(MalformedPage) -> AuditPage {
-        var cursor = JSONCursor(buffer)
-        return try cursor.page()
+        var reader = JSONByteReader(buffer)
+        return try reader.page()
     }
 }
 
@@ -36,7 +36,7 @@ enum Byte {
     static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 }
 
-struct JSONCursor {
+struct JSONByteReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var pos = 0
     /// The runs of whitespace skipped outside strings since `gaps` was cleared: exactly the

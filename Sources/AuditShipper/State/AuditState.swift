@@ -1,105 +1,141 @@
-/// The daemon's position, kept in one small JSON file between cycles and restarts.
+/// Where the daemon stands, kept in one small JSON file between cycles and restarts: the
+/// source it reads and, for each sink, its own position (`SinkPosition`).
 ///
-/// Invariant: every event visible upstream with `effective_at < completeBefore` has been
-/// delivered, and `recent` holds the ids delivered at or after `completeBefore - lookback`,
-/// so the lookback re-read of every cycle can drop what was already sent.
-public struct AuditState: Codable, Sendable, Equatable {
-    public static let currentVersion = 1
+/// Each sink moves at its own pace: a sink that fails holds only its own position, and the
+/// others go on. Version 1 files (one position shared by every sink) are read and become
+/// version 2 at the next write.
+public struct AuditState: Sendable, Equatable {
+    public static let currentVersion = 2
 
     public var version: Int
     /// What this state was built from; another base URL, organization or filter set would
-    /// make `completeBefore` meaningless, so it is refused until `state reset`.
+    /// make the positions meaningless, so it is refused until `state reset`.
     public var source: StateSource
-    /// The first run's `start_at`: no window ever starts before it.
+    /// The first run's `start_at` (or `state reset --to`): where sinks of a new state start.
     public var startAt: Int64
-    public var completeBefore: Int64
-    /// Delivered id → its `effective_at`.
-    public var recent: [String: Int64]
-    /// Events delivered over this state's life (informational).
-    public var delivered: Int64
+    /// Sink name → its position.
+    public var positions: [String: SinkPosition]
     /// Unix seconds of the last write (informational).
     public var updatedAt: Int64
+    /// A version 1 file's single position, until the configured sinks take it over.
+    public internal(set) var sharedPosition: SinkPosition?
 
     public init(source: StateSource, startAt: Int64, now: Int64) {
         self.version = Self.currentVersion
         self.source = source
         self.startAt = startAt
-        self.completeBefore = startAt
-        self.recent = [:]
-        self.delivered = 0
+        self.positions = [:]
         self.updatedAt = now
     }
 
-    /// Where the next window starts: `lookback` before `completeBefore`, never before `startAt`.
-    public func windowStart(lookback: Int64) -> Int64 {
-        max(startAt, completeBefore - lookback)
+    /// What `reconcile` changed, for the log.
+    public struct Changes: Sendable, Equatable {
+        public var added: [String] = []
+        public var removed: [String] = []
+        public var isEmpty: Bool { added.isEmpty && removed.isEmpty }
     }
 
-    /// Forgets ids that no window can reach again.
-    public mutating func pruneRecent(lookback: Int64) {
-        let floor = completeBefore - lookback
-        recent = recent.filter { $0.value >= floor }
+    /// Gives every sink in `names` a position and drops the positions of sinks no longer
+    /// configured. A new sink starts at its own `start_at` if it has one (`starts`), else
+    /// where the sinks already here are (the furthest one: a new sink is not flooded with
+    /// history), else, in a new or version 1 state, at the state's start or shared position.
+    public mutating func reconcile(sinks names: [String], starts: [String: Int64]) -> Changes {
+        var changes = Changes()
+        let leader = positions.values.max { $0.completeBefore < $1.completeBefore }
+        for name in names where positions[name] == nil {
+            var position: SinkPosition
+            if let start = starts[name] {
+                position = SinkPosition(start: start)
+            } else if let shared = sharedPosition ?? leader {
+                position = shared
+                position.lastError = nil
+                position.lastErrorAt = nil
+                if sharedPosition == nil { position.delivered = 0 }
+            } else {
+                position = SinkPosition(start: startAt)
+            }
+            positions[name] = position
+            changes.added.append(name)
+        }
+        for name in positions.keys.sorted() where !names.contains(name) {
+            positions[name] = nil
+            changes.removed.append(name)
+        }
+        sharedPosition = nil
+        version = Self.currentVersion
+        return changes
     }
 
     /// The file's JSON, written by hand: it is written after every batch, and while a slice
-    /// is caught up `recent` holds up to `max_window_events` ids, which `JSONEncoder` would
-    /// sort and box one by one.
+    /// is caught up `recent` holds up to `max_window_events` ids per sink, which `JSONEncoder`
+    /// would sort and box one by one.
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256 + recent.count * 48)
-        func string(_ text: String) {
-            out.append(0x22)
-            for byte in text.utf8 {
-                switch byte {
-                case 0x22, 0x5C: out.append(contentsOf: [0x5C, byte])
-                case 0..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    out.append(contentsOf: [
-                        0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)],
-                    ])
-                default: out.append(byte)
-                }
-            }
-            out.append(0x22)
-        }
-        func strings(_ list: [String]) {
-            out.append(UInt8(ascii: "["))
-            for (index, item) in list.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                string(item)
-            }
-            out.append(UInt8(ascii: "]"))
-        }
+        out.reserveCapacity(256 + positions.values.reduce(0) { $0 + 160 + $1.recent.count * 48 })
         func raw(_ text: String) { out.append(contentsOf: text.utf8) }
-        raw("{\"version\":\(version),\"source\":{\"base_url\":")
+        func string(_ text: String?) {
+            if let text { JSONString.append(text, to: &out) } else { raw("null") }
+        }
+        raw("{\"version\":\(Self.currentVersion),\"source\":{\"base_url\":")
         string(source.baseURL)
         raw(",\"organization\":")
-        if let organization = source.organization { string(organization) } else { raw("null") }
-        raw(",\"filters\":{\"event_types\":")
-        strings(source.filters.eventTypes)
-        raw(",\"project_ids\":")
-        strings(source.filters.projectIDs)
-        raw(",\"actor_ids\":")
-        strings(source.filters.actorIDs)
-        raw(",\"actor_emails\":")
-        strings(source.filters.actorEmails)
-        raw(",\"resource_ids\":")
-        strings(source.filters.resourceIDs)
-        raw("}},\"start_at\":\(startAt),\"complete_before\":\(completeBefore),\"delivered\":\(delivered)")
-        raw(",\"updated_at\":\(updatedAt),\"recent\":{")
-        var first = true
-        for (id, effectiveAt) in recent {
-            if !first { out.append(UInt8(ascii: ",")) }
-            first = false
-            string(id)
-            raw(":\(effectiveAt)")
+        string(source.organization)
+        raw(",\"filters\":{")
+        for (index, field) in AuditLogFilters.fields.enumerated() {
+            raw(index == 0 ? "\"\(field.name)\":[" : ",\"\(field.name)\":[")
+            for (offset, value) in source.filters[keyPath: field.values].enumerated() {
+                if offset > 0 { raw(",") }
+                string(value)
+            }
+            raw("]")
+        }
+        raw("}},\"start_at\":\(startAt),\"updated_at\":\(updatedAt),\"sinks\":{")
+        for (index, (name, position)) in positions.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { raw(",") }
+            string(name)
+            raw(":{\"complete_before\":\(position.completeBefore),\"recent_since\":\(position.recentSince)")
+            raw(",\"delivered\":\(position.delivered),\"last_error\":")
+            string(position.lastError)
+            raw(",\"last_error_at\":\(position.lastErrorAt.map(String.init) ?? "null"),\"recent\":{")
+            var first = true
+            for (id, effectiveAt) in position.recent {
+                if !first { raw(",") }
+                first = false
+                string(id)
+                raw(":\(effectiveAt)")
+            }
+            raw("}}")
         }
         raw("}}\n")
         return out
     }
+}
+
+extension AuditState: Decodable {
+    /// Reads version 2, and version 1 (one shared position: `complete_before`, `recent`,
+    /// `delivered` at the top level). Anything else is refused by `StateStore` before this.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decode(Int.self, forKey: .version)
+        source = try container.decode(StateSource.self, forKey: .source)
+        startAt = try container.decode(Int64.self, forKey: .startAt)
+        updatedAt = try container.decode(Int64.self, forKey: .updatedAt)
+        if version == 1 {
+            // Version 1 pruned `recent` with the lookback of its day and windows never started
+            // before `start_at`; as the floor, `start_at` keeps that behaviour exactly.
+            var shared = SinkPosition(start: startAt)
+            shared.completeBefore = try container.decode(Int64.self, forKey: .completeBefore)
+            shared.recent = try container.decode([String: Int64].self, forKey: .recent)
+            shared.delivered = try container.decode(Int64.self, forKey: .delivered)
+            positions = [:]
+            sharedPosition = shared
+        } else {
+            positions = try container.decode([String: SinkPosition].self, forKey: .sinks)
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case version, source, recent, delivered
+        case version, source, recent, delivered, sinks
         case startAt = "start_at", completeBefore = "complete_before", updatedAt = "updated_at"
     }
 }
@@ -110,21 +146,27 @@ public struct StateSource: Codable, Sendable, Equatable, CustomStringConvertible
     public var organization: String?
     public var filters: AuditLogFilters
 
+    /// Filters are kept normalized (sorted, without repeats): written in another order they
+    /// are the same source.
     public init(baseURL: String, organization: String?, filters: AuditLogFilters) {
         self.baseURL = baseURL
         self.organization = organization
-        self.filters = filters
+        self.filters = filters.normalized
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            baseURL: try container.decode(String.self, forKey: .baseURL),
+            organization: try container.decodeIfPresent(String.self, forKey: .organization),
+            filters: try container.decode(AuditLogFilters.self, forKey: .filters))
     }
 
     public var description: String {
         var parts = ["base_url \(baseURL)"]
         if let organization { parts.append("organization \(organization)") }
-        for (name, values) in [
-            ("event_types", filters.eventTypes), ("project_ids", filters.projectIDs),
-            ("actor_ids", filters.actorIDs), ("actor_emails", filters.actorEmails),
-            ("resource_ids", filters.resourceIDs),
-        ] where !values.isEmpty {
-            parts.append("\(name) [\(values.joined(separator: ", "))]")
+        for field in AuditLogFilters.fields where !filters[keyPath: field.values].isEmpty {
+            parts.append("\(field.name) [\(filters[keyPath: field.values].joined(separator: ", "))]")
         }
         return parts.joined(separator: ", ")
     }

@@ -6,6 +6,7 @@ public enum StateError: Error, CustomStringConvertible, Sendable {
     case unreadable(path: String, reason: String)
     case unwritable(path: String, reason: String)
     case locked(path: String, holder: String)
+    case symbolicLink(path: String, what: String)
 
     static let wayOut =
         "the file was left untouched; move it aside or run 'openai-auditd state reset' (optionally --to TIME) to start over"
@@ -14,11 +15,14 @@ public enum StateError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .corrupt(let path, let reason): "state file \(path) is corrupt (\(reason)); \(Self.wayOut)"
         case .unsupportedVersion(let path, let version):
-            "state file \(path) has version \(version), this openai-auditd reads version \(AuditState.currentVersion); \(Self.wayOut)"
+            "state file \(path) has version \(version), this openai-auditd reads versions 1 to \(AuditState.currentVersion); \(Self.wayOut)"
         case .otherSource(let path, let recorded, let configured):
             "state file \(path) belongs to another source (recorded: \(recorded); configured: \(configured)); \(Self.wayOut)"
         case .unreadable(let path, let reason): "cannot read state file \(path): \(reason)"
         case .unwritable(let path, let reason): "cannot write state file \(path): \(reason)"
+        case .symbolicLink(let path, let what):
+            "the \(what) \(path) is a symbolic link; openai-auditd never follows one there (it could be made to "
+                + "overwrite another file); remove the link and let openai-auditd create the file"
         case .locked(let path, let holder):
             "state file \(path) is in use by another openai-auditd (\(holder)); one instance per state file"
         }
@@ -28,7 +32,7 @@ public enum StateError: Error, CustomStringConvertible, Sendable {
     public var exitCode: Int32 {
         switch self {
         case .corrupt, .unsupportedVersion, .otherSource, .unreadable: 65
-        case .unwritable, .locked: 73
+        case .unwritable, .locked, .symbolicLink: 73
         }
     }
 }

@@ -28,15 +28,38 @@ final class StoreSource: AuditLogSource {
 
 /// A sink that keeps what it was given, and fails on demand.
 final class RecordingSink: Sink {
-    let name = "recording"
+    let name: String
     let batches = Mutex<[[AuditEvent]]>([])
-    /// Fails every delivery while set; `failAfter` lets that many more batches through first.
+    /// Fails every delivery and check while set (a collector that is down); `failAfter` lets
+    /// that many more batches through first.
     let failing = Mutex(false)
     let failAfter = Mutex<Int?>(nil)
+    /// With receipts: the destination takes events one by one and the sink can tell which
+    /// (like the journal); `failAfterEvents` cuts a batch after that many events.
+    let keepsReceipts: Bool
+    let receiptsSinceRecord = Mutex<[Receipt]>([])
+    let failAfterEvents = Mutex<Int?>(nil)
 
-    func check() async throws {}
+    init(name: String = "recording", keepsReceipts: Bool = false) {
+        self.name = name
+        self.keepsReceipts = keepsReceipts
+    }
+
+    func check() async throws {
+        if failing.withLock({ $0 }) { throw SinkError.closed(sink: name, reason: "told to be down") }
+    }
+
+    func receipts() async throws -> [Receipt] { receiptsSinceRecord.withLock { $0 } }
+
+    func positionRecorded() async throws { receiptsSinceRecord.withLock { $0 = [] } }
 
     func deliver(_ batch: [AuditEvent]) async throws {
+        if keepsReceipts, let cut = failAfterEvents.withLock({ $0 }), cut < batch.count {
+            let taken = Array(batch.prefix(cut))
+            batches.withLock { $0.append(taken) }
+            receiptsSinceRecord.withLock { $0 += taken.map { Receipt(id: $0.id, effectiveAt: $0.effectiveAt) } }
+            throw SinkError.writeFailed(sink: name, reason: "cut after \(cut) events")
+        }
         let fail = failAfter.withLock { remaining -> Bool in
             guard let left = remaining else { return false }
             if left == 0 { return true }
@@ -47,6 +70,9 @@ final class RecordingSink: Sink {
             throw SinkError.writeFailed(sink: name, reason: "told to fail")
         }
         batches.withLock { $0.append(batch) }
+        if keepsReceipts {
+            receiptsSinceRecord.withLock { $0 += batch.map { Receipt(id: $0.id, effectiveAt: $0.effectiveAt) } }
+        }
     }
 
     var events: [AuditEvent] { batches.withLock { $0.flatMap { $0 } } }
@@ -72,4 +98,11 @@ final class Locked<Value: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
         try mutex.withLock(body)
     }
+}
+
+extension AuditState {
+    /// The position of the tests' recording sink (named "recording"); a fresh one before it has any.
+    var recording: SinkPosition { position("recording") }
+
+    func position(_ name: String) -> SinkPosition { positions[name] ?? SinkPosition(start: startAt) }
 }

@@ -2,9 +2,9 @@
     import Glibc
 #endif
 
-/// The cursor's value readers: strings, numbers, literals, and skipping any value while
+/// The byte reader's value readers: strings, numbers, literals, and skipping any value while
 /// validating it.
-extension JSONCursor {
+extension JSONByteReader {
 
     mutating func optionalString(_ what: @autoclosure () -> String) throws(MalformedPage) -> String? {
         let c = try peek()
@@ -87,10 +87,10 @@ extension JSONCursor {
 
     mutating func number() throws(MalformedPage) -> Range<Int> {
         let start = pos
-        func digits(_ cursor: inout JSONCursor) -> Int {
-            let from = cursor.pos
-            while cursor.pos < cursor.bytes.count, Byte.isDigit(cursor.bytes[cursor.pos]) { cursor.pos += 1 }
-            return cursor.pos - from
+        func digits(_ reader: inout JSONByteReader) -> Int {
+            let from = reader.pos
+            while reader.pos < reader.bytes.count, Byte.isDigit(reader.bytes[reader.pos]) { reader.pos += 1 }
+            return reader.pos - from
         }
         if pos < bytes.count, bytes[pos] == Byte.minus { pos += 1 }
         let intStart = pos

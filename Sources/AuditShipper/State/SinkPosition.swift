@@ -1,0 +1,100 @@
+/// How far one sink has been delivered: the one type for a sink's position.
+///
+/// Invariants, each kept where the position moves (`accept`, `complete`, `prune`):
+/// - every event visible upstream with `effective_at < completeBefore` was delivered to the sink;
+/// - `recent` holds every id delivered to it with `effective_at >= recentSince`;
+/// - no window of this sink starts before `recentSince`, so an id that is not in `recent` and
+///   not older than the window start was never delivered. `recentSince` only ever rises: a
+///   lookback raised later re-reads no further back than the ids it still knows (nothing is
+///   sent twice), and reaches its full length as `completeBefore` moves on.
+public struct SinkPosition: Codable, Sendable, Equatable {
+    public var completeBefore: Int64
+    public var recentSince: Int64
+    /// Delivered id → its `effective_at`.
+    public var recent: [String: Int64]
+    /// Events delivered to this sink over the state's life (informational).
+    public var delivered: Int64
+    /// Why the sink's last delivery failed, and when (Unix seconds); nil once it delivers again.
+    public var lastError: String?
+    public var lastErrorAt: Int64?
+
+    /// A sink that starts at `start`: nothing before it will be delivered.
+    public init(start: Int64) {
+        completeBefore = start
+        recentSince = start
+        recent = [:]
+        delivered = 0
+    }
+
+    /// Where this sink's next window starts: `lookback` before `completeBefore`, never before
+    /// the ids it knows.
+    public func windowStart(lookback: Int64) -> Int64 {
+        max(recentSince, completeBefore - lookback)
+    }
+
+    /// Does this sink still need `event`? Not if it holds the id, nor if the event is older
+    /// than its window (delivered long ago, or before its start).
+    public func needs(_ event: AuditEvent, windowStart: Int64) -> Bool {
+        event.effectiveAt >= windowStart && recent[event.id] == nil
+    }
+
+    /// Records `events` as delivered. `through` is the newest second of the batch they came
+    /// from: every event of the walk older than it is now held by the sink (the walk is
+    /// delivered oldest first, and what the sink was not given it already had), so T may move
+    /// that far. A restart then re-reads less, and `recent` stays one lookback long.
+    public mutating func accept(_ events: some Sequence<AuditEvent>, through: Int64?) {
+        for event in events {
+            recent[event.id] = event.effectiveAt
+            delivered += 1
+        }
+        if let through { completeBefore = max(completeBefore, through) }
+        lastError = nil
+        lastErrorAt = nil
+    }
+
+    /// Adds ids the destination is known to hold (a batch cut short); T does not move, since
+    /// the rest of that batch is not delivered. Ids below `recentSince` are already covered.
+    public mutating func hold(_ receipts: [Receipt]) -> Int {
+        var added = 0
+        for receipt in receipts where receipt.effectiveAt >= recentSince && recent[receipt.id] == nil {
+            recent[receipt.id] = receipt.effectiveAt
+            delivered += 1
+            added += 1
+        }
+        return added
+    }
+
+    /// A slice is complete for this sink: everything visible before `end` is delivered.
+    public mutating func complete(before end: Int64) {
+        completeBefore = max(completeBefore, end)
+    }
+
+    /// Forgets ids that no window can reach again; a shorter lookback prunes at once.
+    public mutating func prune(lookback: Int64) {
+        let floor = completeBefore - lookback
+        guard floor > recentSince else { return }
+        recentSince = floor
+        recent = recent.filter { $0.value >= floor }
+    }
+
+    public mutating func fail(_ reason: String, at now: Int64) {
+        lastError = reason
+        lastErrorAt = now
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case completeBefore = "complete_before", recentSince = "recent_since", recent, delivered
+        case lastError = "last_error", lastErrorAt = "last_error_at"
+    }
+}
+
+/// An event a sink's destination is known to hold although its batch did not complete.
+public struct Receipt: Sendable, Equatable {
+    public var id: String
+    public var effectiveAt: Int64
+
+    public init(id: String, effectiveAt: Int64) {
+        self.id = id
+        self.effectiveAt = effectiveAt
+    }
+}

@@ -1,0 +1,150 @@
+import AuditShipper
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The deployment people run: the journal plus a SIEM collector over TCP. Each sink keeps its
+/// own position, so a collector that is down neither holds the journal back nor makes it
+/// receive anything twice; and the journal gets each event exactly once even after kill -9.
+/// In `JournaldSinkTests`, whose tests run one at a time, since some of them stop journald.
+extension JournaldSinkTests {
+    /// The ids of the journal entries with `identifier`.
+    func journalIDs(_ identifier: String) throws -> [String] {
+        try JournaldHarness.read(["SYSLOG_IDENTIFIER=\(identifier)"]).compactMap {
+            JournaldHarness.text($0["OPENAI_AUDIT_ID"])
+        }
+    }
+
+    /// The ids rsyslog received from `hostname` (the SD's first parameter is the id).
+    func collectorIDs(_ rsyslog: RsyslogHarness, hostname: String) -> [String] {
+        rsyslog.messages(hostname: hostname).compactMap {
+            ($0["structured-data"] as? String)?.split(separator: "\"").dropFirst().first.map(String.init)
+        }
+    }
+
+    func twoSinks(_ harness: DaemonHarness, _ rsyslog: RsyslogHarness, identifier: String, hostname: String) throws {
+        try harness.writeConfig(
+            poll: "  interval: 1s\n  start_at: -1h",
+            extra: """
+                sinks:
+                  - type: journald
+                    identifier: \(identifier)
+                  - type: syslog
+                    name: siem
+                    url: tcp://127.0.0.1:\(rsyslog.tcpPort)
+                    hostname: \(hostname)
+                """)
+    }
+
+    func withJournalAndCollector(_ body: (DaemonHarness, RsyslogHarness, String, String) async throws -> Void)
+        async throws
+    {
+        try await JournaldHarness.shared.start()
+        let rsyslog = try RsyslogHarness()
+        do {
+            try await rsyslog.start()
+            try await DaemonHarness.with { harness async throws in
+                let suffix = UUID().uuidString.prefix(8)
+                try await body(harness, rsyslog, "auditd-test-\(suffix)", "t-two-\(suffix)")
+            }
+        } catch {
+            await rsyslog.close()
+            throw error
+        }
+        await rsyslog.close()
+    }
+
+    @Test func aCollectorDownAtStartDoesNotBlindTheJournalAndCatchesUpWhenBack() async throws {
+        try await withJournalAndCollector { harness, rsyslog, identifier, hostname in
+            try await rsyslog.stop()
+            harness.simulator.addEvents(count: 40, from: Self.now - 600, to: Self.now - 300)
+            try twoSinks(harness, rsyslog, identifier: identifier, hostname: hostname)
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the journal to get all 40") { try journalIDs(identifier).count >= 40 }
+            #expect(daemon.isRunning, "a collector that is down is a warning, not an exit")
+            #expect(harness.stderr.contains("sink is not reachable; the other sinks go on"))
+            #expect(harness.delivered(sink: "siem") == 0)
+            harness.simulator.addEvents(count: 10, from: Self.now - 200)
+            try await harness.waitFor("the journal to get 10 more") { try journalIDs(identifier).count >= 50 }
+            try await rsyslog.start()
+            try await harness.waitFor("the collector to catch up", timeout: .seconds(90)) {
+                harness.delivered(sink: "siem") == 50
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            let journal = try journalIDs(identifier)
+            #expect(journal.count == 50 && Set(journal).count == 50, "the journal: each event once")
+            try await harness.waitFor("50 messages at the collector") {
+                collectorIDs(rsyslog, hostname: hostname).count >= 50
+            }
+            let collected = collectorIDs(rsyslog, hostname: hostname)
+            #expect(Set(collected).count == 50 && collected.count == 50, "the collector: each event once")
+            #expect(Set(collected) == Set(journal))
+        }
+    }
+
+    @Test func aCollectorDownMidRunHoldsOnlyItsOwnPosition() async throws {
+        try await withJournalAndCollector { harness, rsyslog, identifier, hostname in
+            harness.simulator.addEvents(count: 30, from: Self.now - 600, to: Self.now - 300)
+            try twoSinks(harness, rsyslog, identifier: identifier, hostname: hostname)
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("both to get 30") { harness.delivered() == 30 }
+            try await rsyslog.stop()
+            for round in 1...3 {
+                harness.simulator.addEvents(count: 10, from: Self.now - 200 + Int64(round) * 10)
+                try await harness.waitFor("the journal, round \(round)") {
+                    try journalIDs(identifier).count >= 30 + round * 10
+                }
+            }
+            try await harness.waitFor("the collector's failure") { harness.stderr.contains("sink=siem") }
+            #expect(harness.delivered(sink: "siem") == 30, "the collector's position did not move")
+            try await rsyslog.start()
+            try await harness.waitFor("the collector to catch up", timeout: .seconds(90)) {
+                harness.delivered(sink: "siem") == 60
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            let journal = try journalIDs(identifier)
+            #expect(
+                journal.count == 60 && Set(journal).count == 60,
+                "nothing twice into the journal while the collector was down")
+            try await harness.waitFor("60 at the collector") { collectorIDs(rsyslog, hostname: hostname).count >= 60 }
+            let collected = collectorIDs(rsyslog, hostname: hostname)
+            #expect(Set(collected).count == 60 && collected.count == 60)
+        }
+    }
+
+    /// journald is stopped (SIGSTOP) while a batch is in flight, so the daemon blocks in
+    /// sd_journal_sendv once the socket's queue is full; then kill -9, and journald goes on.
+    /// The receipts tell the next start which entries of that batch the journal holds.
+    @Test func killNineMidBatchIntoTheJournalLeavesEachEventExactlyOnce() async throws {
+        try await JournaldHarness.shared.start()
+        try await DaemonHarness.with { harness async throws in
+            let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
+            harness.simulator.addEvents(count: 12_000, from: Self.now - 5 * 86_400, to: Self.now - 60)
+            try journaldConfig(harness, identifier: identifier, poll: "  start_at: -6d\n  max_window_events: 2000")
+            let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: "journald")
+            var cut = 0
+            for round in 1...3 {
+                let daemon = try harness.launch(["run", "--config", harness.configPath])
+                // A batch is in flight once the receipts hold some of it.
+                try await harness.waitFor("a batch in flight, round \(round)", timeout: .seconds(120)) {
+                    ((try? FileManager.default.attributesOfItem(atPath: receipts)[.size] as? Int) ?? 0) > 0
+                }
+                try await JournaldHarness.shared.signal(SIGSTOP)
+                try await Task.sleep(for: .milliseconds(300))
+                kill(daemon.processIdentifier, SIGKILL)
+                _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
+                try await JournaldHarness.shared.signal(SIGCONT)
+                let held = (try? String(contentsOfFile: receipts, encoding: .utf8))?.split(separator: "\n").count ?? 0
+                if held > 0 { cut += 1 }
+            }
+            #expect(cut == 3, "every kill landed with part of a batch in the journal")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            #expect(harness.stderr.contains("sink already holds events of an interrupted batch"))
+            let ids = try journalIDs(identifier)
+            #expect(ids.count == 12_000, "each event exactly once: \(ids.count - Set(ids).count) repeated")
+            #expect(Set(ids).count == 12_000, "nothing missing")
+        }
+    }
+}
