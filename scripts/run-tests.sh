@@ -17,7 +17,10 @@ export AUDITD_TEST_DEB
 for tool in unshare /lib/systemd/systemd-journald journalctl; do
   command -v "$tool" >/dev/null || { echo "run-tests: $tool is missing (make setup installs it)" >&2; exit 1; }
 done
-unshare --mount --propagation private scripts/test-namespace.sh swift test --skip-build 2>&1 | tee .build/test.log
+# Its own PID namespace too: whatever a failed test leaves running ends with it, and nothing
+# outside it (a developer's own journald) can be hit.
+unshare --mount --pid --fork --mount-proc --propagation private scripts/test-namespace.sh swift test --skip-build 2>&1 |
+  tee .build/test.log
 # One plain closing line: the XCTest runner above reports 0 of its own (all tests are Swift Testing).
 count=$(grep -oE 'Test run with [0-9]+ tests' .build/test.log | tail -1 | grep -oE '[0-9]+')
 [ -n "$count" ] && [ "$count" -gt 0 ] || { echo "run-tests: no test ran" >&2; exit 1; }

@@ -3,8 +3,13 @@
 # a tmpfs over /run/systemd/journal (where libsystemd always sends) and a fresh folder over
 # /run/log/journal and /var/log/journal (where journald writes). The tests start and stop
 # journald themselves and read it back with `journalctl -D "$AUDITD_TEST_JOURNAL_DIR"`.
-# Called by scripts/run-tests.sh as: unshare --mount --propagation private scripts/test-namespace.sh CMD...
+# Called by scripts/run-tests.sh as:
+#   unshare --mount --pid --fork --mount-proc --propagation private scripts/test-namespace.sh CMD...
+# In its own PID namespace this script is process 1: every journald and rsyslogd the tests
+# start lives in that namespace, and the kernel ends whatever is left of them when this
+# script exits. Nothing is ended by name, so a developer's own journald is never touched.
 set -euo pipefail
+[ "$$" -eq 1 ] || { echo "test-namespace: run me through unshare --pid --fork (see scripts/run-tests.sh)" >&2; exit 1; }
 journal=$(mktemp -d /tmp/auditd-journal.XXXXXX)
 mkdir -p /run/systemd/journal /run/log/journal /var/log/journal
 mount -t tmpfs -o mode=0755 tmpfs /run/systemd/journal
@@ -21,9 +26,8 @@ mount --bind "$catalog/var/lib/systemd/catalog" /var/lib/systemd/catalog
 export AUDITD_TEST_JOURNAL_DIR=$journal
 status=0
 "$@" || status=$?
-pkill -TERM -f '^/lib/systemd/systemd-journald$' 2>/dev/null || true
-# An rsyslogd a failed syslog test left behind.
-pkill -KILL -f '^/usr/sbin/rsyslogd -n -f /tmp/auditd-rsyslog-' 2>/dev/null || true
+# The tests stop what they started; a journald or rsyslogd a failed test left behind is
+# ended with this namespace. Their files go now.
 rm -rf /tmp/auditd-rsyslog-*
 rm -rf "$journal" "$catalog"
 exit $status

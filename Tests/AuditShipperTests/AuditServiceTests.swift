@@ -53,7 +53,7 @@ import Testing
 
         #expect(
             outcomes.withLock { $0 } == [
-                "failing: recording: sink recording failed: told to fail", "delivered 10", "delivered 3",
+                "failing: recording: sink recording is closed: told to be down", "delivered 10", "delivered 3",
             ])
         #expect(sink.events.count == 13)
         #expect(await runner.state.positions["recording"]?.delivered == 13)

@@ -119,11 +119,11 @@ import Testing
         var state = freshState()
         sink.failing.withLock { $0 = true }
         let failed = try await cycle.run(state: &state, now: Self.now)
-        #expect(failed.sinkFailures["recording"]?.contains("told to fail") == true)
+        #expect(failed.sinkFailures["recording"]?.contains("told to be down") == true)
         // T may pass the empty slices before the events, never an undelivered event.
         #expect(state.recording.completeBefore <= Self.now - 500)
         #expect(state.recording.recent.isEmpty && state.recording.delivered == 0)
-        #expect(state.recording.lastError?.contains("told to fail") == true, "the error is kept for state show")
+        #expect(state.recording.lastError?.contains("told to be down") == true, "the error is kept for state show")
         #expect(persisted.withLock { $0.allSatisfy { $0.recording.delivered == 0 } })
         sink.failing.withLock { $0 = false }
         let report = try await cycle.run(state: &state, now: Self.now + 60)
