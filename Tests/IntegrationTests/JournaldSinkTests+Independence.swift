@@ -59,10 +59,22 @@ extension JournaldSinkTests {
             try await rsyslog.stop()
             harness.simulator.addEvents(count: 40, from: Self.now - 600, to: Self.now - 300)
             try twoSinks(harness, rsyslog, identifier: identifier, hostname: hostname)
-            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath], environment: ["NOTIFY_SOCKET": listener.path])
             try await harness.waitFor("the journal to get all 40") { try journalIDs(identifier).count >= 40 }
             #expect(daemon.isRunning, "a collector that is down is a warning, not an exit")
             #expect(harness.stderr.contains("sink is not reachable; the other sinks go on"))
+            #expect(listener.lines.contains("READY=1"))
+            #expect(
+                listener.lines.contains {
+                    $0.hasPrefix("STATUS=started") && $0.contains("not reachable, will catch up: siem")
+                },
+                "\(listener.lines)")
+            try await harness.waitFor("a status naming the failing sink") {
+                listener.lines.contains { $0.hasPrefix("STATUS=delivered") && $0.contains("failing: siem") }
+            }
             #expect(harness.delivered(sink: "siem") == 0)
             harness.simulator.addEvents(count: 10, from: Self.now - 200)
             try await harness.waitFor("the journal to get 10 more") { try journalIDs(identifier).count >= 50 }

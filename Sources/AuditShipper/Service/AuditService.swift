@@ -107,6 +107,10 @@ public struct AuditService: Service {
             "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
             "cycle.late": "\(report.lateEvents)", "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
         ]
+        // The oldest sink's position: what a reset after a lost state file would start from.
+        if let oldest = state.positions.values.map(\.completeBefore).min() {
+            metadata["state.complete_before"] = "\(TimeSpec.format(oldest))"
+        }
         if !report.sinkFailures.isEmpty {
             metadata["cycle.failing_sinks"] = "\(report.sinkFailures.keys.sorted().joined(separator: ","))"
         }
