@@ -65,7 +65,8 @@ enum StateReport {
         guard state.source == configuration.stateSource else {
             throw StateError.otherSource(path: path, recorded: state.source, configured: configuration.stateSource)
         }
-        let oldest = state.positions.values.map(\.completeBefore).min() ?? state.startAt
+        let positions = state.sharedPosition.map { [$0] } ?? Array(state.positions.values)
+        let oldest = positions.map(\.completeBefore).min() ?? state.startAt
         return "ok (\(path), every sink complete before \(TimeSpec.format(oldest)))"
     }
 

@@ -289,6 +289,9 @@ import Testing
         expectOnceInOrder(journal.events, count: 25)
         #expect(siem.events.count == 10)
         #expect(state.position("siem").lastError?.contains("told to") == true)
+        // A cycle with nothing new still records why the sink failed, for `state show`.
+        _ = try await cycle.run(state: &state, now: Self.now + 200)
+        #expect(persisted.withLock { $0.last?.position("siem").lastErrorAt } == Self.now + 200)
         siem.failing.withLock { $0 = false }
         let report = try await cycle.run(state: &state, now: Self.now + 240)
         #expect(report.sinkFailures.isEmpty && report.delivered == 15)

@@ -40,7 +40,8 @@ public struct PollCycle: Sendable {
         var state: AuditState
         var report = CycleReport()
         var active: [any Sink]
-        /// Positions moved (an empty slice) without a write; written at the end of the cycle.
+        /// Positions moved (an empty slice) or a sink failed without a write since; written at
+        /// the end of the cycle.
         var unsaved = false
 
         /// The oldest window start among the active sinks: where the walk must begin.
@@ -225,19 +226,20 @@ public struct PollCycle: Sendable {
         repeat {
             let batch = events[offset..<min(offset + settings.batchSize, events.count)]
             offset += batch.count
-            var given = Set<String>()
-            var late = Set<String>()
+            // Per event of the batch: given to some sink, and late for some sink (counted once).
+            var given = [Bool](repeating: false, count: batch.count)
+            var late = [Bool](repeating: false, count: batch.count)
             var delivering: [any Sink] = []
-            let failures = progress.report.sinkFailures.count
             let marks = progress.marks()
             for sink in progress.active {
                 var position = progress.state.positions[sink.name]!
                 let windowStart = position.windowStart(lookback: settings.lookback)
-                let subset = batch.filter { position.needs($0, windowStart: windowStart) }
+                let indices = batch.indices.filter { position.needs(batch[$0], windowStart: windowStart) }
+                let subset = indices.map { batch[$0] }
                 do {
                     if !subset.isEmpty {
                         // Nothing lost: a sink's position moves only after it accepted the batch.
-                        try await sink.deliver(Array(subset))
+                        try await sink.deliver(subset)
                         heartbeat?.beat()
                         delivering.append(sink)
                     }
@@ -245,9 +247,9 @@ public struct PollCycle: Sendable {
                     progress.fail(sink, "\(error)", now: now, logger)
                     continue
                 }
-                for event in subset {
-                    given.insert(event.id)
-                    if event.effectiveAt < position.completeBefore { late.insert(event.id) }
+                for index in indices {
+                    given[index - batch.startIndex] = true
+                    if batch[index].effectiveAt < position.completeBefore { late[index - batch.startIndex] = true }
                 }
                 position.accept(subset, through: batch.last?.effectiveAt)
                 progress.state.positions[sink.name] = position
@@ -256,13 +258,13 @@ public struct PollCycle: Sendable {
                 for sink in progress.active { progress.state.positions[sink.name]!.complete(before: end) }
             }
             for sink in progress.active { progress.state.positions[sink.name]!.prune(lookback: settings.lookback) }
-            progress.report.delivered += given.count
-            progress.report.lateEvents += late.count
-            if let newest = batch.last?.effectiveAt, !given.isEmpty {
+            progress.report.delivered += given.count { $0 }
+            progress.report.lateEvents += late.count { $0 }
+            if let newest = batch.last?.effectiveAt, !delivering.isEmpty {
                 progress.report.newestDelivered = max(progress.report.newestDelivered ?? newest, newest)
             }
             if delivering.isEmpty {
-                if progress.marks() != marks || progress.report.sinkFailures.count != failures {
+                if progress.marks() != marks {
                     progress.state.updatedAt = now
                     progress.unsaved = true
                 }
@@ -297,9 +299,12 @@ extension PollCycle.Progress {
         state.positions.mapValues { [$0.completeBefore, $0.recentSince] }
     }
 
-    /// A sink failed: it keeps its position, records why, and sits out the rest of the cycle.
+    /// A sink failed: it keeps its position, records why (written at the latest at the end of
+    /// the cycle, for `state show`), and sits out the rest of the cycle.
     mutating func fail(_ sink: any Sink, _ reason: String, now: Int64, _ logger: Logger) {
         state.positions[sink.name]?.fail(reason, at: now)
+        state.updatedAt = now
+        unsaved = true
         report.sinkFailures[sink.name] = reason
         active.removeAll { $0.name == sink.name }
         logger.error(
