@@ -149,7 +149,7 @@ struct Check: AsyncParsableCommand {
                 print("api: ok (\(setup.configuration.api.baseURL))")
                 let failing = await daemon.failingSinks()
                 guard failing.isEmpty else {
-                    throw SinkError.notDelivered(Dictionary(failing, uniquingKeysWith: { first, _ in first }))
+                    throw SinkError.cannotOpen(Dictionary(failing, uniquingKeysWith: { first, _ in first }))
                 }
                 print("sinks: ok (\(daemon.sinks.map(\.name).joined(separator: ", ")))")
                 let path = setup.configuration.resolvedStatePath(environment: setup.environment)

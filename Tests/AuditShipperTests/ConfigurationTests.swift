@@ -140,6 +140,25 @@ import Testing
         #expect(explicit.reloadRefusal(replacing: viaDirectory, environment: ["STATE_DIRECTORY": "/run/s"]) == nil)
     }
 
+    @Test func sinksHaveANameAndAStartForTheirPosition() throws {
+        let config = try parse(
+            """
+            sinks:
+              - type: journald
+              - type: syslog
+                url: tcp://siem:514
+              - type: syslog
+                name: siem-tls
+                start_at: beginning
+                url: tls://siem:6514
+              - type: stdout
+                start_at: -7d
+            """)
+        #expect(config.sinks.map(\.name) == ["journald", "syslog tcp://siem:514", "siem-tls", "stdout"])
+        #expect(config.sinks.map(\.startAt) == [nil, nil, .beginning, .time("-7d")])
+        #expect(config.sinkStarts(now: 1_000_000) == ["siem-tls": 0, "stdout": 1_000_000 - 7 * 86_400])
+    }
+
     @Test func theExampleConfigurationLoads() throws {
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
@@ -206,6 +225,16 @@ import Testing
         ),
         ("sinks:\n  - type: syslog\n    tls: {cert_file: /a}", "sinks[0].tls: cert_file and key_file go together"),
         ("sinks:\n  - type: syslog\n    tls: {verify: false}", "sinks[0].tls.verify: unknown key"),
+        (
+            "sinks:\n  - type: journald\n  - type: stdout\n    name: journald",
+            "sinks[1].name: 'journald' is also the name of sinks[0]; each sink needs its own name",
+        ),
+        (
+            "sinks:\n  - type: syslog\n    url: tcp://a:1\n  - type: syslog\n    url: tcp://a:1",
+            "sinks[1].name: 'syslog tcp://a:1' is also the name of sinks[0]",
+        ),
+        ("sinks:\n  - type: stdout\n    start_at: later", "sinks[0].start_at: 'later' is not a time"),
+        ("sinks:\n  - type: stdout\n    name: \"a\\tb\"", "sinks[0].name: must not contain control characters"),
         ("sinks:\n  - type: syslog\n    enterprise_id: 0", "sinks[0].enterprise_id: '0' is not a whole number"),
         (
             "metrics:\n  listen: 127.0.0.1:9464",
