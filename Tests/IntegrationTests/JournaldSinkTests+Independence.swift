@@ -137,19 +137,25 @@ extension JournaldSinkTests {
             try journaldConfig(harness, identifier: identifier, poll: "  start_at: -6d\n  max_window_events: 2000")
             let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: "journald")
             var cut = 0
+            func record() -> String { (try? String(contentsOfFile: receipts, encoding: .utf8)) ?? "" }
+            func held() -> Int { record().split(separator: "\n").count }
             for round in 1...3 {
+                // What the last kill left is read (and emptied) by the new process first.
+                let left = record()
                 let daemon = try harness.launch(["run", "--config", harness.configPath])
-                // A batch is in flight once the receipts hold some of it.
                 try await harness.waitFor("a batch in flight, round \(round)", timeout: .seconds(120)) {
-                    ((try? FileManager.default.attributesOfItem(atPath: receipts)[.size] as? Int) ?? 0) > 0
+                    held() > 0 && record() != left
                 }
+                // Once journald stops reading, the daemon can send only what its socket's queue
+                // takes (net.unix.max_dgram_qlen) and then blocks in sd_journal_sendv: at most
+                // one more batch completes, and the one after is cut, its receipts kept.
                 try await JournaldHarness.shared.signal(SIGSTOP)
                 try await Task.sleep(for: .milliseconds(300))
+                try await harness.waitFor("the daemon to block mid-batch, round \(round)") { held() > 0 }
                 kill(daemon.processIdentifier, SIGKILL)
                 _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
                 try await JournaldHarness.shared.signal(SIGCONT)
-                let held = (try? String(contentsOfFile: receipts, encoding: .utf8))?.split(separator: "\n").count ?? 0
-                if held > 0 { cut += 1 }
+                if held() > 0 { cut += 1 }
             }
             #expect(cut == 3, "every kill landed with part of a batch in the journal")
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
