@@ -58,7 +58,10 @@ struct Run: AsyncParsableCommand {
             start: { configuration, previous in
                 try await setup.with(configuration).startDaemon(keepsPositions: true, replacing: previous).0
             },
-            accepted: { LogLevelSetting.shared.reloaded(file: $0.logLevel) }, notifier: notifier,
+            accepted: {
+                setup.logSettings.reloaded(
+                    level: $0.logLevel, format: $0.logFormat.resolved(environment: setup.environment))
+            }, notifier: notifier,
             logger: setup.logger)
         var services: [any Service] = [service, reloads]
         if let ping = SystemdNotifier.watchdogInterval() {

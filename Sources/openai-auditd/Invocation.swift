@@ -19,27 +19,32 @@ struct Invocation {
     /// The file `configuration` was read from (a reload reads it again).
     let configurationPath: String
     let environment: [String: String]
+    /// The level and format of the daemon's own lines, which a reload may change.
+    let logSettings: LogSettings
     let logger: Logger
 
     static func perform(_ options: CommonOptions, _ body: (Invocation) async throws -> Void) async throws {
         // A closed stdout must surface as EPIPE from write(2), not kill the process.
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
+        // Until the configuration is read: `auto`, so that even an error in it reaches the
+        // journal at its priority.
+        let settings = LogSettings(
+            flag: options.logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) },
+            format: LogFormat.auto.resolved(environment: environment))
+        LoggingSystem.bootstrap { label in DiagnosticLogHandler(label: label, settings: settings) }
         do {
             let path = ConfigurationLoader.path(flag: options.config, environment: environment)
             let configuration = try ConfigurationLoader.load(file: path, environment: environment)
-            LogLevelSetting.shared.configure(
-                flag: options.logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) }, file: configuration.logLevel)
-            LoggingSystem.bootstrap { label in
-                LevelFollowingHandler(wrapped: StreamLogHandler.standardError(label: label))
-            }
+            settings.reloaded(
+                level: configuration.logLevel, format: configuration.logFormat.resolved(environment: environment))
             try await body(
                 Invocation(
                     configuration: configuration, configurationPath: path, environment: environment,
-                    logger: Logger(label: "openai-auditd")))
+                    logSettings: settings, logger: Logger(label: "openai-auditd")))
         } catch {
             let (code, message) = Self.exit(for: error)
-            FileHandle.standardError.write(Data("openai-auditd: \(message)\n".utf8))
+            DiagnosticLogHandler.standardError(settings.finalError(message))
             throw ExitCode(code)
         }
     }
@@ -87,7 +92,7 @@ struct Invocation {
     func with(_ configuration: Configuration) -> Invocation {
         Invocation(
             configuration: configuration, configurationPath: configurationPath, environment: environment,
-            logger: logger)
+            logSettings: logSettings, logger: logger)
     }
 
     static func exit(for error: Error) -> (Int32, String) {
@@ -104,41 +109,5 @@ struct Invocation {
         case let error as ValidationError: return (64, error.message)
         default: return (70, "\(error)")
         }
-    }
-}
-
-/// The log level in force: `--log-level` if given, else `log.level`, which a reload may change.
-final class LogLevelSetting: Sendable {
-    static let shared = LogLevelSetting()
-    let state = Mutex<(flag: Logger.Level?, file: Logger.Level)>((nil, .info))
-
-    func configure(flag: Logger.Level?, file: Logger.Level) { state.withLock { $0 = (flag, file) } }
-    func reloaded(file: Logger.Level) { state.withLock { $0.file = file } }
-    var level: Logger.Level { state.withLock { $0.flag ?? $0.file } }
-}
-
-/// A stderr handler whose level is read from `LogLevelSetting` at each call.
-struct LevelFollowingHandler: LogHandler {
-    var wrapped: StreamLogHandler
-
-    var logLevel: Logger.Level {
-        get { LogLevelSetting.shared.level }
-        set {}
-    }
-    var metadata: Logger.Metadata {
-        get { wrapped.metadata }
-        set { wrapped.metadata = newValue }
-    }
-    var metadataProvider: Logger.MetadataProvider? {
-        get { wrapped.metadataProvider }
-        set { wrapped.metadataProvider = newValue }
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { wrapped[metadataKey: key] }
-        set { wrapped[metadataKey: key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        wrapped.log(event: event)
     }
 }

@@ -22,6 +22,7 @@ import Testing
         #expect(config.poll.maxWindowEvents == 10_000)
         #expect(config.sinks.map(\.settings) == [.stdout(format: .json)])
         #expect(config.logLevel == .info)
+        #expect(config.logFormat == .auto)
     }
 
     @Test func everyKeyIsRead() throws {
@@ -56,6 +57,7 @@ import Testing
               listen: null
             log:
               level: debug
+              format: json
             """)
         #expect(config.api.baseURL == "https://proxy.example.com/v1")
         #expect(config.api.adminKeyFile == "/etc/openai-auditd/admin-key")
@@ -75,6 +77,7 @@ import Testing
         #expect(config.poll.maxWindowEvents == 5000)
         #expect(config.statePath == "/var/tmp/state.json")
         #expect(config.logLevel == .debug)
+        #expect(config.logFormat == .json)
         #expect(config.sinks.map(\.settings) == [.stdout(format: .cef), .journald(identifier: "audit")])
     }
 
@@ -163,7 +166,7 @@ import Testing
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
         var expected = Configuration()
-        expected.sinks = [Configuration.SinkEntry(.journald(identifier: "openai-auditd"))]
+        expected.sinks = [Configuration.SinkEntry(.journald(identifier: "openai-audit"))]
         #expect(config == expected)
     }
 

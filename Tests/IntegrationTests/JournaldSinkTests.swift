@@ -151,6 +151,54 @@ import Testing
         }
     }
 
+    /// Under the journal's stream (systemd-cat, with JOURNAL_STREAM set as systemd sets it
+    /// for a unit), the daemon's own lines carry their priority and its identifier, apart from
+    /// the event entries.
+    @Test func theDaemonsOwnLinesReachTheJournalAtTheirPriorityApartFromTheEvents() async throws {
+        try await JournaldHarness.shared.start()
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 5, from: Self.now - 100, types: ["api_key.created"])
+            try harness.writeConfig(poll: "  start_at: -1h", extra: "sinks:\n  - type: journald")
+            func underJournal(_ environment: [String: String] = [:]) async throws -> (status: Int32, pid: Int32) {
+                // systemd-cat connects stdout and stderr to the journal and execs the command.
+                let process = try harness.launch(
+                    [
+                        "-t", "openai-auditd", "/bin/sh", "-c",
+                        #"JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$0" "$@""#,
+                        try DaemonHarness.binary(), "once", "--config", harness.configPath,
+                    ], executable: "/usr/bin/systemd-cat", environment: environment)
+                return (try await DaemonHarness.wait(process, timeout: .seconds(60)), process.processIdentifier)
+            }
+            let good = try await underJournal()
+            #expect(good.status == 0)
+            let wrong = try await underJournal(["OPENAI_ADMIN_KEY": "sk-admin-wrong-0000000000000000000000"])
+            #expect(wrong.status == 77)
+            func ownLines(_ pid: Int32) throws -> [[String: Any]] {
+                try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-auditd", "_PID=\(pid)"])
+            }
+            let lines = try ownLines(good.pid)
+            let caughtUp = try #require(
+                lines.first { JournaldHarness.text($0["MESSAGE"])?.hasPrefix("caught up") == true })
+            #expect(JournaldHarness.text(caughtUp["PRIORITY"]) == "6", "info")
+            let firstRun = try #require(
+                lines.first { JournaldHarness.text($0["MESSAGE"])?.hasPrefix("first run") == true })
+            #expect(JournaldHarness.text(firstRun["PRIORITY"]) == "5", "notice")
+            #expect(lines.allSatisfy { $0["OPENAI_AUDIT_ID"] == nil }, "no event among the daemon's own lines")
+            let rejected = try #require(
+                try ownLines(wrong.pid).first {
+                    JournaldHarness.text($0["MESSAGE"])?.contains("rejected the admin key") == true
+                })
+            #expect(Int(JournaldHarness.text(rejected["PRIORITY"]) ?? "") ?? 9 <= 3, "an error, for journalctl -p err")
+            #expect(JournaldHarness.text(rejected["MESSAGE"])?.hasPrefix("<") == false, "the prefix was read, not kept")
+            // The events are under their own identifier.
+            let served = Set(try harness.servedEvents().keys)
+            let events = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-audit"]).compactMap {
+                JournaldHarness.text($0["OPENAI_AUDIT_ID"])
+            }.filter { served.contains($0) }
+            #expect(events.count == 5)
+        }
+    }
+
     @Test func withoutJournaldTheDaemonRefusesToStart() async throws {
         try await JournaldHarness.shared.stop()
         try await DaemonHarness.with { harness async throws in

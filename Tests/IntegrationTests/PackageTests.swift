@@ -101,7 +101,7 @@ import Testing
             let served = try harness.servedEvents()
             #expect(served.count == 30)
             try await harness.waitFor("the events in the journal", timeout: .seconds(60)) {
-                let entries = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-auditd"])
+                let entries = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-audit"])
                 return Set(entries.compactMap { JournaldHarness.text($0["OPENAI_AUDIT_ID"]) })
                     .isSuperset(of: served.keys)
             }
@@ -109,7 +109,7 @@ import Testing
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(60)) == 0, "\(harness.stderr)")
             #expect(listener.lines.contains("STOPPING=1"))
-            let entries = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-auditd"]).filter {
+            let entries = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-audit"]).filter {
                 served.keys.contains(JournaldHarness.text($0["OPENAI_AUDIT_ID"]) ?? "")
             }
             #expect(entries.count == 30, "each event once")

@@ -17,6 +17,7 @@ extension Configuration {
             ("sinks", sinks != old.sinks),
             ("metrics.listen", metricsListen != old.metricsListen),
             ("log.level", logLevel != old.logLevel),
+            ("log.format", logFormat != old.logFormat),
         ]
         return comparisons.filter(\.1).map(\.0)
     }

@@ -104,6 +104,8 @@ public struct Configuration: Sendable, Equatable {
     public var sinks: [SinkEntry] = [SinkEntry(.stdout(format: .json))]
     public var metricsListen: String?
     public var logLevel: Logger.Level = .info
+    /// `auto` (the journal's priority prefixes under systemd, else text), `text` or `json`.
+    public var logFormat: LogFormat = .auto
 
     public init() {}
 

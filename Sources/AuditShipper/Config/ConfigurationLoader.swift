@@ -21,6 +21,7 @@ import Yams
 /// | `sinks` | one stdout sink | list of `{type: stdout, format: json}` |
 /// | `metrics.listen` | null | must stay null in this version |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `log.format` | `auto` | `auto` (journal priority prefixes when stderr is the journal), `text`, `json` |
 ///
 /// Unknown keys, unknown `OPENAI_AUDITD_*` variables and bad values throw, naming the key.
 public enum ConfigurationLoader {
@@ -30,7 +31,7 @@ public enum ConfigurationLoader {
     static let scalarKeys = [
         "api.base_url", "api.admin_key_file", "api.organization", "api.request_timeout", "api.page_size",
         "api.include_tenant_events", "poll.interval", "poll.lookback", "poll.start_at", "poll.max_window_events",
-        "state.path", "metrics.listen", "log.level",
+        "state.path", "metrics.listen", "log.level", "log.format",
     ]
     static let listKeys = AuditLogFilters.fields.map { "api.filters.\($0.name)" }
 

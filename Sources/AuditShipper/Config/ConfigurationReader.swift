@@ -25,10 +25,13 @@ struct ConfigurationReader {
             }
         }
         if let log = top["log"] {
-            let fields = try self.fields(log, "log", allowed: ["level"])
+            let fields = try self.fields(log, "log", allowed: ["level", "format"])
             if let node = fields["level"] {
                 let levels = Logger.Level.allCases.map(\.rawValue)
                 config.logLevel = Logger.Level(rawValue: try choice(node, "log.level", levels))!
+            }
+            if let node = fields["format"] {
+                config.logFormat = LogFormat(rawValue: try choice(node, "log.format", ["auto", "text", "json"]))!
             }
         }
         return config
@@ -170,7 +173,7 @@ struct ConfigurationReader {
             return .stdout(format: format)
         case "journald":
             let f = try fields(item, path, allowed: Self.sinkKeys(.journald(identifier: "")))
-            var identifier = "openai-auditd"
+            var identifier = JournaldSink.defaultIdentifier
             if let n = f["identifier"] {
                 guard let text = try string(n, "\(path).identifier") else {
                     throw invalid(n, "\(path).identifier", "must not be null")

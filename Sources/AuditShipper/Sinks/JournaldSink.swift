@@ -18,6 +18,9 @@ import Logging
 /// back (the service's DynamicUser may not read the system journal).
 public struct JournaldSink: Sink {
     public static let socketPath = "/run/systemd/journal/socket"
+    /// Event entries' `SYSLOG_IDENTIFIER` unless configured: not the daemon's own
+    /// `openai-auditd`, so `journalctl -t openai-audit` is the audit trail alone.
+    public static let defaultIdentifier = "openai-audit"
     public let name: String
     public let identifier: String
     /// nil where nothing may be recorded (`replay`, which keeps no position).
@@ -25,7 +28,7 @@ public struct JournaldSink: Sink {
     let logger: Logger?
 
     public init(
-        name: String = "journald", identifier: String = "openai-auditd", receiptLog: ReceiptLog? = nil,
+        name: String = "journald", identifier: String = defaultIdentifier, receiptLog: ReceiptLog? = nil,
         logger: Logger? = nil
     ) {
         self.name = name

@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How the daemon's own diagnostics are written to stderr (`log.format`).
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// `journal` when stderr is the journal's stream (systemd sets `JOURNAL_STREAM`), else `text`.
+    case auto
+    /// A timestamp, the level and the message with its metadata: for a terminal or a file.
+    case text
+    /// One JSON object per line (time, level, message, metadata): for container platforms.
+    case json
+    /// The sd-daemon priority prefix (`<3>`) and no timestamp: journald stamps and files the
+    /// line at that priority, so `journalctl -p warning` finds the daemon's warnings.
+    case journal
+
+    /// `auto` made concrete for this process: `journal` if `JOURNAL_STREAM` names stderr's
+    /// device and inode (sd_journal_stream_fd's contract), else `text`.
+    public func resolved(environment: [String: String], descriptor: Int32 = 2) -> LogFormat {
+        guard self == .auto else { return self }
+        guard let stream = environment["JOURNAL_STREAM"] else { return .text }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return .text }
+        return stream == "\(info.st_dev):\(info.st_ino)" ? .journal : .text
+    }
+}
+
+/// The level and format in force, which a reload may change: `--log-level` if given, else
+/// `log.level`.
+public final class LogSettings: Sendable {
+    struct Values {
+        var flag: Logger.Level?
+        var file: Logger.Level
+        var format: LogFormat
+    }
+    let values: Mutex<Values>
+
+    public init(flag: Logger.Level? = nil, file: Logger.Level = .info, format: LogFormat = .text) {
+        values = Mutex(Values(flag: flag, file: file, format: format))
+    }
+
+    public var level: Logger.Level { values.withLock { $0.flag ?? $0.file } }
+    public var format: LogFormat { values.withLock { $0.format } }
+
+    /// The line a command ends with when it fails: plain `openai-auditd: …` on a terminal, at
+    /// error priority in the journal, an object in JSON.
+    public func finalError(_ message: String) -> [UInt8] {
+        let format = self.format
+        guard format != .text else { return Array("openai-auditd: \(message)\n".utf8) }
+        return DiagnosticLogHandler.line(
+            .error, "openai-auditd: \(message)", [:], source: "openai-auditd", format: format, label: "openai-auditd")
+    }
+
+    /// A reloaded configuration's level and (already resolved) format.
+    public func reloaded(level: Logger.Level, format: LogFormat) {
+        values.withLock {
+            $0.file = level
+            $0.format = format
+        }
+    }
+}
+
+/// The daemon's own log lines on stderr, in the format and at the level `settings` holds.
+/// Events never go here; only diagnostics do.
+public struct DiagnosticLogHandler: LogHandler {
+    public let label: String
+    let settings: LogSettings
+    let write: @Sendable ([UInt8]) -> Void
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+
+    public init(label: String, settings: LogSettings, write: @escaping @Sendable ([UInt8]) -> Void = Self.standardError)
+    {
+        self.label = label
+        self.settings = settings
+        self.write = write
+    }
+
+    public var logLevel: Logger.Level {
+        get { settings.level }
+        set {}
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
+        if let extra = event.metadata { all.merge(extra) { $1 } }
+        write(
+            Self.line(event.level, "\(event.message)", all, source: event.source, format: settings.format, label: label)
+        )
+    }
+
+    /// One line, newline included. Line breaks inside a message or value are escaped: the
+    /// journal's stream would cut the line there and file the rest without its priority.
+    public static func line(
+        _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata, source: String, format: LogFormat,
+        label: String, now: Date = Date()
+    ) -> [UInt8] {
+        let pairs = metadata.sorted { $0.key < $1.key }
+        var out: [UInt8] = []
+        switch format {
+        case .json:
+            out.append(contentsOf: #"{"time":"#.utf8)
+            JSONString.append(Self.timestamp(now), to: &out)
+            out.append(contentsOf: #","level":"#.utf8)
+            JSONString.append(level.rawValue, to: &out)
+            out.append(contentsOf: #","label":"#.utf8)
+            JSONString.append(label, to: &out)
+            out.append(contentsOf: #","message":"#.utf8)
+            JSONString.append(message, to: &out)
+            out.append(contentsOf: #","metadata":{"#.utf8)
+            for (index, pair) in pairs.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONString.append(pair.key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONString.append("\(pair.value)", to: &out)
+            }
+            out.append(contentsOf: #"},"source":"#.utf8)
+            JSONString.append(source, to: &out)
+            out.append(UInt8(ascii: "}"))
+        case .journal, .auto:
+            out.append(contentsOf: "<\(priority(level))>".utf8)
+            out.append(contentsOf: oneLine(message).utf8)
+            for (key, value) in pairs { out.append(contentsOf: " \(key)=\(oneLine("\(value)"))".utf8) }
+        case .text:
+            var text = "\(timestamp(now)) \(level) \(label): \(oneLine(message))"
+            for (key, value) in pairs { text += " \(key)=\(oneLine("\(value)"))" }
+            out.append(contentsOf: text.utf8)
+        }
+        out.append(0x0A)
+        return out
+    }
+
+    /// syslog priorities (sd-daemon.h): trace and debug 7, info 6, notice 5, warning 4,
+    /// error 3, critical 2.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+
+    static func oneLine(_ text: String) -> String {
+        guard text.contains(where: { $0 == "\n" || $0 == "\r" }) else { return text }
+        return text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    /// UTC, to the millisecond: `2026-11-28T03:04:05.678Z`.
+    static func timestamp(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
+        let millis = Int((interval - interval.rounded(.down)) * 1000)
+        let head = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return head + "." + String(repeating: "0", count: millis < 10 ? 2 : millis < 100 ? 1 : 0) + "\(millis)Z"
+    }
+
+    /// Writes a whole line to fd 2 with one `write`, so concurrent lines never interleave.
+    public static let standardError: @Sendable ([UInt8]) -> Void = { bytes in
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += n
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import AuditShipper
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// The daemon's own log lines in each format, and `auto`'s choice.
+@Suite struct DiagnosticLogHandlerTests {
+    let at = Date(timeIntervalSince1970: 1_795_000_000.25)
+
+    func line(_ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata, _ format: LogFormat) -> String {
+        String(
+            decoding: DiagnosticLogHandler.line(
+                level, message, metadata, source: "AuditShipper", format: format, label: "openai-auditd", now: at),
+            as: UTF8.self)
+    }
+
+    @Test(arguments: [
+        (Logger.Level.trace, 7), (.debug, 7), (.info, 6), (.notice, 5), (.warning, 4), (.error, 3), (.critical, 2),
+    ])
+    func journalLinesCarryTheSyslogPriorityAndNoTimestamp(level: Logger.Level, priority: Int) {
+        let text = line(level, "sink failed", ["sink": "siem", "error": "refused\nagain"], .journal)
+        #expect(
+            text == "<\(priority)>sink failed error=refused\\nagain sink=siem\n", "one line, whatever the values hold")
+    }
+
+    @Test func jsonLinesAreOneObjectEach() throws {
+        let text = line(.warning, "a \"quoted\"\nmessage", ["cycle.delivered": "12"], .json)
+        #expect(text.hasSuffix("}\n") && text.filter { $0 == "\n" }.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["time"] as? String == "2026-11-18T11:06:40.250Z")
+        #expect(object["level"] as? String == "warning")
+        #expect(object["message"] as? String == "a \"quoted\"\nmessage")
+        #expect((object["metadata"] as? [String: String]) == ["cycle.delivered": "12"])
+        #expect(object["source"] as? String == "AuditShipper")
+    }
+
+    @Test func textLinesHaveATimeTheLevelAndTheMessage() {
+        #expect(
+            line(.error, "cycle failed", ["error": "503"], .text)
+                == "2026-11-18T11:06:40.250Z error openai-auditd: cycle failed error=503\n")
+    }
+
+    /// sd-daemon's contract: `JOURNAL_STREAM` is `<device>:<inode>` of the stream; only when it
+    /// names what stderr is does `auto` write priority prefixes.
+    @Test func autoIsTheJournalFormatOnlyWhenJournalStreamNamesTheDescriptor() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/stream"
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let fd = open(path, O_WRONLY)
+        defer { close(fd) }
+        var info = stat()
+        #expect(fstat(fd, &info) == 0)
+        let stream = ["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino)"]
+        #expect(LogFormat.auto.resolved(environment: stream, descriptor: fd) == .journal)
+        #expect(LogFormat.auto.resolved(environment: ["JOURNAL_STREAM": "1:2"], descriptor: fd) == .text)
+        #expect(LogFormat.auto.resolved(environment: [:], descriptor: fd) == .text)
+        #expect(LogFormat.json.resolved(environment: stream, descriptor: fd) == .json)
+        #expect(LogFormat.text.resolved(environment: stream, descriptor: fd) == .text)
+    }
+
+    @Test func theLevelAndFormatFollowTheSettings() {
+        let written = Locked<[String]>([])
+        let settings = LogSettings(file: .info, format: .journal)
+        let logger = Logger(label: "openai-auditd") { label in
+            DiagnosticLogHandler(label: label, settings: settings) { bytes in
+                written.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+            }
+        }
+        logger.debug("hidden")
+        logger.error("shown", metadata: ["sink": "journald"])
+        settings.reloaded(level: .debug, format: .journal)
+        logger.debug("now shown")
+        #expect(written.withLock { $0 } == ["<3>shown sink=journald\n", "<7>now shown\n"])
+        #expect(String(decoding: settings.finalError("bad key"), as: UTF8.self) == "<3>openai-auditd: bad key\n")
+        #expect(
+            String(decoding: LogSettings(format: .text).finalError("bad key"), as: UTF8.self)
+                == "openai-auditd: bad key\n")
+    }
+}
