@@ -39,14 +39,17 @@ struct Run: AsyncParsableCommand {
         let daemon = slot.latest
         let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
         let notifier = SystemdNotifier(environment: setup.environment)
+        let health = ServiceHealth(heartbeat: daemon.heartbeat)
         let service = AuditService(
             runner: runner, interval: setup.configuration.poll.interval, logger: setup.logger, clock: Daemon.now,
             heartbeat: daemon.heartbeat, reloads: slot,
             observer: { outcome in
                 switch outcome {
                 case .finished(let report, let state, let interval):
+                    health.succeeded(interval: interval)
                     notifier.status(StatusLine.after(report, state: state, now: Daemon.now(), interval: interval))
                 case .failed(let message, let interval):
+                    health.failed(message, interval: interval)
                     notifier.status(StatusLine.failed(message, interval: interval))
                 }
             },
@@ -64,6 +67,13 @@ struct Run: AsyncParsableCommand {
             }, notifier: notifier,
             logger: setup.logger)
         var services: [any Service] = [service, reloads]
+        if let listen = setup.configuration.metricsListen {
+            let server = MetricsServer(
+                host: listen.host, port: listen.port, metrics: daemon.metrics, health: health, logger: setup.logger)
+            // Bound before READY=1: a port in use is a configuration error (78), not a silent gap.
+            _ = try await server.bind()
+            services.append(server)
+        }
         if let ping = SystemdNotifier.watchdogInterval() {
             services.append(
                 WatchdogService(
@@ -76,6 +86,7 @@ struct Run: AsyncParsableCommand {
         // Config, key (one limit=1 request), state and sinks are checked: now systemd may go on.
         // A sink that is down is named, but does not hold the others back.
         notifier.ready(status: StatusLine.started(state, lookback: setup.configuration.poll.lookback, failing: failing))
+        health.started(interval: setup.configuration.poll.interval)
         setup.logger.info(
             "started",
             metadata: [

@@ -67,7 +67,7 @@ struct Invocation {
             if let previous {
                 try Daemon(
                     configuration: configuration, key: try key(), logger: logger, statePath: statePath,
-                    executor: previous.executor, heartbeat: previous.heartbeat)
+                    executor: previous.executor, heartbeat: previous.heartbeat, metrics: previous.metrics)
             } else {
                 try Daemon(configuration: configuration, key: try key(), logger: logger, statePath: statePath)
             }

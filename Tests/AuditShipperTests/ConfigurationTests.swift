@@ -162,11 +162,19 @@ import Testing
         #expect(config.sinkStarts(now: 1_000_000) == ["siem-tls": 0, "stdout": 1_000_000 - 7 * 86_400])
     }
 
+    @Test func theMetricsEndpointTakesHostAndPort() throws {
+        #expect(try parse("metrics:\n  listen: 127.0.0.1:9464").metricsListen?.description == "127.0.0.1:9464")
+        let v6 = try parse("metrics:\n  listen: '[::1]:9464'").metricsListen
+        #expect(v6?.host == "::1" && v6?.port == 9464 && v6?.description == "[::1]:9464")
+        #expect(try parse("").metricsListen == nil)
+    }
+
     @Test func theExampleConfigurationLoads() throws {
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
         var expected = Configuration()
         expected.sinks = [Configuration.SinkEntry(.journald(identifier: "openai-audit"))]
+        expected.metricsListen = Configuration.ListenAddress(host: "127.0.0.1", port: 9786)
         #expect(config == expected)
     }
 
@@ -239,10 +247,8 @@ import Testing
         ("sinks:\n  - type: stdout\n    start_at: later", "sinks[0].start_at: 'later' is not a time"),
         ("sinks:\n  - type: stdout\n    name: \"a\\tb\"", "sinks[0].name: must not contain control characters"),
         ("sinks:\n  - type: syslog\n    enterprise_id: 0", "sinks[0].enterprise_id: '0' is not a whole number"),
-        (
-            "metrics:\n  listen: 127.0.0.1:9464",
-            "metrics.listen: '127.0.0.1:9464': the metrics endpoint is not available"
-        ),
+        ("metrics:\n  listen: 9464", "metrics.listen: '9464' is not HOST:PORT (e.g. 127.0.0.1:9464"),
+        ("metrics:\n  listen: localhost:99999", "metrics.listen: 'localhost:99999' is not HOST:PORT"),
         ("log:\n  level: loud", "log.level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"),
         ("state:\n  path: [a]", "state.path: expected a string"),
         ("api:\n  base_url: [unclosed", "config.yaml: not valid YAML: line"),

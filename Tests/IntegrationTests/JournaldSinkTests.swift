@@ -192,7 +192,7 @@ import Testing
             #expect(JournaldHarness.text(rejected["MESSAGE"])?.hasPrefix("<") == false, "the prefix was read, not kept")
             // The events are under their own identifier.
             let served = Set(try harness.servedEvents().keys)
-            let events = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-audit"]).compactMap {
+            let events = try JournaldHarness.read(["SYSLOG_IDENTIFIER=openai-audit", "_PID=\(good.pid)"]).compactMap {
                 JournaldHarness.text($0["OPENAI_AUDIT_ID"])
             }.filter { served.contains($0) }
             #expect(events.count == 5)

@@ -33,13 +33,16 @@ extension Configuration {
         if api.baseURL != running.api.baseURL { keys.append("api.base_url") }
         if api.organization != running.api.organization { keys.append("api.organization") }
         if api.filters != running.api.filters { keys.append("api.filters") }
+        // The endpoint is bound once, before READY=1; moving it is a restart.
+        if metricsListen != running.metricsListen { keys.append("metrics.listen") }
         if resolvedStatePath(environment: environment) != running.resolvedStatePath(environment: environment) {
             keys.append("state.path")
         }
         guard !keys.isEmpty else { return nil }
         let list = keys.joined(separator: ", ")
         return "\(list) cannot change on reload: the state file belongs to the source and path the daemon "
-            + "started with; restart the daemon to apply \(keys.count == 1 ? "this change" : "these changes") "
+            + "started with, and the metrics endpoint is bound at start; restart the daemon to apply "
+            + "\(keys.count == 1 ? "this change" : "these changes") "
             + "(a different source needs its own state file, see 'state reset' in docs/operations.md)"
     }
 }

@@ -102,7 +102,18 @@ public struct Configuration: Sendable, Equatable {
     /// nil: `$STATE_DIRECTORY/state.json` under systemd, else `/var/lib/openai-auditd/state.json`.
     public var statePath: String?
     public var sinks: [SinkEntry] = [SinkEntry(.stdout(format: .json))]
-    public var metricsListen: String?
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; nil: nowhere.
+    public var metricsListen: ListenAddress?
+
+    public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
     public var logLevel: Logger.Level = .info
     /// `auto` (the journal's priority prefixes under systemd, else text), `text` or `json`.
     public var logFormat: LogFormat = .auto

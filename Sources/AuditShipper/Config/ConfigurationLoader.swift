@@ -19,7 +19,7 @@ import Yams
 /// | `poll.max_window_events` | 10000 | 100 to 10,000,000 |
 /// | `state.path` | null | path |
 /// | `sinks` | one stdout sink | list of `{type: stdout, format: json}` |
-/// | `metrics.listen` | null | must stay null in this version |
+/// | `metrics.listen` | null | `HOST:PORT` (`[v6]:PORT`): serves /metrics, /healthz, /readyz |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `log.format` | `auto` | `auto` (journal priority prefixes when stderr is the journal), `text`, `json` |
 ///

@@ -18,10 +18,12 @@ struct ConfigurationReader {
         if let metrics = top["metrics"] {
             let fields = try self.fields(metrics, "metrics", allowed: ["listen"])
             if let node = fields["listen"], let listen = try string(node, "metrics.listen") {
-                throw invalid(
-                    node, "metrics.listen",
-                    "'\(listen)': the metrics endpoint is not available in this version of openai-auditd; leave it null"
-                )
+                guard let (host, port) = Self.hostAndPort(listen) else {
+                    throw invalid(
+                        node, "metrics.listen",
+                        "'\(listen)' is not HOST:PORT (e.g. 127.0.0.1:9464, or [::1]:9464; null turns it off)")
+                }
+                config.metricsListen = Configuration.ListenAddress(host: host, port: port)
             }
         }
         if let log = top["log"] {
@@ -256,29 +258,35 @@ struct ConfigurationReader {
                 "unknown scheme '\(scheme)' (expected unix, udp, tcp, tls)\(Self.suggestion(for: scheme, among: ["unix", "udp", "tcp", "tls"]))"
             )
         }
-        var host: Substring
-        var portText: Substring
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            portText = rest[rest.index(after: close)...].drop { $0 == ":" }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
-        } else {
-            host = Substring(rest)
-            portText = ""
-        }
-        if portText.hasSuffix("/") { portText = portText.dropLast() }
-        guard !host.isEmpty, !host.contains("/"), let port = Int(portText), (1...65535).contains(port) else {
+        guard let (host, port) = Self.hostAndPort(rest.hasSuffix("/") ? String(rest.dropLast()) : rest) else {
             throw invalid(
                 node, path, "'\(text)' needs a host and a port from 1 to 65535 (e.g. \(scheme)://siem.example.com:6514)"
             )
         }
         switch scheme {
-        case "udp": return .udp(host: String(host), port: port)
-        case "tcp": return .tcp(host: String(host), port: port)
-        default: return .tls(host: String(host), port: port)
+        case "udp": return .udp(host: host, port: port)
+        case "tcp": return .tcp(host: host, port: port)
+        default: return .tls(host: host, port: port)
         }
+    }
+
+    /// `host:port`, `[v6]:port`: the one parser of socket addresses in the configuration.
+    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(after: close)...].drop { $0 == ":" }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            return nil
+        }
+        guard !host.isEmpty, !host.contains("/"), let port = Int(portText), (1...65535).contains(port) else {
+            return nil
+        }
+        return (String(host), port)
     }
 
     // MARK: values

@@ -25,20 +25,27 @@ public actor CycleRunner {
     public func runCycle(now: Int64, until: Int64? = nil) async throws -> CycleReport {
         var cycle = self.cycle
         var state = self.state
-        if unwritten {
-            try cycle.persist(state)
-            unwritten = false
-        }
+        let started = ContinuousClock.now
         defer {
             self.cycle = cycle
             self.state = state
         }
         do {
-            return try await withTaskExecutorPreference(executor) {
+            if unwritten {
+                try cycle.write(state)
+                unwritten = false
+            }
+            let report = try await withTaskExecutorPreference(executor) {
                 try await cycle.run(state: &state, now: now, until: until)
             }
+            cycle.metrics?.cycleEnded(after: ContinuousClock.now - started, succeeded: true, now: now)
+            return report
         } catch let error as StateError {
             unwritten = true
+            cycle.metrics?.cycleEnded(after: ContinuousClock.now - started, succeeded: false, now: now)
+            throw error
+        } catch {
+            cycle.metrics?.cycleEnded(after: ContinuousClock.now - started, succeeded: false, now: now)
             throw error
         }
     }

@@ -1,4 +1,5 @@
 import Logging
+import Prometheus
 
 /// One poll cycle: read the window once, from the oldest sink position; give each sink the
 /// events it does not hold, oldest first, in batches; move each sink's position after every
@@ -14,6 +15,7 @@ public struct PollCycle: Sendable {
     let logger: Logger
     /// Beaten at every page and batch, for the watchdog.
     let heartbeat: Heartbeat?
+    let metrics: DaemonMetrics?
     /// Seconds per catch-up slice: halved when a slice overflows, doubled while slices are
     /// small, kept from one cycle to the next.
     public private(set) var sliceWidth: Int64
@@ -21,10 +23,11 @@ public struct PollCycle: Sendable {
 
     public init(
         source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:], settings: CycleSettings,
-        logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil,
+        logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
         persist: @escaping @Sendable (AuditState) throws -> Void
     ) {
         self.heartbeat = heartbeat
+        self.metrics = metrics
         self.source = source
         self.sinks = sinks
         self.sinkStarts = sinkStarts
@@ -96,7 +99,7 @@ public struct PollCycle: Sendable {
             }
             start = end
         }
-        if progress.unsaved { try persist(progress.state) }
+        if progress.unsaved { try write(progress.state) }
         return progress.report
     }
 
@@ -122,7 +125,8 @@ public struct PollCycle: Sendable {
             do {
                 receipts = try await sink.receipts()
             } catch {
-                progress.fail(sink, "cannot tell what the destination already holds: \(error)", now: now, logger)
+                progress.fail(
+                    sink, "cannot tell what the destination already holds: \(error)", now: now, logger, metrics)
                 continue
             }
             if !receipts.isEmpty {
@@ -135,14 +139,14 @@ public struct PollCycle: Sendable {
             do {
                 try await sink.check()
             } catch {
-                progress.fail(sink, "\(error)", now: now, logger)
+                progress.fail(sink, "\(error)", now: now, logger, metrics)
                 continue
             }
             progress.active.append(sink)
         }
         if !changes.isEmpty || !recorded.isEmpty {
             progress.state.updatedAt = now
-            try persist(progress.state)
+            try write(progress.state)
             progress.unsaved = false
             for sink in recorded { await settle(sink) }
         }
@@ -192,10 +196,12 @@ public struct PollCycle: Sendable {
                 let page = try await source.page(query)
                 heartbeat?.beat()
                 progress.report.pages += 1
+                metrics?.eventsReceived.increment(by: Int64(page.events.count))
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
                     guard seen.insert(event.id).inserted, windows.contains(where: { $0.needs(event) }) else {
                         progress.report.duplicatesDropped += 1
+                        metrics?.duplicatesDropped.increment()
                         continue
                     }
                     held.append(event)
@@ -209,6 +215,7 @@ public struct PollCycle: Sendable {
                 query.after = last
             }
         }
+        if let newestSeen { metrics?.sawEvent(at: newestSeen) }
         // Oldest first; within one second, the reverse of the API's (newest-first) order.
         let ordered = held.enumerated().sorted {
             $0.element.effectiveAt != $1.element.effectiveAt
@@ -242,9 +249,10 @@ public struct PollCycle: Sendable {
                         try await sink.deliver(subset)
                         heartbeat?.beat()
                         delivering.append(sink)
+                        metrics?.eventsSent(sink: sink.name).increment(by: Int64(subset.count))
                     }
                 } catch {
-                    progress.fail(sink, "\(error)", now: now, logger)
+                    progress.fail(sink, "\(error)", now: now, logger, metrics)
                     continue
                 }
                 for index in indices {
@@ -260,6 +268,7 @@ public struct PollCycle: Sendable {
             for sink in progress.active { progress.state.positions[sink.name]!.prune(lookback: settings.lookback) }
             progress.report.delivered += given.count { $0 }
             progress.report.lateEvents += late.count { $0 }
+            metrics?.lateEvents.increment(by: Int64(late.count { $0 }))
             if let newest = batch.last?.effectiveAt, !delivering.isEmpty {
                 progress.report.newestDelivered = max(progress.report.newestDelivered ?? newest, newest)
             }
@@ -273,12 +282,22 @@ public struct PollCycle: Sendable {
                 // In memory first: the batch *was* delivered. If the write fails, the runner
                 // keeps this state and delivers nothing more until it is written.
                 progress.unsaved = true
-                try persist(progress.state)
+                try write(progress.state)
                 progress.unsaved = false
                 for sink in delivering { await settle(sink) }
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }
         } while offset < events.count && !progress.active.isEmpty
+    }
+
+    /// Writes the state (the injected `persist`), counts it, and shows each sink's position.
+    func write(_ state: AuditState) throws {
+        try persist(state)
+        guard let metrics else { return }
+        metrics.stateWrites.increment()
+        for (name, position) in state.positions {
+            metrics.sinkPosition(sink: name).set(Double(position.completeBefore))
+        }
     }
 
     /// The sink's position is on disk: its destination's record of the batch is no longer needed.
@@ -301,7 +320,8 @@ extension PollCycle.Progress {
 
     /// A sink failed: it keeps its position, records why (written at the latest at the end of
     /// the cycle, for `state show`), and sits out the rest of the cycle.
-    mutating func fail(_ sink: any Sink, _ reason: String, now: Int64, _ logger: Logger) {
+    mutating func fail(_ sink: any Sink, _ reason: String, now: Int64, _ logger: Logger, _ metrics: DaemonMetrics?) {
+        metrics?.sinkErrors(sink: sink.name).increment()
         state.positions[sink.name]?.fail(reason, at: now)
         state.updatedAt = now
         unsaved = true

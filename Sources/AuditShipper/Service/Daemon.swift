@@ -12,6 +12,8 @@ public struct Daemon: Sendable {
     public let executor: EventLoopExecutor
     /// Shows the watchdog that cycles make progress.
     public let heartbeat: Heartbeat
+    /// What `metrics.listen` exports; one registry for the process, carried across reloads.
+    public let metrics: DaemonMetrics
     let http: HTTPClient
     let logger: Logger
 
@@ -27,17 +29,21 @@ public struct Daemon: Sendable {
     public init(
         configuration: Configuration, key: AdminKey, logger: Logger, statePath: String? = nil,
         output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy(),
-        executor: EventLoopExecutor = EventLoopExecutor(), heartbeat: Heartbeat = Heartbeat()
+        executor: EventLoopExecutor = EventLoopExecutor(), heartbeat: Heartbeat = Heartbeat(),
+        metrics: DaemonMetrics = DaemonMetrics(version: AuditShipperVersion.current)
     ) throws {
         self.configuration = configuration
         self.logger = logger
         self.executor = executor
         self.heartbeat = heartbeat
+        self.metrics = metrics
+        metrics.register(sinks: configuration.sinks.map(\.name))
         sinkStarts = configuration.sinkStarts(now: Daemon.now())
         http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
-            timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop)
+            timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop,
+            metrics: metrics)
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
             switch entry.settings {
@@ -48,7 +54,7 @@ public struct Daemon: Sendable {
                 return JournaldSink(name: entry.name, identifier: identifier, receiptLog: log, logger: logger)
             case .syslog(let syslog):
                 do {
-                    return try SyslogSink(settings: syslog, name: entry.name, logger: logger)
+                    return try SyslogSink(settings: syslog, name: entry.name, logger: logger, metrics: metrics)
                 } catch {
                     throw ConfigurationError.invalid(
                         origin: "configuration", path: "sinks[\(index)].tls",
@@ -132,7 +138,7 @@ public struct Daemon: Sendable {
     ) -> PollCycle {
         PollCycle(
             source: client, sinks: sinks, sinkStarts: sinkStarts, settings: settings ?? configuration.cycleSettings,
-            logger: logger, heartbeat: heartbeat, persist: persist)
+            logger: logger, heartbeat: heartbeat, metrics: metrics, persist: persist)
     }
 
     /// Closes the sinks' connections and the HTTP client; the daemon is done after this.

@@ -1,4 +1,5 @@
 import Logging
+import Prometheus
 import Synchronization
 
 /// Events as syslog messages to a collector: RFC 5424 (or 3164) lines carrying the event as
@@ -22,10 +23,14 @@ public final class SyslogSink: Sink {
     let logger: Logger
     /// Events sent as an "too large" record instead of whole (datagram transports only).
     public let oversized = Mutex(0)
+    let metrics: DaemonMetrics?
 
-    public init(settings: Configuration.SyslogSettings, name: String? = nil, logger: Logger) throws {
+    public init(
+        settings: Configuration.SyslogSettings, name: String? = nil, logger: Logger, metrics: DaemonMetrics? = nil
+    ) throws {
         self.settings = settings
         self.logger = logger
+        self.metrics = metrics
         self.name = name ?? Configuration.SinkSettings.syslog(settings).defaultName
         origin = SyslogOrigin(
             facility: settings.facility, hostname: settings.hostname ?? SyslogOrigin.localHostname(),
@@ -91,6 +96,7 @@ public final class SyslogSink: Sink {
     /// The record sent instead of an event too large for a datagram.
     func tooLarge(_ event: AuditEvent, bytes: Int) -> [UInt8] {
         oversized.withLock { $0 += 1 }
+        metrics?.eventsOversized(sink: name).increment()
         logger.error(
             "event too large for a datagram syslog transport, sent as a record naming it; use tcp:// or tls://",
             metadata: ["event.id": "\(event.id)", "event.bytes": "\(bytes)", "sink": "\(name)"])

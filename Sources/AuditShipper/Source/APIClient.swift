@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
 
 /// Where pages come from: the HTTP client in production, a canned source in tests.
 public protocol AuditLogSource: Sendable {
@@ -23,12 +24,15 @@ public struct APIClient: AuditLogSource {
     let logger: Logger
     /// Requests run on this loop when set (see `EventLoopExecutor`).
     let eventLoop: (any EventLoop)?
+    let metrics: DaemonMetrics?
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
-        retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil
+        retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil,
+        metrics: DaemonMetrics? = nil
     ) {
         self.eventLoop = eventLoop
+        self.metrics = metrics
         self.http = http
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.key = key
@@ -57,6 +61,7 @@ public struct APIClient: AuditLogSource {
                 guard attempt < retry.maxAttempts else {
                     throw UpstreamError.retriesExhausted(attempts: attempt, last: error)
                 }
+                metrics?.apiRetries.increment()
                 var retryAfter: Duration?
                 if case .rateLimited(_, let value) = error { retryAfter = value }
                 let wait = retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
@@ -80,6 +85,7 @@ public struct APIClient: AuditLogSource {
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "User-Agent", value: "openai-auditd/\(AuditShipperVersion.current)")
         let response: HTTPClient.Response
+        let started = ContinuousClock.now
         do {
             // The body is gathered on the event loop and handed over once: a page costs one
             // thread hop instead of one per chunk, which perf showed as a fifth of the CPU.
@@ -96,10 +102,13 @@ public struct APIClient: AuditLogSource {
             }
         } catch {
             if Task.isCancelled { throw CancellationError() }
+            metrics?.apiRequests(code: "error").increment()
             throw UpstreamError.transport(key.redact(String(describing: error)))
         }
         let body = response.body ?? ByteBuffer()
         let status = Int(response.status.code)
+        metrics?.apiRequests(code: "\(status)").increment()
+        metrics?.apiRequestDuration.record(ContinuousClock.now - started)
         switch status {
         case 200:
             do {

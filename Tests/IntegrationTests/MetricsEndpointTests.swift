@@ -1,0 +1,112 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// `metrics.listen` with the binary as a process: the Prometheus exposition (checked by the
+/// real `promtool`), health and readiness through a failing upstream and its recovery, and the
+/// answers to paths and methods it does not serve.
+@Suite struct MetricsEndpointTests {
+    static let now = Int64(Date().timeIntervalSince1970)
+
+    /// `curl` against the endpoint: the status code and the body.
+    func get(_ url: String, method: String = "GET") throws -> (status: Int, body: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "-X", method, "-w", "\n%{http_code}", "--max-time", "5", url]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
+        let status = Int(lines.removeLast()) ?? 0
+        return (status, lines.joined(separator: "\n"))
+    }
+
+    /// The value of the series `name` (with its labels as written) in an exposition.
+    func value(_ exposition: String, _ series: String) -> Double? {
+        exposition.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap {
+            Double($0.split(separator: " ").last ?? "")
+        }
+    }
+
+    func promtool(_ exposition: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+        process.arguments = ["check", "metrics"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(exposition.utf8))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    @Test func metricsHealthAndReadinessFollowTheDaemon() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 40, from: Self.now - 600, to: Self.now - 100)
+            let port = try RsyslogHarness.freePort()
+            let base = "http://127.0.0.1:\(port)"
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h",
+                extra: "sinks:\n  - type: stdout\n    name: out\nmetrics:\n  listen: 127.0.0.1:\(port)")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the first 40 events") { harness.lineCount() == 40 }
+            try await harness.waitFor("ready") { (try? get(base + "/readyz").status) == 200 }
+            #expect(try get(base + "/healthz").status == 200)
+            let exposition = try get(base + "/metrics").body
+            let checked = try promtool(exposition)
+            #expect(checked.status == 0 && checked.output.isEmpty, "promtool: \(checked.output)")
+            #expect(value(exposition, #"openai_auditd_events_sent_total{sink="out"}"#) == 40)
+            #expect(value(exposition, #"openai_auditd_sink_errors_total{sink="out"}"#) == 0)
+            #expect(value(exposition, #"openai_auditd_build_info{version="0.1.0"}"#) == 1)
+            #expect((value(exposition, #"openai_auditd_api_requests_total{code="200"}"#) ?? 0) >= 2)
+            #expect(value(exposition, #"openai_auditd_api_requests_total{code="429"}"#) == 0, "known codes from 0")
+            let position = try #require(
+                value(exposition, #"openai_auditd_sink_position_timestamp_seconds{sink="out"}"#))
+            #expect(position >= Double(Self.now - 100 - 1), "the sink's position, as a timestamp")
+            for family in [
+                "openai_auditd_api_retries_total", "openai_auditd_api_request_duration_seconds",
+                "openai_auditd_events_received_total", "openai_auditd_events_oversized_total",
+                "openai_auditd_duplicates_dropped_total", "openai_auditd_late_events_total",
+                "openai_auditd_newest_event_timestamp_seconds", "openai_auditd_last_success_timestamp_seconds",
+                "openai_auditd_cycle_duration_seconds", "openai_auditd_state_writes_total",
+            ] {
+                #expect(exposition.contains("# TYPE \(family) "), "\(family) is exported from the start")
+            }
+            #expect(try get(base + "/nope").status == 404)
+            #expect(try get(base + "/metrics", method: "POST").status == 405)
+            // The API fails for a while: the loop stays alive, readiness goes.
+            harness.simulator.faults.enqueue(.status(500, retryAfter: nil), count: 1000)
+            try await harness.waitFor("not ready", timeout: .seconds(30)) {
+                let ready = try get(base + "/readyz")
+                return ready.status == 503 && ready.body.contains("the last successful poll was")
+            }
+            #expect(try get(base + "/healthz").status == 200, "retrying is alive")
+            let failing = try get(base + "/metrics").body
+            #expect((value(failing, #"openai_auditd_api_requests_total{code="500"}"#) ?? 0) > 0)
+            #expect((value(failing, "openai_auditd_api_retries_total") ?? 0) > 0)
+            harness.simulator.faults.removeAll()
+            try await harness.waitFor("ready again", timeout: .seconds(90)) {
+                (try? get(base + "/readyz").status) == 200
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "\(harness.stderr)")
+        }
+    }
+
+    @Test func aPortInUseIsAConfigurationError() async throws {
+        try await DaemonHarness.with { harness async throws in
+            // The simulator's own port is taken.
+            let port = try #require(URL(string: harness.simulator.baseURL)?.port)
+            try harness.writeConfig(poll: "  start_at: -1h", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+            #expect(try await harness.run(["run", "--config", harness.configPath]) == 78)
+            #expect(harness.stderr.contains("metrics.listen: cannot listen on 127.0.0.1:\(port)"), "\(harness.stderr)")
+        }
+    }
+}
