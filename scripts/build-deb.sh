@@ -30,6 +30,8 @@ install -D -m 0644 packaging/openai-auditd.service "$root/lib/systemd/system/ope
 install -D -m 0644 packaging/openai-auditd@.service "$root/lib/systemd/system/openai-auditd@.service"
 install -D -m 0644 config/config.example.yaml "$root/etc/openai-auditd/config.yaml"
 install -D -m 0644 packaging/openai-auditd.catalog "$root/usr/lib/systemd/catalog/openai-auditd.catalog"
+install -D -m 0644 packaging/prometheus/openai-auditd.rules.yml \
+  "$root/usr/share/openai-auditd/prometheus/openai-auditd.rules.yml"
 install -d -m 0755 "$root/usr/share/man/man8"
 python3 scripts/make-manpage.py "$root/usr/bin/openai-auditd" | gzip -9n > "$root/usr/share/man/man8/openai-auditd.8.gz"
 doc=$root/usr/share/doc/$package

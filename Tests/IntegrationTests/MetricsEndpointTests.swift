@@ -100,6 +100,85 @@ import Testing
         }
     }
 
+    /// The shipped alert rules, against the cases in their test file.
+    @Test func theAlertRulesPassPromtool() throws {
+        let directory = DaemonHarness.root + "/packaging/prometheus"
+        for arguments in [
+            ["check", "rules", "openai-auditd.rules.yml"], ["test", "rules", "openai-auditd.rules.test.yml"],
+        ] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+            process.arguments = arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0 && text.contains("SUCCESS"), "promtool \(arguments): \(text)")
+        }
+    }
+
+    /// Debian's Prometheus server scrapes the daemon every second with the shipped rules loaded.
+    @Test func aRealPrometheusScrapesTheDaemon() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 25, from: Self.now - 600, to: Self.now - 100)
+            let port = try RsyslogHarness.freePort()
+            let prometheusPort = try RsyslogHarness.freePort()
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h",
+                extra: "sinks:\n  - type: stdout\n    name: out\nmetrics:\n  listen: 127.0.0.1:\(port)")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the 25 events") { harness.lineCount() == 25 }
+            let directory = harness.directory + "/prometheus"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try """
+            global: {scrape_interval: 1s, evaluation_interval: 1s}
+            rule_files: [\(DaemonHarness.root)/packaging/prometheus/openai-auditd.rules.yml]
+            scrape_configs:
+              - job_name: openai-auditd
+                static_configs: [{targets: ["127.0.0.1:\(port)"]}]
+            """.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
+            let prometheus = try harness.launch(
+                [
+                    "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                    "--web.listen-address=127.0.0.1:\(prometheusPort)",
+                ], executable: "/usr/bin/prometheus")
+            defer { kill(prometheus.processIdentifier, SIGTERM) }
+            func query(_ expression: String) throws -> Double? {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                process.arguments = [
+                    "-s", "--max-time", "5", "-G", "http://127.0.0.1:\(prometheusPort)/api/v1/query",
+                    "--data-urlencode", "query=\(expression)",
+                ]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                    let result = (object["data"] as? [String: Any])?["result"] as? [[String: Any]],
+                    let value = result.first?["value"] as? [Any], let text = value.last as? String
+                else { return nil }
+                return Double(text)
+            }
+            try await harness.waitFor("Prometheus to scrape the daemon", timeout: .seconds(60)) {
+                try query(#"up{job="openai-auditd"}"#) == 1
+            }
+            try await harness.waitFor("the delivered count in Prometheus") {
+                try query(#"openai_auditd_events_sent_total{job="openai-auditd", sink="out"}"#) == 25
+            }
+            #expect(try query("count(openai_auditd_build_info)") == 1)
+            let rules = try get("http://127.0.0.1:\(prometheusPort)/api/v1/rules").body
+            #expect(rules.components(separatedBy: #""type":"alerting""#).count - 1 == 5, "the five rules are loaded")
+            #expect(!rules.contains(#""health":"err""#), "\(rules)")
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+        }
+    }
+
     @Test func aPortInUseIsAConfigurationError() async throws {
         try await DaemonHarness.with { harness async throws in
             // The simulator's own port is taken.
