@@ -32,6 +32,7 @@ install -D -m 0644 config/config.example.yaml "$root/etc/openai-auditd/config.ya
 install -D -m 0644 packaging/openai-auditd.catalog "$root/usr/lib/systemd/catalog/openai-auditd.catalog"
 install -D -m 0644 packaging/prometheus/openai-auditd.rules.yml \
   "$root/usr/share/openai-auditd/prometheus/openai-auditd.rules.yml"
+install -D -m 0644 packaging/grafana/openai-auditd.json "$root/usr/share/openai-auditd/grafana/openai-auditd.json"
 install -d -m 0755 "$root/usr/share/man/man8"
 python3 scripts/make-manpage.py "$root/usr/bin/openai-auditd" | gzip -9n > "$root/usr/share/man/man8/openai-auditd.8.gz"
 doc=$root/usr/share/doc/$package

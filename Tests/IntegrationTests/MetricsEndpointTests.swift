@@ -146,7 +146,8 @@ import Testing
                     "--web.listen-address=127.0.0.1:\(prometheusPort)",
                 ], executable: "/usr/bin/prometheus")
             defer { kill(prometheus.processIdentifier, SIGTERM) }
-            func query(_ expression: String) throws -> Double? {
+            /// The result vector of an instant query; nil when Prometheus refused the expression.
+            func results(_ expression: String) throws -> [[String: Any]]? {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
                 process.arguments = [
@@ -159,8 +160,12 @@ import Testing
                 let data = output.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()
                 guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                    let result = (object["data"] as? [String: Any])?["result"] as? [[String: Any]],
-                    let value = result.first?["value"] as? [Any], let text = value.last as? String
+                    object["status"] as? String == "success"
+                else { return nil }
+                return (object["data"] as? [String: Any])?["result"] as? [[String: Any]]
+            }
+            func query(_ expression: String) throws -> Double? {
+                guard let value = try results(expression)?.first?["value"] as? [Any], let text = value.last as? String
                 else { return nil }
                 return Double(text)
             }
@@ -171,6 +176,28 @@ import Testing
                 try query(#"openai_auditd_events_sent_total{job="openai-auditd", sink="out"}"#) == 25
             }
             #expect(try query("count(openai_auditd_build_info)") == 1)
+            // Every expression of the shipped dashboard is valid PromQL over what the daemon
+            // exports, and has data once a few scrapes make rates (at least two samples).
+            try await harness.waitFor("three scrapes") {
+                (try query(#"count_over_time(up{job="openai-auditd"}[1m])"#) ?? 0) >= 3
+            }
+            let dashboard = try #require(
+                try JSONSerialization.jsonObject(
+                    with: Data(
+                        contentsOf: URL(fileURLWithPath: DaemonHarness.root + "/packaging/grafana/openai-auditd.json")))
+                    as? [String: Any])
+            let panels = try #require(dashboard["panels"] as? [[String: Any]])
+            let expressions = panels.flatMap {
+                ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+            }
+            #expect(expressions.count >= 6)
+            for expression in expressions {
+                let concrete = expression.replacingOccurrences(of: "$job", with: "openai-auditd")
+                    .replacingOccurrences(of: "$instance", with: ".*")
+                let answer = try results(concrete)
+                #expect(answer != nil, "Prometheus refused \(concrete)")
+                #expect(answer?.isEmpty == false, "\(concrete) has data")
+            }
             let rules = try get("http://127.0.0.1:\(prometheusPort)/api/v1/rules").body
             #expect(rules.components(separatedBy: #""type":"alerting""#).count - 1 == 5, "the five rules are loaded")
             #expect(!rules.contains(#""health":"err""#), "\(rules)")
