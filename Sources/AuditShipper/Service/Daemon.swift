@@ -43,7 +43,7 @@ public struct Daemon: Sendable {
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
             timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop,
-            metrics: metrics)
+            metrics: metrics, heartbeat: heartbeat)
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
             switch entry.settings {

@@ -2,7 +2,7 @@ import Synchronization
 
 /// What `/healthz` and `/readyz` answer: the poll loop is alive (the watchdog's own condition,
 /// `Heartbeat`), and the daemon is ready (READY=1 was sent and the last cycle succeeded within
-/// three poll intervals).
+/// three poll intervals, or the API asked it to wait with `Retry-After` and it is waiting).
 public final class ServiceHealth: Sendable {
     struct Status {
         var started = false
@@ -49,7 +49,7 @@ public final class ServiceHealth: Sendable {
             let why = status.lastError.map { ": \($0.prefix(300))" } ?? ""
             guard let last = status.lastSuccess else { return "not ready: no poll has succeeded yet\(why)" }
             let age = now - last
-            guard age <= status.interval * 3 else {
+            guard age <= status.interval * 3 || heartbeat.isWaitingAsTold else {
                 return "not ready: the last successful poll was \(age.components.seconds)s ago\(why)"
             }
             return nil

@@ -47,7 +47,16 @@ public final class Heartbeat: Sendable {
 
     public init() {}
 
+    /// Until when the API asked us to wait (`Retry-After`); nil when no such wait is on.
+    let retryAfterUntil = Mutex<ContinuousClock.Instant?>(nil)
+
     public func beat() { last.withLock { $0 = .now } }
+
+    /// A `Retry-After` wait begins (until `until`) or ends (nil): waiting as told is not failing.
+    public func waiting(until: ContinuousClock.Instant?) { retryAfterUntil.withLock { $0 = until } }
+
+    /// A `Retry-After` wait is in progress.
+    public var isWaitingAsTold: Bool { retryAfterUntil.withLock { $0.map { $0 > .now } ?? false } }
 
     public var age: Duration { ContinuousClock.now - last.withLock { $0 } }
 

@@ -25,14 +25,17 @@ public struct APIClient: AuditLogSource {
     /// Requests run on this loop when set (see `EventLoopExecutor`).
     let eventLoop: (any EventLoop)?
     let metrics: DaemonMetrics?
+    /// Told about `Retry-After` waits, which readiness does not count as failures.
+    let heartbeat: Heartbeat?
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
         retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil,
-        metrics: DaemonMetrics? = nil
+        metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
     ) {
         self.eventLoop = eventLoop
         self.metrics = metrics
+        self.heartbeat = heartbeat
         self.http = http
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.key = key
@@ -71,6 +74,8 @@ public struct APIClient: AuditLogSource {
                         "upstream.error": "\(error)", "upstream.attempt": "\(attempt)",
                         "upstream.retry_in": "\(wait)",
                     ])
+                if retryAfter != nil { heartbeat?.waiting(until: .now + wait) }
+                defer { heartbeat?.waiting(until: nil) }
                 try await Task.sleep(for: wait)
             }
         }
