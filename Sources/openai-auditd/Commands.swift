@@ -18,7 +18,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         // SIGHUP must not end the daemon (its default action) even before the reload
-        // service listens; the signal source below sees it either way.
+        // service listens; UnixSignals sees it either way.
         signal(SIGHUP, SIG_IGN)
         try await Invocation.perform(options) { setup in
             let (daemon, failing) = try await setup.startDaemon(keepsPositions: true)
@@ -27,84 +27,24 @@ struct Run: AsyncParsableCommand {
             // sink connections); the store holds the state lock until then.
             try await Self.closing(slot) {
                 let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-                try await Self.serve(setup, slot: slot, store: store, state: state, failing: failing.map(\.name))
+                let file = setup.configurationPath
+                let reloading = DaemonServices.Reloading(
+                    requests: await DaemonServices.hangups(),
+                    load: { try ConfigurationLoader.load(file: file, environment: setup.environment) },
+                    start: { configuration, previous in
+                        try await setup.with(configuration).startDaemon(keepsPositions: true, replacing: previous).0
+                    },
+                    accepted: {
+                        setup.logSettings.reloaded(
+                            level: $0.logLevel, format: $0.logFormat.resolved(environment: setup.environment))
+                    })
+                let services = try await DaemonServices(
+                    slot: slot, store: store, state: state, environment: setup.environment, reloading: reloading,
+                    failing: failing.map(\.name), logger: setup.logger)
+                try await services.run()
                 withExtendedLifetime(store) {}
             }
         }
-    }
-
-    static func serve(
-        _ setup: Invocation, slot: DaemonSlot, store: StateStore, state: AuditState, failing: [String]
-    ) async throws {
-        let daemon = slot.latest
-        let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
-        let notifier = SystemdNotifier(environment: setup.environment)
-        let health = ServiceHealth(heartbeat: daemon.heartbeat)
-        let service = AuditService(
-            runner: runner, interval: setup.configuration.poll.interval, logger: setup.logger, clock: Daemon.now,
-            heartbeat: daemon.heartbeat, reloads: slot,
-            observer: { outcome in
-                switch outcome {
-                case .finished(let report, let state, let interval):
-                    health.succeeded(interval: interval)
-                    notifier.status(StatusLine.after(report, state: state, now: Daemon.now(), interval: interval))
-                case .failed(let message, let interval):
-                    health.failed(message, interval: interval)
-                    notifier.status(StatusLine.failed(message, interval: interval))
-                }
-            },
-            stopping: { notifier.stopping() })
-        let file = setup.configurationPath
-        let reloads = ReloadService(
-            requests: hangups(), slot: slot, environment: setup.environment,
-            load: { try ConfigurationLoader.load(file: file, environment: setup.environment) },
-            start: { configuration, previous in
-                try await setup.with(configuration).startDaemon(keepsPositions: true, replacing: previous).0
-            },
-            accepted: {
-                setup.logSettings.reloaded(
-                    level: $0.logLevel, format: $0.logFormat.resolved(environment: setup.environment))
-            }, notifier: notifier,
-            logger: setup.logger)
-        var services: [any Service] = [service, reloads]
-        if let listen = setup.configuration.metricsListen {
-            let server = MetricsServer(
-                host: listen.host, port: listen.port, metrics: daemon.metrics, health: health, logger: setup.logger)
-            // Bound before READY=1: a port in use is a configuration error (78), not a silent gap.
-            _ = try await server.bind()
-            services.append(server)
-        }
-        if let ping = SystemdNotifier.watchdogInterval() {
-            services.append(
-                WatchdogService(
-                    notifier: notifier, interval: ping, heartbeat: daemon.heartbeat, executor: daemon.executor,
-                    logger: setup.logger))
-        }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: setup.logger))
-        // Config, key (one limit=1 request), state and sinks are checked: now systemd may go on.
-        // A sink that is down is named, but does not hold the others back.
-        notifier.ready(status: StatusLine.started(state, lookback: setup.configuration.poll.lookback, failing: failing))
-        health.started(interval: setup.configuration.poll.interval)
-        setup.logger.info(
-            "started",
-            metadata: [
-                "version": "\(AuditShipperVersion.current)", "state.path": "\(store.path)",
-                "poll.interval": "\(setup.configuration.poll.interval)",
-            ])
-        try await group.run()
-    }
-
-    /// SIGHUP as a stream; signals during a reload collapse into one more.
-    static func hangups() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler { continuation.yield() }
-        let box = SignalSourceBox(source: source)
-        continuation.onTermination = { _ in box.source.cancel() }
-        source.resume()
-        return stream
     }
 
     /// Runs `body`, then shuts down every daemon the slot holds, whether `body` threw or not.
@@ -117,12 +57,6 @@ struct Run: AsyncParsableCommand {
         }
         await slot.shutdownAll()
     }
-}
-
-/// A signal source kept alive by its stream; cancelling it is thread-safe.
-private final class SignalSourceBox: @unchecked Sendable {
-    let source: any DispatchSourceSignal
-    init(source: any DispatchSourceSignal) { self.source = source }
 }
 
 struct Once: AsyncParsableCommand {
