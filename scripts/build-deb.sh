@@ -35,13 +35,17 @@ install -D -m 0644 packaging/prometheus/openai-auditd.rules.yml \
 install -D -m 0644 packaging/grafana/openai-auditd.json "$root/usr/share/openai-auditd/grafana/openai-auditd.json"
 install -d -m 0755 "$root/usr/share/man/man8"
 python3 scripts/make-manpage.py "$root/usr/bin/openai-auditd" | gzip -9n > "$root/usr/share/man/man8/openai-auditd.8.gz"
+# Whoever publishes the package sets DEB_MAINTAINER; example.org is a placeholder.
+maintainer=${DEB_MAINTAINER:-openai-auditd maintainers <openai-auditd@example.org>}
 doc=$root/usr/share/doc/$package
 install -D -m 0644 README.md "$doc/README.md"
 install -D -m 0644 docs/operations.md "$doc/operations.md"
 install -D -m 0644 config/config.example.yaml "$doc/examples/config.example.yaml"
 install -D -m 0644 packaging/debian/copyright "$doc/copyright"
-printf '%s (%s) stable; urgency=medium\n\n  * Release %s.\n\n -- openai-auditd maintainers <openai-auditd@localhost>  %s\n' \
-  "$package" "$version" "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" \
+# What lintian reports that is true but intended, each with its reason (see the file).
+install -D -m 0644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/$package"
+printf '%s (%s) stable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
+  "$package" "$version" "$version" "$maintainer" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")" \
   | gzip -9n > "$doc/changelog.gz"
 
 # The shared libraries the binary links (the Swift runtime is static): libc, libsystemd, ...
@@ -59,9 +63,9 @@ cat > "$root/DEBIAN/control" <<EOF
 Package: $package
 Version: $version
 Architecture: $arch
-Maintainer: openai-auditd maintainers <openai-auditd@localhost>
+Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: $depends, systemd
+Depends: $depends, systemd, init-system-helpers (>= 1.54~)
 Section: admin
 Priority: optional
 Homepage: https://github.com/openai-auditd/openai-auditd
