@@ -147,16 +147,35 @@ final class RsyslogHarness: @unchecked Sendable {
         rsyslogd.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try rsyslogd.run()
         process = rsyslogd
-        // Ready when every TCP port accepts and the unix socket exists.
-        for _ in 0..<300 {
+        // Ready when every TCP port accepts, the unix socket exists, and a UDP datagram comes
+        // out the other end: one sent before imudp binds is lost without a word, which on a
+        // loaded machine made the UDP test lose events that were never the daemon's to lose.
+        let probe = "harness-probe-\(udpPort)"
+        for _ in 0..<600 {
             if FileManager.default.fileExists(atPath: unixSocket),
                 [tcpPort, tlsPort, mutualTLSPort].allSatisfy(Self.accepts)
             {
-                return
+                if !messages(hostname: probe).isEmpty { return }
+                Self.sendUDP("<14>1 2026-01-01T00:00:00Z \(probe) probe - - - ready", port: udpPort)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw HarnessError("rsyslogd did not start listening within 6 s")
+        throw HarnessError("rsyslogd did not start listening within 12 s")
+    }
+
+    static func sendUDP(_ text: String, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let bytes = Array(text.utf8)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
 
     static func accepts(_ port: Int) -> Bool {
