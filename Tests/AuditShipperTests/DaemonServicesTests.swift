@@ -48,6 +48,8 @@ import Testing
         func lines() -> Int { output.bytes.withLock { $0.count { $0 == 0x0A } } }
         for _ in 0..<500 where lines() < 30 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(lines() == 30)
+        // The lines are out before the cycle ends and reports its success.
+        for _ in 0..<500 where services.health.notReadyReason() != nil { try await Task.sleep(for: .milliseconds(10)) }
         #expect(services.health.notReadyReason() == nil, "ready after a successful cycle")
         await services.group.triggerGracefulShutdown()
         try await running.value
