@@ -170,8 +170,9 @@ public struct PollCycle: Sendable {
             newestHeld = position.recent.values.max() ?? .min
         }
 
+        /// `SinkPosition.needs`, without its lookup where `recent` cannot hold the event.
         func needs(_ event: AuditEvent) -> Bool {
-            event.effectiveAt >= start && (event.effectiveAt > newestHeld || position.recent[event.id] == nil)
+            event.effectiveAt > newestHeld ? event.effectiveAt >= start : position.needs(event, windowStart: start)
         }
     }
 
