@@ -5,8 +5,9 @@ import Testing
 /// The Debian package `make deb` builds, installed on this machine with `dpkg -i`: its files
 /// are the ones docs/operations.md lists, the installed binary works, the installed unit's
 /// `ExecStart` runs as systemd would run it, an upgrade keeps the operator's configuration,
-/// the maintainer scripts call systemctl only when systemd runs, and the package removes and
-/// purges cleanly.
+/// the maintainer scripts call systemctl only when systemd runs, deb-systemd-helper keeps
+/// the operator's enablement across removal and reinstall, and a purge removes what the
+/// package recorded and names what it leaves.
 ///
 /// `make test` builds the package and names it in `AUDITD_TEST_DEB`; installing needs root
 /// (CI runs as root). Without either the test fails and says so.
@@ -14,6 +15,11 @@ import Testing
     static let now = Int64(Date().timeIntervalSince1970)
     static let package = "openai-auditd"
     static let unit = "/lib/systemd/system/openai-auditd.service"
+    static let wants = "/etc/systemd/system/multi-user.target.wants/"
+    /// What deb-systemd-helper records of the links enabling the unit makes.
+    static let recorded = "/var/lib/systemd/deb-systemd-helper-enabled/openai-auditd.service.dsh-also"
+    /// An instance of the template the test enables as an operator would.
+    static let instance = "openai-auditd@package-test.service"
 
     /// Debian's lintian: no error and no warning, except the overrides the package ships with
     /// their reasons (a statically linked libyaml and the toolchain's zlib).
@@ -35,18 +41,20 @@ import Testing
             // A leftover from an interrupted run would hide what this install does.
             _ = try sandbox.dpkg(["--purge", Self.package])
         }
+        defer { unlink(Self.wants + Self.instance) }
         // Without systemd running the scripts call nothing; systemd's own dpkg trigger on
         // /usr/lib/systemd/catalog compiles the catalog (the scripts no longer do it twice).
-        #expect(try sandbox.dpkg(["-i", deb]).isEmpty, "no systemctl call without systemd")
+        #expect(try sandbox.dpkg(["-i", deb]).calls.isEmpty, "no systemctl call without systemd")
         #expect(try Self.catalogHasOurEntry(sandbox.catalog), "systemd's trigger compiled the catalog")
         do {
             try await checkInstalled()
+            try theOperatorEnables()
             try upgradeKeepsTheConfigurationAndRestartsRunningInstances(deb, sandbox: sandbox)
         } catch {
             _ = try? sandbox.dpkg(["--purge", Self.package])
             throw error
         }
-        try removeAndPurge(sandbox: sandbox)
+        try removeReinstallAndPurge(deb, sandbox: sandbox)
         #expect(try !Self.catalogHasOurEntry(sandbox.catalog), "the trigger dropped the catalog entry")
     }
 
@@ -130,30 +138,65 @@ import Testing
         }
     }
 
+    /// Installing enables nothing (the service needs a key first), but deb-systemd-helper
+    /// records the link enabling makes; the operator then enables the unit and an instance
+    /// with systemctl (offline here: systemd is not PID 1).
+    func theOperatorEnables() throws {
+        #expect(Self.link(Self.wants + "openai-auditd.service") == nil, "installing enables nothing")
+        let recorded = try String(contentsOfFile: Self.recorded, encoding: .utf8)
+        #expect(recorded == Self.wants + "openai-auditd.service\n", "deb-systemd-helper's record: \(recorded)")
+        try Self.expectSuccess("/usr/bin/systemctl", ["enable", "openai-auditd.service", Self.instance])
+        #expect(Self.link(Self.wants + "openai-auditd.service") == Self.unit)
+        #expect(Self.link(Self.wants + Self.instance) == "/lib/systemd/system/openai-auditd@.service")
+    }
+
     /// An upgrade (here: the same package again, under a running systemd) leaves an edited
     /// conffile as the operator left it, reloads systemd and restarts the running instances.
     func upgradeKeepsTheConfigurationAndRestartsRunningInstances(_ deb: String, sandbox: Sandbox) throws {
         let config = "/etc/openai-auditd/config.yaml"
         let edited = try String(contentsOfFile: config, encoding: .utf8) + "# edited by the operator\n"
         try edited.write(toFile: config, atomically: true, encoding: .utf8)
-        let calls = try sandbox.dpkg(["-i", deb], systemd: true)
-        #expect(calls == ["daemon-reload", "try-restart openai-auditd.service openai-auditd@*.service"])
+        let calls = try sandbox.dpkg(["-i", deb], systemd: true).calls
+        #expect(calls == ["--system daemon-reload", "try-restart openai-auditd.service openai-auditd@*.service"])
+        #expect(Self.link(Self.wants + "openai-auditd.service") == Self.unit, "still enabled")
         #expect(try String(contentsOfFile: config, encoding: .utf8) == edited)
         #expect(try Self.command("/usr/bin/openai-auditd", ["--version"]).status == 0)
     }
 
-    func removeAndPurge(sandbox: Sandbox) throws {
+    /// A removal stops the instances, keeps the conffile and the enablement, and masks the unit
+    /// while its file is gone; a reinstall lifts the mask; a purge removes the conffile, the
+    /// recorded link and the mask, and names the instance link it leaves to the operator.
+    func removeReinstallAndPurge(_ deb: String, sandbox: Sandbox) throws {
         let files = try Self.guideFileList()
-        let calls = try sandbox.dpkg(["-r", Self.package], systemd: true)
-        #expect(calls == ["stop openai-auditd.service openai-auditd@*.service", "daemon-reload"])
+        let mask = "/etc/systemd/system/openai-auditd.service"
+        let calls = try sandbox.dpkg(["-r", Self.package], systemd: true).calls
+        // deb-systemd-helper reloads systemd itself after masking; the script reloads last.
+        #expect(calls.first == "stop openai-auditd.service openai-auditd@*.service", "\(calls)")
+        #expect(calls.last == "--system daemon-reload", "\(calls)")
         let status = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Status}", Self.package]).output
         #expect(status == "deinstall ok config-files", "after dpkg -r: \(status)")
         #expect(FileManager.default.fileExists(atPath: "/etc/openai-auditd/config.yaml"), "remove keeps the conffile")
         #expect(!FileManager.default.fileExists(atPath: "/usr/bin/openai-auditd"))
-        #expect(try sandbox.dpkg(["--purge", Self.package]).isEmpty)
+        #expect(Self.link(mask) == "/dev/null", "masked while the unit file is gone")
+        #expect(Self.link(Self.wants + "openai-auditd.service") == Self.unit, "removal keeps the enablement")
+
+        #expect(try sandbox.dpkg(["-i", deb]).calls.isEmpty)
+        #expect(Self.link(mask) == nil, "a reinstall unmasks")
+        #expect(Self.link(Self.wants + "openai-auditd.service") == Self.unit, "and the unit is enabled as before")
+
+        let purge = try sandbox.dpkg(["--purge", Self.package])
+        #expect(purge.calls.isEmpty)
         #expect(try Self.command("/usr/bin/dpkg", ["-s", Self.package]).status != 0, "purged")
         let left = files.filter { FileManager.default.fileExists(atPath: $0) }
         #expect(left.isEmpty, "left behind after purge: \(left)")
+        #expect(Self.link(Self.wants + "openai-auditd.service") == nil, "the purge removes the recorded link")
+        #expect(Self.link(mask) == nil, "and the mask")
+        #expect(!FileManager.default.fileExists(atPath: Self.recorded), "and deb-systemd-helper's record")
+        #expect(Self.link(Self.wants + Self.instance) != nil, "the operator's instance is theirs")
+        #expect(
+            purge.output.contains(
+                "openai-auditd: \(Self.wants + Self.instance) (an instance you enabled) is left in place"),
+            "\(purge.output)")
     }
 
     // MARK: - Helpers
@@ -186,15 +229,15 @@ import Testing
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
         /// Runs dpkg; with `systemd`, /run/systemd/system exists as it does under systemd.
-        /// Returns the systemctl calls the maintainer scripts made.
-        func dpkg(_ arguments: [String], systemd: Bool = false) throws -> [String] {
+        /// Returns the systemctl calls the maintainer scripts made and dpkg's output.
+        func dpkg(_ arguments: [String], systemd: Bool = false) throws -> (calls: [String], output: String) {
             try? FileManager.default.removeItem(atPath: calls)
             let running =
                 systemd
                 ? "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && "
                     + #"{ [ ! -e /usr/sbin/policy-rc.d ] || mount --bind "$1/policy-rc.d" /usr/sbin/policy-rc.d; } && "#
                 : ""
-            try PackageTests.expectSuccess(
+            let output = try PackageTests.expectSuccess(
                 "/usr/bin/unshare",
                 [
                     "--mount", "--propagation", "private", "/bin/sh", "-c",
@@ -202,7 +245,7 @@ import Testing
                         + #"PATH="$1:$PATH" && shift && exec dpkg "$@""#, catalog, bin,
                 ] + arguments)
             let text = (try? String(contentsOfFile: calls, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").map(String.init)
+            return (text.split(separator: "\n").map(String.init), output)
         }
     }
 
@@ -261,10 +304,17 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    static func expectSuccess(_ path: String, _ arguments: [String]) throws {
+    /// Runs a command that must succeed; returns its output (stdout and stderr).
+    @discardableResult static func expectSuccess(_ path: String, _ arguments: [String]) throws -> String {
         let (status, output) = try command(path, arguments)
         guard status == 0 else {
             throw HarnessError("\(path) \(arguments.joined(separator: " ")) exited \(status):\n\(output)")
         }
+        return output
+    }
+
+    /// Where the symbolic link at `path` points, or nil when there is none (a dangling link counts).
+    static func link(_ path: String) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: path)
     }
 }
