@@ -13,6 +13,8 @@ public final class AuditSimulator: Sendable {
     public let adminKey: String
     let generator: Mutex<EventGenerator>
     let channel = Mutex<(any Channel)?>(nil)
+    /// Seconds the simulator's clock (its `Date` header) is ahead of this machine's.
+    public let clockSkew = Mutex<Int64>(0)
 
     public init(adminKey: String = "sk-admin-simulator-0000000000000000", seed: UInt64 = 1, trickyRate: Double = 0.05) {
         self.adminKey = adminKey
@@ -81,7 +83,21 @@ public final class AuditSimulator: Sendable {
         return events.map(\.id)
     }
 
+    /// The server's clock as its `Date` header gives it (IMF-fixdate, RFC 9110 §5.6.7).
+    public func dateHeader() -> String {
+        var seconds = time_t(Int64(Date().timeIntervalSince1970) + clockSkew.withLock { $0 })
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return
+            "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
     public func reset() {
+        clockSkew.withLock { $0 = 0 }
         store.removeAll()
         faults.removeAll()
         requests.removeAll()
@@ -130,6 +146,14 @@ public final class AuditSimulator: Sendable {
                 return response
             case .reset: return Response(status: 0, headers: [], body: [], reset: true)
             case .slow(let milliseconds): delay = milliseconds
+            case .pass: break
+            case .rewind:
+                let first = query.split(separator: "&").filter { !$0.hasPrefix("after=") }.joined(separator: "&")
+                return listing(first)
+            case .huge(let bytes):
+                var response = Response.json(200, [])
+                response.streamedBytes = bytes
+                return response
             case .malformed(let kind):
                 switch kind {
                 case .notJSON:
@@ -137,6 +161,12 @@ public final class AuditSimulator: Sendable {
                         status: 200, headers: [("Content-Type", "text/html")],
                         body: Array("<html><body>502 Bad Gateway</body></html>".utf8))
                 case .noData: return .json(200, Array(#"{"object": "list", "has_more": false}"#.utf8))
+                case .emptyHasMore:
+                    return .json(
+                        200,
+                        Array(
+                            #"{"object": "list", "data": [], "first_id": null, "last_id": null, "has_more": true}"#.utf8
+                        ))
                 case .truncated:
                     var full = listing(query)
                     if full.status == 200 { full.body = Array(full.body.prefix(max(1, full.body.count / 2))) }
@@ -169,6 +199,8 @@ public final class AuditSimulator: Sendable {
         var body: [UInt8]
         var reset = false
         var delayMilliseconds = 0
+        /// When positive, the body is this many bytes streamed in chunks (`Fault.huge`).
+        var streamedBytes = 0
 
         static func json(_ status: Int, _ body: [UInt8]) -> Response {
             Response(status: status, headers: [("Content-Type", "application/json")], body: body)

@@ -10,6 +10,12 @@ public enum Fault: Sendable, Equatable {
     case slow(milliseconds: Int)
     /// A 200 whose body is broken.
     case malformed(MalformedKind)
+    /// The real page: a placeholder, so that a later fault hits a later request.
+    case pass
+    /// The first page of the query, whatever its `after`: a cursor that cycles back.
+    case rewind
+    /// A 200 streamed in chunks without `Content-Length`: `bytes` of a page that never ends.
+    case huge(bytes: Int)
 }
 
 public enum MalformedKind: String, Sendable, CaseIterable {
@@ -19,6 +25,8 @@ public enum MalformedKind: String, Sendable, CaseIterable {
     case notJSON = "not_json"
     /// A JSON object without `data`.
     case noData = "no_data"
+    /// `has_more: true` with no events and no `last_id`: nothing to continue after.
+    case emptyHasMore = "empty_has_more"
 }
 
 /// Faults waiting to be served, in order, each for a number of requests.

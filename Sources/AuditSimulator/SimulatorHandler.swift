@@ -72,6 +72,11 @@ final class SimulatorHandler: ChannelInboundHandler {
 
     func send(_ response: AuditSimulator.Response, head: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders(response.headers)
+        headers.add(name: "Date", value: simulator.dateHeader())
+        if response.streamedBytes > 0 {
+            stream(response.streamedBytes, headers: headers, head: head, context: context)
+            return
+        }
         headers.add(name: "Content-Length", value: String(response.body.count))
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
@@ -87,6 +92,35 @@ final class SimulatorHandler: ChannelInboundHandler {
         }
     }
 
+    /// A page that never ends, chunk after chunk, each written when the last one was taken:
+    /// the simulator holds one chunk, whatever the client does. The client is expected to
+    /// cut it off; the connection is closed after the last chunk either way.
+    func stream(_ bytes: Int, headers: HTTPHeaders, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = headers
+        headers.add(name: "Connection", value: "close")
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil
+        )
+        context.flush()
+        let opening = Array(#"{"object":"list","data":[{"id":"audit_log-huge","type":"login.succeeded","pad":""#.utf8)
+        let channel = context.channel
+        let chunk = channel.allocator.buffer(repeating: UInt8(ascii: "A"), count: 1 << 20)
+        @Sendable func next(_ remaining: Int) {
+            guard remaining > 0, channel.isActive else {
+                channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
+            let piece = remaining == bytes ? channel.allocator.buffer(bytes: opening) : chunk
+            let size = min(piece.readableBytes, remaining)
+            let part = HTTPServerResponsePart.body(.byteBuffer(piece.getSlice(at: piece.readerIndex, length: size)!))
+            channel.writeAndFlush(part).whenComplete { result in
+                if case .failure = result { return channel.close(promise: nil) }
+                next(remaining - size)
+            }
+        }
+        next(bytes)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
@@ -98,9 +132,11 @@ final class SimulatorHandler: ChannelInboundHandler {
 ///   adds generated events spread over `[from, to]` (default: now), hidden for
 ///   `visible_after` seconds (late arrival); answers `{"added", "ids"}`.
 /// - `POST /_sim/events/raw?visible_after=S` with a JSON array of events adds them as given.
-/// - `POST /_sim/faults` `{"kind": "status"|"reset"|"slow"|"malformed", "status", "retry_after",
-///   "delay_ms", "variant": "truncated"|"not_json"|"no_data", "count"}` queues a fault for the
-///   next `count` audit log requests.
+/// - `POST /_sim/faults` `{"kind": "status"|"reset"|"slow"|"malformed"|"pass"|"rewind"|"huge",
+///   "status", "retry_after", "delay_ms", "variant": "truncated"|"not_json"|"no_data"|
+///   "empty_has_more", "bytes", "count"}` queues a fault for the next `count` audit log requests.
+/// - `POST /_sim/clock` `{"skew": S}` sets the server's clock (its `Date` header) S seconds
+///   ahead of the machine's (negative: behind).
 /// - `GET /_sim/stats` counts; `GET /_sim/requests` the audit log URIs asked; `POST /_sim/reset`.
 enum ControlRoutes {
     struct AddEvents: Decodable {
@@ -120,6 +156,11 @@ enum ControlRoutes {
         var delay_ms: Int?
         var variant: String?
         var count: Int?
+        var bytes: Int?
+    }
+
+    struct SetClock: Decodable {
+        var skew: Int64
     }
 
     static func handle(simulator: AuditSimulator, method: HTTPMethod, uri: String, body: [UInt8]) -> (Int, [UInt8]) {
@@ -159,7 +200,9 @@ enum ControlRoutes {
             }
         case (.POST, "/_sim/faults"):
             guard let request = try? decoder.decode(AddFault.self, from: Data(body)) else {
-                return fail("expected {\"kind\": \"status\"|\"reset\"|\"slow\"|\"malformed\", ...}")
+                return fail(
+                    "expected {\"kind\": \"status\"|\"reset\"|\"slow\"|\"malformed\"|\"pass\"|\"rewind\"|\"huge\", ...}"
+                )
             }
             let fault: Fault
             switch request.kind {
@@ -171,10 +214,19 @@ enum ControlRoutes {
                     return fail("variant is one of \(MalformedKind.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 fault = .malformed(kind)
-            default: return fail("kind is one of status, reset, slow, malformed")
+            case "pass": fault = .pass
+            case "rewind": fault = .rewind
+            case "huge": fault = .huge(bytes: max(1, request.bytes ?? 96 << 20))
+            default: return fail("kind is one of status, reset, slow, malformed, pass, rewind, huge")
             }
             simulator.faults.enqueue(fault, count: request.count ?? 1)
             return (200, JSONValue.object([("pending", .integer(Int64(simulator.faults.pending)))]).bytes)
+        case (.POST, "/_sim/clock"):
+            guard let request = try? decoder.decode(SetClock.self, from: Data(body)) else {
+                return fail("expected {\"skew\": seconds the server's clock is ahead (negative: behind)}")
+            }
+            simulator.clockSkew.withLock { $0 = request.skew }
+            return (200, JSONValue.object([("skew", .integer(request.skew))]).bytes)
         case (.GET, "/_sim/stats"):
             let entries = simulator.requests.all
             var statuses: [Int: Int] = [:]

@@ -35,6 +35,7 @@ import Testing
               request_timeout: 45s
               page_size: 50
               include_tenant_events: true
+              max_response_bytes: 8MiB
               filters:
                 event_types: [api_key.created, login.failed]
                 project_ids: [proj_1]
@@ -65,6 +66,7 @@ import Testing
         #expect(config.api.requestTimeout == .seconds(45))
         #expect(config.api.pageSize == 50)
         #expect(config.api.includeTenantEvents)
+        #expect(config.api.maxResponseBytes == 8 << 20)
         #expect(
             config.api.filters
                 == AuditLogFilters(
@@ -169,6 +171,15 @@ import Testing
         #expect(try parse("").metricsListen == nil)
     }
 
+    /// Plain http only to this machine for certain: the key must not cross a network in clear.
+    @Test(arguments: [
+        "http://localhost:8080/v1", "http://LOCALHOST/v1", "http://127.0.0.1:8080/v1", "http://127.255.0.9/v1",
+        "http://[::1]:8080/v1", "https://api.example.com/v1",
+    ])
+    func plainHTTPIsAllowedOnlyToLoopback(_ url: String) throws {
+        #expect(try parse("api:\n  base_url: '\(url)'").api.baseURL == url)
+    }
+
     @Test func theExampleConfigurationLoads() throws {
         let config = try ConfigurationLoader.load(
             file: Self.root.appendingPathComponent("config/config.example.yaml").path, environment: [:])
@@ -198,7 +209,15 @@ import Testing
         ("api:\n  include_tenant_events: maybe", "api.include_tenant_events: 'maybe' is not true or false"),
         ("api:\n  base_url: ftp://x/v1", "api.base_url: 'ftp://x/v1' is not an http(s) URL"),
         ("api:\n  base_url: http://api.example.com/v1", "would send the admin key in clear text"),
+        ("api:\n  base_url: http://127.evil.example/v1", "would send the admin key in clear text"),
+        ("api:\n  base_url: http://127.0.0.1.nip.io/v1", "would send the admin key in clear text"),
+        ("api:\n  base_url: http://localhost.evil.example/v1", "would send the admin key in clear text"),
+        ("api:\n  base_url: 'http://[::2]/v1'", "would send the admin key in clear text"),
+        ("api:\n  base_url: http://128.0.0.1/v1", "would send the admin key in clear text"),
         ("api:\n  request_timeout: 1h", "api.request_timeout: '1h' is out of range"),
+        ("api:\n  max_response_bytes: 32MB", "api.max_response_bytes: '32MB' is not a size (expected bytes, or"),
+        ("api:\n  max_response_bytes: 1000", "api.max_response_bytes: '1000' is out of range (1MiB to 1024MiB)"),
+        ("api:\n  max_response_bytes: 2GiB", "api.max_response_bytes: '2GiB' is out of range"),
         ("api:\n  filters:\n    event_types: login.failed", "api.filters.event_types: expected a list of strings"),
         ("api:\n  filters:\n    actor_ids: [[a]]", "api.filters.actor_ids[0]: expected a string"),
         ("api:\n  filters:\n    actors: []", "api.filters.actors: unknown key"),

@@ -227,11 +227,89 @@ import Testing
 
     @Test func eventsStampedAheadOfOurClockAreNotSkipped() async throws {
         add(count: 3, from: Self.now + 30, to: Self.now + 40)
-        var (cycle, _) = self.cycle()
+        var (cycle, source) = self.cycle()
+        source.serverTime.withLock { $0 = Self.now + 45 }  // our clock is behind the server's
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 3)
         #expect(state.recording.completeBefore == Self.now + 40)
+    }
+
+    /// An event stamped ahead of the server's clock (a year on, or in milliseconds) is
+    /// delivered once, but no position follows it: events that come after it in real time
+    /// are still delivered. Connectors that trusted `effective_at` went blind here.
+    @Test(arguments: [Self.now + 365 * 86_400, Self.now * 1000, Int64.max])
+    func anEventFromTheFutureMovesNoPosition(_ stamp: Int64) async throws {
+        add(count: 5, from: Self.now - 100, to: Self.now - 10)
+        _ = try simulator.addRaw([
+            .object([
+                ("id", .string("audit_log-future")), ("type", .string("login.succeeded")),
+                ("effective_at", .integer(stamp)),
+            ])
+        ])
+        var (cycle, source) = self.cycle()
+        source.serverTime.withLock { $0 = Self.now }
+        var state = freshState()
+        let first = try await cycle.run(state: &state, now: Self.now)
+        #expect(first.delivered == 6)
+        #expect(state.recording.completeBefore <= Self.now, "the position stays at or below the server's clock")
+        // Later events, in real time, are all delivered; the future one is not sent again.
+        add(count: 50, from: Self.now + 1, to: Self.now + 50)
+        source.serverTime.withLock { $0 = Self.now + 60 }
+        let second = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(second.delivered == 50)
+        #expect(sink.events.count { $0.id == "audit_log-future" } == 1, "the future event once, in the first cycle")
+        // A local clock far ahead of the server's moves nothing past the server's either.
+        add(count: 10, from: Self.now + 61, to: Self.now + 70)
+        source.serverTime.withLock { $0 = Self.now + 80 }
+        let third = try await cycle.run(state: &state, now: Self.now + 86_400)
+        #expect(third.delivered == 10)
+        #expect(state.recording.completeBefore <= Self.now + 80)
+        add(count: 3, from: Self.now + 81, to: Self.now + 85)
+        source.serverTime.withLock { $0 = Self.now + 90 }
+        #expect(try await cycle.run(state: &state, now: Self.now + 86_460).delivered == 3)
+        expectOnceInOrder(sink.events.filter { $0.id != "audit_log-future" }, count: 68)
+    }
+
+    /// Pages that lie make no progress: `has_more` with nothing to continue after, a cursor
+    /// that comes back (A → B → A), or cursors without end are malformed; the cycle fails
+    /// (retried at the next poll) and no position moves.
+    @Test(arguments: ["no last_id", "cycle", "endless"])
+    func pagesThatLieAreMalformedAndMoveNothing(_ lie: String) async throws {
+        let event = try PageScanner.scan(
+            Array(
+                #"{"data":[{"id":"audit_log-a","type":"login.succeeded","effective_at":\#(Self.now - 50)}],"has_more":false}"#
+                    .utf8)
+        ).events[0]
+        let source = ScriptedSource { query in
+            switch lie {
+            case "no last_id": return AuditPage(events: [], hasMore: true)
+            case "cycle":
+                let next = ["A": "B", "B": "A"][query.after ?? ""] ?? "A"
+                return AuditPage(events: query.after == nil ? [event] : [], hasMore: true, lastID: next)
+            default:
+                return AuditPage(events: [], hasMore: true, lastID: "cursor-\(query.after?.count ?? 0)-\(UUID())")
+            }
+        }
+        let cycle = PollCycle(
+            source: source, sinks: [sink], settings: CycleSettings(maxWindowEvents: 1000),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _ in })
+        var runner = cycle
+        var state = freshState(startAt: Self.now - 100)
+        let before = state
+        await #expect {
+            _ = try await runner.run(state: &state, now: Self.now)
+        } throws: { error in
+            guard case .malformedPage(let page) = error as? UpstreamError else { return false }
+            switch lie {
+            case "no last_id": return page.reason.contains("no last_id to continue after")
+            case "cycle": return page.reason.contains("returned to A, seen before")
+            default: return page.reason.contains("after 110 pages")
+            }
+        }
+        #expect(sink.events.isEmpty)
+        #expect(state.recording == before.recording)
+        #expect(source.requests.withLock { $0 } <= 110)
     }
 
     @Test func replayWithUntilStopsAtTheEndOfTheRange() async throws {
@@ -393,13 +471,31 @@ import Testing
         #expect(sink.ids.last == late.first && sink.events.count == 201)
     }
 
-    @Test func aWrongStateSourceIsRefusedBeforeAnything() throws {
+    /// A state file written for another source (here another base URL) is refused when the
+    /// daemon opens it, before any cycle: exit 65 naming both sources, the file untouched.
+    @Test func aWrongStateSourceIsRefusedBeforeAnything() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         var configuration = Configuration()
         configuration.statePath = directory.path + "/state.json"
-        let store = try StateStore(path: configuration.statePath!)
-        try store.save(AuditState(source: Self.source, startAt: 0, now: 0))
-        #expect(try store.load()?.source != configuration.stateSource)
+        do {  // the store holds the file's lock until it goes
+            let store = try StateStore(path: configuration.statePath!)
+            try store.save(AuditState(source: Self.source, startAt: 0, now: 0))
+        }
+        let written = try #require(FileManager.default.contents(atPath: configuration.statePath!))
+        let daemon = try Daemon(
+            configuration: configuration, key: AdminKey("sk-admin-test-0000000000000000", origin: "test"),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            statePath: configuration.statePath, output: Recorder())
+        #expect {
+            _ = try daemon.openState(environment: [:], now: Self.now)
+        } throws: { error in
+            guard let error = error as? StateError, case .otherSource(_, let recorded, let configured) = error else {
+                return false
+            }
+            return recorded == Self.source && configured == configuration.stateSource && error.exitCode == 65
+        }
+        await daemon.shutdown()
+        #expect(FileManager.default.contents(atPath: configuration.statePath!) == written, "the file is untouched")
     }
 }

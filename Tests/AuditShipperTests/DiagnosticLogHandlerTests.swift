@@ -41,6 +41,19 @@ import Testing
                 == "2026-11-18T11:06:40.250Z error openai-auditd: cycle failed error=503\n")
     }
 
+    /// Server strings reach log lines (an API error message, an id in a malformed page): a CR,
+    /// LF, terminal escape or C1 control in one is shown escaped, never acted on.
+    @Test(arguments: [LogFormat.text, .journal])
+    func controlCharactersFromTheServerAreEscaped(_ format: LogFormat) {
+        let hostile = "bad\rforged line\u{1b}[2J\u{9b}31m\u{0}\tend"
+        let text = line(.error, "upstream said \(hostile)", ["upstream.error": "\(hostile)"], format)
+        let escaped = #"bad\rforged line\u{1b}[2J\u{9b}31m\u{0}\tend"#
+        #expect(text.components(separatedBy: escaped).count == 3, "\(text)")
+        #expect(!text.dropLast().unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+        let settings = LogSettings(format: .text)
+        #expect(String(decoding: settings.finalError(hostile), as: UTF8.self) == "openai-auditd: \(escaped)\n")
+    }
+
     /// sd-daemon's contract: `JOURNAL_STREAM` is `<device>:<inode>` of the stream; only when it
     /// names what stderr is does `auto` write priority prefixes.
     @Test func autoIsTheJournalFormatOnlyWhenJournalStreamNamesTheDescriptor() throws {

@@ -85,6 +85,27 @@ import Testing
         #expect(!line.contains("\n") && !line.contains("\t"))
     }
 
+    /// Any Int64 an upstream sends renders in every format without trapping: headers clamp it
+    /// to [1970, 9999] (milliseconds cannot overflow), the event's own JSON keeps it as sent.
+    @Test(arguments: [Int64.max, Int64.min, 10_000_000_000_000_000, 253_402_300_800, -1, 1_800_000_000_000])
+    func anyEffectiveAtRendersInEveryFormat(_ stamp: Int64) throws {
+        let event = try event(#"{"id":"odd","type":"login.failed","effective_at":\#(stamp)}"#)
+        let details = EventDetails(event)
+        let late = stamp > 253_402_300_799
+        let rfc5424 = text(SyslogFormats.rfc5424(event, details: details, origin: Self.origin, payload: .json))
+        #expect(
+            rfc5424.hasPrefix(
+                late ? "<132>1 9999-12-31T23:59:59Z " : stamp < 0 ? "<132>1 1970-01-01T00:00:00Z " : "<132>1 "))
+        #expect(rfc5424.hasSuffix(#""effective_at":\#(stamp)}"#))
+        let rfc3164 = text(SyslogFormats.rfc3164(event, details: details, origin: Self.origin, payload: .json))
+        #expect(
+            rfc3164.hasPrefix(late ? "<132>Dec 31 23:59:59 host " : stamp < 0 ? "<132>Jan  1 00:00:00 host " : "<132>"))
+        let milliseconds = late ? "253402300799000" : stamp < 0 ? "0" : String(stamp * 1000)
+        #expect(SyslogFormats.cef(event, details: details).contains("rt=\(milliseconds) "))
+        #expect(SyslogFormats.leef(event, details: details).contains("devTime=\(milliseconds)^"))
+        #expect(!TimeSpec.format(stamp).isEmpty)
+    }
+
     @Test func everyStdoutFormatIsOneLinePerEvent() async throws {
         let events = [try event(), try event(#"{"id":"b","type":"login.succeeded","effective_at":2}"#)]
         for format in EventFormat.allCases {

@@ -8,6 +8,7 @@ extension Configuration {
             ("api.request_timeout", api.requestTimeout != old.api.requestTimeout),
             ("api.page_size", api.pageSize != old.api.pageSize),
             ("api.include_tenant_events", api.includeTenantEvents != old.api.includeTenantEvents),
+            ("api.max_response_bytes", api.maxResponseBytes != old.api.maxResponseBytes),
             ("api.filters", api.filters != old.api.filters),
             ("poll.interval", poll.interval != old.poll.interval),
             ("poll.lookback", poll.lookback != old.poll.lookback),

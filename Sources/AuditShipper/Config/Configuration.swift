@@ -11,6 +11,9 @@ public struct Configuration: Sendable, Equatable {
         public var pageSize = 100
         public var includeTenantEvents = false
         public var filters = AuditLogFilters()
+        /// The largest response body accepted, after decompression: a page of 100 events is far
+        /// below 1 MiB, and an upstream that sends more must not take the machine's memory.
+        public var maxResponseBytes = 32 << 20
     }
 
     public enum StartAt: Sendable, Equatable {

@@ -12,6 +12,7 @@ import Yams
 /// | `api.request_timeout` | `30s` | duration, 1s to 10m |
 /// | `api.page_size` | 100 | 1 to 100 |
 /// | `api.include_tenant_events` | false | true/false |
+/// | `api.max_response_bytes` | `32MiB` | bytes, or with KiB/MiB/GiB; 1MiB to 1GiB |
 /// | `api.filters.{event_types,project_ids,actor_ids,actor_emails,resource_ids}` | [] | lists of strings (comma-separated in the environment) |
 /// | `poll.interval` | `60s` | duration, at least 1s |
 /// | `poll.lookback` | `10m` | whole seconds, 0 to 7d |
@@ -30,7 +31,8 @@ public enum ConfigurationLoader {
     /// Keys an environment variable may set; lists take comma-separated values.
     static let scalarKeys = [
         "api.base_url", "api.admin_key_file", "api.organization", "api.request_timeout", "api.page_size",
-        "api.include_tenant_events", "poll.interval", "poll.lookback", "poll.start_at", "poll.max_window_events",
+        "api.include_tenant_events", "api.max_response_bytes", "poll.interval", "poll.lookback", "poll.start_at",
+        "poll.max_window_events",
         "state.path", "metrics.listen", "log.level", "log.format",
     ]
     static let listKeys = AuditLogFilters.fields.map { "api.filters.\($0.name)" }

@@ -43,7 +43,7 @@ struct ConfigurationReader {
         var api = Configuration.API()
         let keys = [
             "base_url", "admin_key_file", "organization", "request_timeout", "page_size", "include_tenant_events",
-            "filters",
+            "filters", "max_response_bytes",
         ]
         let f = try fields(node, "api", allowed: keys)
         if let n = f["base_url"] { api.baseURL = try baseURL(n) }
@@ -54,6 +54,9 @@ struct ConfigurationReader {
         }
         if let n = f["page_size"] { api.pageSize = try integer(n, "api.page_size", 1...100) }
         if let n = f["include_tenant_events"] { api.includeTenantEvents = try bool(n, "api.include_tenant_events") }
+        if let n = f["max_response_bytes"] {
+            api.maxResponseBytes = try byteSize(n, "api.max_response_bytes", (1 << 20)...(1 << 30))
+        }
         if let n = f["filters"] {
             let filters = try fields(n, "api.filters", allowed: AuditLogFilters.fields.map(\.name))
             for field in AuditLogFilters.fields {
@@ -385,6 +388,24 @@ struct ConfigurationReader {
         return text
     }
 
+    /// A size in bytes: a whole number, or one with `KiB`, `MiB` or `GiB` (`32MiB`).
+    func byteSize(_ node: ConfigNode, _ path: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try scalar(node, path, expected: "a size such as 32MiB")
+        let units: [(suffix: String, factor: Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("", 1)]
+        let unit = units.first { text.hasSuffix($0.suffix) }!
+        guard let number = Int(String(text.dropLast(unit.suffix.count)).trimmingSpaces), number >= 0,
+            number <= Int.max / unit.factor
+        else {
+            throw invalid(node, path, "'\(text)' is not a size (expected bytes, or a number with KiB, MiB or GiB)")
+        }
+        let bytes = number * unit.factor
+        guard range.contains(bytes) else {
+            throw invalid(
+                node, path, "'\(text)' is out of range (\(range.lowerBound >> 20)MiB to \(range.upperBound >> 20)MiB)")
+        }
+        return bytes
+    }
+
     func baseURL(_ node: ConfigNode) throws(ConfigurationError) -> String {
         guard let text = try string(node, "api.base_url") else {
             throw invalid(node, "api.base_url", "must not be null")
@@ -394,14 +415,26 @@ struct ConfigurationReader {
         else {
             throw invalid(node, "api.base_url", "'\(text)' is not an http(s) URL such as https://api.openai.com/v1")
         }
-        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-        guard scheme == "https" || loopback else {
+        guard scheme == "https" || Self.isLoopback(host: host) else {
             throw invalid(
                 node, "api.base_url",
                 "'\(text)' would send the admin key in clear text; use https (plain http is allowed only to a loopback host)"
             )
         }
         return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    /// Whether `host` (as a URL gives it) is this machine for certain: an address in
+    /// 127.0.0.0/8, `::1`, or exactly `localhost`. A name that merely starts with `127.`
+    /// (`127.evil.example`) is not: it resolves wherever its owner likes.
+    static func isLoopback(host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, bare, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, bare, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 
     /// ` (did you mean 'interval'?)` when a known name is within two edits.

@@ -72,8 +72,10 @@ public enum TimeSpec {
 
     /// `2026-11-01T00:00:00Z` for a Unix time.
     public static func format(_ seconds: Int64) -> String {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let rest = seconds - days * 86_400
+        // Floor division that cannot overflow: any Int64 renders (a year beyond 9999 has more digits).
+        let remainder = seconds % 86_400
+        let days = seconds / 86_400 - (remainder < 0 ? 1 : 0)
+        let rest = remainder < 0 ? remainder + 86_400 : remainder
         // Howard Hinnant's civil_from_days.
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097

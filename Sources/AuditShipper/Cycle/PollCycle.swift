@@ -80,7 +80,8 @@ public struct PollCycle: Sendable {
             // One second is never cut: if it alone overflows, it is read whole.
             let singleSecond = (end ?? now) - start <= 1
             let cap = singleSecond ? nil : settings.maxWindowEvents
-            guard let walk = try await self.walk(from: start, before: end, cap: cap, progress: &progress) else {
+            guard let walk = try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now)
+            else {
                 let width = max(1, (end ?? now) - start)
                 sliceWidth = max(1, width / 2)
                 logger.debug(
@@ -89,11 +90,22 @@ public struct PollCycle: Sendable {
                 continue
             }
             progress.report.slices += 1
+            for event in walk.odd {
+                logger.warning(
+                    "event has an odd effective_at: it is delivered, but moves no position",
+                    metadata: [
+                        "event.id": "\(event.id)", "event.type": "\(event.type)",
+                        "event.effective_at": "\(event.effectiveAt)", "server.time": "\(walk.serverClock)",
+                    ])
+            }
             // The slice is complete once delivered: everything visible before its end. The
-            // open window ends at the newest event seen, never at "now", so a clock ahead of
-            // the API's cannot skip events.
-            try await deliver(walk.events, completing: end ?? walk.newestSeen, progress: &progress, now: now)
-            guard let end, end < until ?? .max else { break }
+            // open window ends at the newest event seen, never at "now"; and no position moves
+            // past the server's clock, so neither a local clock ahead of the API's nor an event
+            // stamped in the future (or in milliseconds) can skip events.
+            let reached = (end ?? walk.newestSeen).map { min($0, walk.serverClock) }
+            try await deliver(walk.events, completing: reached, clock: walk.serverClock, progress: &progress, now: now)
+            // A slice reaching past the server's clock is the last: what follows is not there yet.
+            guard let end, end < until ?? .max, end <= walk.serverClock else { break }
             if walk.events.count < settings.maxWindowEvents / 4 {
                 sliceWidth = min(sliceWidth * 2, Self.maxSliceWidth)
             }
@@ -155,6 +167,11 @@ public struct PollCycle: Sendable {
     struct Walk {
         var events: [AuditEvent]
         var newestSeen: Int64?
+        /// The server's clock when the walk began (its first response's `Date`; the local clock
+        /// if the server sent none): nothing newer can be complete yet.
+        var serverClock: Int64
+        /// Events kept whose `effective_at` is ahead of the server's clock or not positive.
+        var odd: [AuditEvent]
     }
 
     /// Where one sink's window starts and the newest id it holds, for the walk's filter.
@@ -179,10 +196,14 @@ public struct PollCycle: Sendable {
     /// Visits every item of `[start, end)` with `after=<last_id>` until `has_more` is false,
     /// whatever order the server uses, and keeps what some active sink needs; nil when more
     /// than `cap` such events turn up.
-    func walk(from start: Int64, before end: Int64?, cap: Int?, progress: inout Progress) async throws -> Walk? {
+    func walk(
+        from start: Int64, before end: Int64?, cap: Int?, progress: inout Progress, now: Int64
+    ) async throws -> Walk? {
         var held: [AuditEvent] = []
+        var odd: [AuditEvent] = []
         var seen = Set<String>()
         var newestSeen: Int64?
+        var serverClock: Int64?
         let windows = progress.active.map {
             SinkWindow(progress.state.positions[$0.name]!, lookback: settings.lookback)
         }
@@ -192,9 +213,15 @@ public struct PollCycle: Sendable {
             query.effectiveAtLessThan = end
             query.limit = settings.pageSize
             query.tenantOnly = tenantOnly
+            // A page that lies cannot keep the walk going: every cursor is new, and the pages
+            // are bounded (ten times what the cap holds, lookback re-reads included).
+            var cursors = Set<String>()
+            var pages = 0
+            let pageBound = 10 * settings.maxWindowEvents / max(1, settings.pageSize) + 10
             while true {
                 try Task.checkCancellation()
                 let page = try await source.page(query)
+                serverClock = serverClock ?? page.serverTime
                 heartbeat?.beat()
                 progress.report.pages += 1
                 metrics?.eventsReceived.increment(by: Int64(page.events.count))
@@ -206,30 +233,47 @@ public struct PollCycle: Sendable {
                         continue
                     }
                     held.append(event)
+                    if event.effectiveAt > page.serverTime ?? now || event.effectiveAt <= 0 { odd.append(event) }
                     if let cap, held.count > cap { return nil }
                 }
-                guard page.hasMore, let last = page.lastID ?? page.events.last?.id else { break }
-                guard last != query.after else {
+                guard page.hasMore else { break }
+                guard let last = page.lastID ?? page.events.last?.id else {
                     throw UpstreamError.malformedPage(
-                        MalformedPage(reason: "has_more is true but the page did not move past \(last)", offset: 0))
+                        MalformedPage(
+                            reason: "has_more is true but the page has no last_id to continue after", offset: 0))
+                }
+                guard cursors.insert(last).inserted else {
+                    throw UpstreamError.malformedPage(
+                        MalformedPage(
+                            reason: "has_more is true but the walk returned to \(last), seen before", offset: 0))
+                }
+                pages += 1
+                guard pages < pageBound else {
+                    throw UpstreamError.malformedPage(
+                        MalformedPage(
+                            reason: "has_more is still true after \(pages) pages, more than a window can hold "
+                                + "(poll.max_window_events \(settings.maxWindowEvents))", offset: 0))
                 }
                 query.after = last
             }
         }
-        if let newestSeen { metrics?.sawEvent(at: newestSeen) }
+        let clock = serverClock ?? now
+        if let newestSeen { metrics?.sawEvent(at: min(newestSeen, clock)) }
         // Oldest first; within one second, the reverse of the API's (newest-first) order.
         let ordered = held.enumerated().sorted {
             $0.element.effectiveAt != $1.element.effectiveAt
                 ? $0.element.effectiveAt < $1.element.effectiveAt : $0.offset > $1.offset
         }
-        return Walk(events: ordered.map(\.element), newestSeen: newestSeen)
+        return Walk(events: ordered.map(\.element), newestSeen: newestSeen, serverClock: clock, odd: odd)
     }
 
     /// Hands a slice's `events` to the active sinks in batches, each sink only what it does
     /// not hold; the state is written after each batch. With the last batch (or alone, for an
     /// empty slice) the slice is complete for every sink still active: its T moves to
-    /// `completing`.
-    func deliver(_ events: [AuditEvent], completing end: Int64?, progress: inout Progress, now: Int64) async throws {
+    /// `completing`. No T moves past `clock`, the server's.
+    func deliver(
+        _ events: [AuditEvent], completing end: Int64?, clock: Int64, progress: inout Progress, now: Int64
+    ) async throws {
         var offset = 0
         repeat {
             let batch = events[offset..<min(offset + settings.batchSize, events.count)]
@@ -260,7 +304,7 @@ public struct PollCycle: Sendable {
                     given[index - batch.startIndex] = true
                     if batch[index].effectiveAt < position.completeBefore { late[index - batch.startIndex] = true }
                 }
-                position.accept(subset, through: batch.last?.effectiveAt)
+                position.accept(subset, through: batch.last.map { min($0.effectiveAt, clock) })
                 progress.state.positions[sink.name] = position
             }
             if offset == events.count, let end {

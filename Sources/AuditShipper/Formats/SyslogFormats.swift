@@ -48,6 +48,16 @@ public enum SyslogPayload: String, Sendable, CaseIterable {
 
 /// Syslog lines, CEF and LEEF: pure functions from an event to text, with each format's escaping.
 public enum SyslogFormats {
+    /// 9999-12-31T23:59:59Z: the last second a four-digit year (RFC 5424's, RFC 3164's) can say.
+    static let latestHeaderTime: Int64 = 253_402_300_799
+
+    /// The event's time as a header gives it: `effective_at` clamped to [1970, 9999], so that
+    /// any Int64 an upstream sends renders (and milliseconds cannot overflow). The event's
+    /// own JSON, in the message, keeps the value it came with.
+    static func headerTime(_ event: AuditEvent) -> Int64 {
+        min(max(event.effectiveAt, 0), latestHeaderTime)
+    }
+
     // MARK: RFC 5424
 
     /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [openai@N id=… type=… …] MSG`.
@@ -55,7 +65,7 @@ public enum SyslogFormats {
         _ event: AuditEvent, details: EventDetails, origin: SyslogOrigin, payload: SyslogPayload
     ) -> [UInt8] {
         let pri = origin.facility * 8 + EventSummary.priority(type: event.type)
-        var header = "<\(pri)>1 \(TimeSpec.format(event.effectiveAt)) \(headerField(origin.hostname, max: 255))"
+        var header = "<\(pri)>1 \(TimeSpec.format(headerTime(event))) \(headerField(origin.hostname, max: 255))"
         header += " \(headerField(origin.appName, max: 48)) \(headerField(origin.procID, max: 128))"
         header += " \(headerField(event.type, max: 32)) \(structuredData(event, details: details, origin: origin)) "
         var line = Array(header.utf8)
@@ -112,7 +122,7 @@ public enum SyslogFormats {
         _ event: AuditEvent, details: EventDetails, origin: SyslogOrigin, payload: SyslogPayload
     ) -> [UInt8] {
         let pri = origin.facility * 8 + EventSummary.priority(type: event.type)
-        let stamp = TimeSpec.format(event.effectiveAt)  // 2026-11-01T00:10:46Z
+        let stamp = TimeSpec.format(headerTime(event))  // 2026-11-01T00:10:46Z
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         let month = months[(Int(stamp.dropFirst(5).prefix(2)) ?? 1) - 1]
         let day = Int(stamp.dropFirst(8).prefix(2)) ?? 1
@@ -133,7 +143,7 @@ public enum SyslogFormats {
             String(severity),
         ].joined(separator: "|")
         let extensions: [(String, String?)] = [
-            ("rt", String(event.effectiveAt * 1000)), ("externalId", event.id), ("suser", details.actorEmail),
+            ("rt", String(headerTime(event) * 1000)), ("externalId", event.id), ("suser", details.actorEmail),
             ("suid", details.actorID), ("src", details.actorIP), ("cs1Label", "project"), ("cs1", details.projectID),
             ("cs2Label", "event"), ("cs2", event.jsonString),
         ]
@@ -179,7 +189,7 @@ public enum SyslogFormats {
         let header = ["LEEF:2.0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), "^"]
             .joined(separator: "|")
         let attributes: [(String, String?)] = [
-            ("devTime", String(event.effectiveAt * 1000)), ("devTimeFormat", "epoch"), ("cat", event.type),
+            ("devTime", String(headerTime(event) * 1000)), ("devTimeFormat", "epoch"), ("cat", event.type),
             ("sev", String(severity)), ("externalId", event.id), ("usrName", details.actorEmail),
             ("userId", details.actorID), ("src", details.actorIP), ("projectId", details.projectID),
             ("resource", details.resourceID), ("event", event.jsonString),

@@ -42,8 +42,8 @@ public struct Daemon: Sendable {
         http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
-            timeout: configuration.api.requestTimeout, retry: retry, logger: logger, eventLoop: executor.eventLoop,
-            metrics: metrics, heartbeat: heartbeat)
+            timeout: configuration.api.requestTimeout, maxResponseBytes: configuration.api.maxResponseBytes,
+            retry: retry, logger: logger, eventLoop: executor.eventLoop, metrics: metrics, heartbeat: heartbeat)
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
             switch entry.settings {

@@ -50,7 +50,7 @@ public final class LogSettings: Sendable {
     /// error priority in the journal, an object in JSON.
     public func finalError(_ message: String) -> [UInt8] {
         let format = self.format
-        guard format != .text else { return Array("openai-auditd: \(message)\n".utf8) }
+        guard format != .text else { return Array("openai-auditd: \(DiagnosticLogHandler.oneLine(message))\n".utf8) }
         return DiagnosticLogHandler.line(
             .error, "openai-auditd: \(message)", [:], source: "openai-auditd", format: format, label: "openai-auditd")
     }
@@ -99,8 +99,9 @@ public struct DiagnosticLogHandler: LogHandler {
         )
     }
 
-    /// One line, newline included. Line breaks inside a message or value are escaped: the
-    /// journal's stream would cut the line there and file the rest without its priority.
+    /// One line, newline included. Control characters inside a message or value are escaped:
+    /// the journal's stream would cut the line at a line break and file the rest without its
+    /// priority. (JSON escapes them its own way.)
     public static func line(
         _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata, source: String, format: LogFormat,
         label: String, now: Date = Date()
@@ -153,9 +154,31 @@ public struct DiagnosticLogHandler: LogHandler {
         }
     }
 
-    static func oneLine(_ text: String) -> String {
-        guard text.contains(where: { $0 == "\n" || $0 == "\r" }) else { return text }
-        return text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+    /// `text` with every control character escaped (`\n`, `\r`, `\t`, else `\u{1b}`): server
+    /// strings reach log lines (error messages, ids), and a CR, LF or terminal escape in one
+    /// must not forge a line or repaint the operator's terminal.
+    public static func oneLine(_ text: String) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028
+                || scalar.value == 0x2029
+        }
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard isControl(scalar) else {
+                out.append(scalar)
+                continue
+            }
+            let escape =
+                switch scalar {
+                case "\n": "\\n"
+                case "\r": "\\r"
+                case "\t": "\\t"
+                default: "\\u{\(String(scalar.value, radix: 16))}"
+                }
+            out.append(contentsOf: escape.unicodeScalars)
+        }
+        return String(out)
     }
 
     /// UTC, to the millisecond: `2026-11-28T03:04:05.678Z`.

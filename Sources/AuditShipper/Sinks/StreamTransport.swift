@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// Syslog over TCP or TLS on one kept-open connection, re-opened with backoff after a failure.
 ///
@@ -13,6 +14,11 @@ actor StreamTransport {
     let serverName: String?
     let label: String
     var channel: (any Channel)?
+    /// What closed `channel`, if something did: a failed TLS handshake closes the channel and
+    /// fails the pending write with "I/O on closed channel"; the operator needs the reason.
+    var cause: FirstError?
+    /// Why the last connection failed or ended, for the errors until the next attempt.
+    var lastFailure = "the last attempt failed"
     var failures = 0
     var retryAt = ContinuousClock.now
 
@@ -53,23 +59,27 @@ actor StreamTransport {
             try await channel.writeAndFlush(buffer).get()
             failures = 0
         } catch {
-            fail(channel)
-            throw SinkError.writeFailed(sink: label, reason: describe(error))
+            let reason = describe(cause?.error ?? error)
+            fail(channel, reason)
+            throw SinkError.writeFailed(sink: label, reason: reason)
         }
     }
 
     func connection() async throws -> any Channel {
         if let channel, channel.isActive { return channel }
-        if let channel { fail(channel) }
+        if let channel {
+            fail(
+                channel,
+                cause?.error.map { "the connection ended: \(describe($0))" } ?? "the collector closed the connection")
+        }
         let now = ContinuousClock.now
         guard now >= retryAt else {
             throw SinkError.closed(
                 sink: label,
-                reason:
-                    "not connected (the last attempt failed); next attempt in \((retryAt - now).components.seconds + 1)s"
-            )
+                reason: "not connected (\(lastFailure)); next attempt in \((retryAt - now).components.seconds + 1)s")
         }
         let tls = self.tls
+        let cause = FirstError()
         let hostname = serverName ?? (Self.isAddress(host) ? nil : host)
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
@@ -80,16 +90,20 @@ actor StreamTransport {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     }
+                    try channel.pipeline.syncOperations.addHandler(cause)
                 }
             }
         do {
             let channel = try await bootstrap.connect(host: host, port: port).get()
             self.channel = channel
+            self.cause = cause
             return channel
         } catch {
+            let reason = "cannot connect to \(host):\(port): \(describe(error))"
             failures += 1
             retryAt = .now + min(.seconds(1 << min(failures - 1, 6)), .seconds(60))
-            throw SinkError.closed(sink: label, reason: "cannot connect to \(host):\(port): \(describe(error))")
+            lastFailure = reason
+            throw SinkError.closed(sink: label, reason: reason)
         }
     }
 
@@ -99,11 +113,25 @@ actor StreamTransport {
         try? await channel.close()
     }
 
-    func fail(_ channel: any Channel) {
+    func fail(_ channel: any Channel, _ reason: String) {
+        lastFailure = reason
         channel.close(promise: nil)
         if self.channel === channel { self.channel = nil }
         failures += 1
         retryAt = .now + min(.seconds(1 << min(failures - 1, 6)), .seconds(60))
+    }
+
+    /// Keeps the first error the pipeline reports (a TLS verification failure, a reset).
+    final class FirstError: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let box = Mutex<(any Error)?>(nil)
+
+        var error: (any Error)? { box.withLock { $0 } }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            box.withLock { $0 = $0 ?? error }
+            context.fireErrorCaught(error)
+        }
     }
 
     func describe(_ error: any Error) -> String {

@@ -13,13 +13,14 @@ public protocol AuditLogSource: Sendable {
 
 /// `GET {base}/organization/audit_logs` over one shared, keep-alive `HTTPClient`.
 public struct APIClient: AuditLogSource {
-    public static let maxPageBytes = 256 * 1024 * 1024
-
     let http: HTTPClient
     let baseURL: String
     let key: AdminKey
     let organization: String?
     let timeout: Duration
+    /// `api.max_response_bytes`: checked against `Content-Length` and while the body streams,
+    /// after decompression, so a larger body is cut off instead of held.
+    let maxResponseBytes: Int
     let retry: RetryPolicy
     let logger: Logger
     /// Requests run on this loop when set (see `EventLoopExecutor`).
@@ -30,7 +31,8 @@ public struct APIClient: AuditLogSource {
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
-        retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil,
+        maxResponseBytes: Int = 32 << 20, retry: RetryPolicy = RetryPolicy(), logger: Logger,
+        eventLoop: (any EventLoop)? = nil,
         metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
     ) {
         self.eventLoop = eventLoop
@@ -41,6 +43,7 @@ public struct APIClient: AuditLogSource {
         self.key = key
         self.organization = organization
         self.timeout = timeout
+        self.maxResponseBytes = maxResponseBytes
         self.retry = retry
         self.logger = logger
     }
@@ -97,7 +100,7 @@ public struct APIClient: AuditLogSource {
             let request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
             let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
             let task = http.execute(
-                request: request, delegate: ResponseAccumulator(request: request, maxBodySize: Self.maxPageBytes),
+                request: request, delegate: ResponseAccumulator(request: request, maxBodySize: maxResponseBytes),
                 eventLoop: eventLoop.map { .delegateAndChannel(on: $0) } ?? .indifferent,
                 deadline: .now() + .nanoseconds(nanos))
             response = try await withTaskCancellationHandler {
@@ -105,6 +108,12 @@ public struct APIClient: AuditLogSource {
             } onCancel: {
                 task.cancel()
             }
+        } catch is ResponseAccumulator.ResponseTooBigError {
+            metrics?.apiRequests(code: "error").increment()
+            throw UpstreamError.malformedPage(
+                MalformedPage(
+                    reason: "the response is larger than api.max_response_bytes (\(maxResponseBytes) bytes); "
+                        + "it was cut off there", offset: maxResponseBytes))
         } catch {
             if Task.isCancelled { throw CancellationError() }
             metrics?.apiRequests(code: "error").increment()
@@ -117,9 +126,11 @@ public struct APIClient: AuditLogSource {
         switch status {
         case 200:
             do {
-                return try body.withUnsafeReadableBytes { raw in
+                var page = try body.withUnsafeReadableBytes { raw in
                     try PageScanner.scan(raw.bindMemory(to: UInt8.self))
                 }
+                page.serverTime = response.headers.first(name: "Date").flatMap(HTTPDate.parse)
+                return page
             } catch let error as MalformedPage {
                 throw UpstreamError.malformedPage(error)
             }

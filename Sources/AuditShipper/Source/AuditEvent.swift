@@ -28,11 +28,16 @@ public struct AuditPage: Sendable {
     public var hasMore: Bool
     public var firstID: String?
     public var lastID: String?
+    /// The server's clock when it answered (the response's `Date`, Unix seconds), if it said.
+    public var serverTime: Int64?
 
-    public init(events: [AuditEvent], hasMore: Bool, firstID: String? = nil, lastID: String? = nil) {
+    public init(
+        events: [AuditEvent], hasMore: Bool, firstID: String? = nil, lastID: String? = nil, serverTime: Int64? = nil
+    ) {
         self.events = events
         self.hasMore = hasMore
         self.firstID = firstID
         self.lastID = lastID
+        self.serverTime = serverTime
     }
 }

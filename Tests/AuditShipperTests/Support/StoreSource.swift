@@ -10,6 +10,8 @@ final class StoreSource: AuditLogSource {
     let queries = Mutex<[AuditLogQuery]>([])
     /// Called with the request number (1-based); a thrown error fails that request.
     let failure: Mutex<(@Sendable (Int) throws -> Void)?> = Mutex(nil)
+    /// The server's clock its pages report (the `Date` header); nil sends none.
+    let serverTime = Mutex<Int64?>(nil)
 
     init(_ simulator: AuditSimulator) { self.simulator = simulator }
 
@@ -22,7 +24,9 @@ final class StoreSource: AuditLogSource {
         }
         try failure.withLock { $0 }?(number)
         let listed = try simulator.store.list(ListQuery.parse(query.queryString), now: Date().timeIntervalSince1970)
-        return try PageScanner.scan(EventStore.body(listed))
+        var page = try PageScanner.scan(EventStore.body(listed))
+        page.serverTime = serverTime.withLock { $0 }
+        return page
     }
 }
 
@@ -105,4 +109,17 @@ extension AuditState {
     var recording: SinkPosition { position("recording") }
 
     func position(_ name: String) -> SinkPosition { positions[name] ?? SinkPosition(start: startAt) }
+}
+
+/// A source whose pages a test writes: for upstreams that lie.
+final class ScriptedSource: AuditLogSource {
+    let answer: @Sendable (AuditLogQuery) throws -> AuditPage
+    let requests = Mutex(0)
+
+    init(_ answer: @escaping @Sendable (AuditLogQuery) throws -> AuditPage) { self.answer = answer }
+
+    func page(_ query: AuditLogQuery) async throws -> AuditPage {
+        requests.withLock { $0 += 1 }
+        return try answer(query)
+    }
 }

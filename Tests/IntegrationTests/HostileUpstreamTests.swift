@@ -1,0 +1,112 @@
+import AuditSimulator
+import Foundation
+import Testing
+
+/// The built binary against an upstream that misbehaves the ways connectors were burned by:
+/// events stamped in the future or in milliseconds, a server clock apart from ours, pages
+/// that lie about `has_more`, a cursor that cycles back, a body far too big.
+@Suite(.serialized) struct HostileUpstreamTests {
+    static let now = Int64(Date().timeIntervalSince1970)
+
+    func ids(_ events: [[String: Any]]) -> [String] { events.compactMap { $0["id"] as? String } }
+
+    func completeBefore(_ harness: DaemonHarness) throws -> Int64 {
+        try #require((try harness.position("stdout")["complete_before"] as? NSNumber)?.int64Value)
+    }
+
+    /// One event a year ahead, one in milliseconds and one at 0: each delivered once, named in
+    /// a warning, and no position follows them; events after them in real time still arrive.
+    /// The server's clock (its `Date`) bounds the position, not ours.
+    @Test func oddTimestampsAreDeliveredOnceAndMoveNoPosition() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let now = Self.now
+            harness.simulator.addEvents(count: 100, from: now - 1000, to: now - 10)
+            let odd: [(String, Int64)] = [
+                ("audit_log-year-ahead", now + 365 * 86_400), ("audit_log-milliseconds", now * 1000),
+                ("audit_log-zero", 0), ("audit_log-int64-max", Int64.max),
+            ]
+            _ = try harness.simulator.addRaw(
+                odd.map {
+                    .object([
+                        ("id", .string($0.0)), ("type", .string("login.failed")), ("effective_at", .integer($0.1)),
+                    ])
+                }
+            )
+            try harness.writeConfig(poll: "  start_at: beginning")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            var delivered = ids(try harness.deliveredEvents())
+            #expect(delivered.count == 104 && Set(delivered).count == 104, "each once: \(delivered.count)")
+            for (id, stamp) in odd {
+                #expect(
+                    harness.stderr.contains("event.id=\(id)") && harness.stderr.contains("event.effective_at=\(stamp)"),
+                    "a warning names \(id)")
+            }
+            let first = try completeBefore(harness)
+            #expect(first <= Int64(Date().timeIntervalSince1970) + 1, "the position stays at the server's clock")
+
+            // The server's clock is now ten minutes ahead of ours: what it holds up to then arrives.
+            harness.simulator.clockSkew.withLock { $0 = 600 }
+            harness.simulator.addEvents(count: 100, from: now + 100, to: now + 500)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            delivered = ids(try harness.deliveredEvents())
+            #expect(delivered.count == 204 && Set(delivered).count == 204, "the later events, and nothing twice")
+            let second = try completeBefore(harness)
+            #expect(second >= now + 500 && second <= Int64(Date().timeIntervalSince1970) + 601, "\(second)")
+        }
+    }
+
+    /// Pages that lie: `has_more: true` with nothing to continue after, or a cursor that
+    /// leads back to a page already read (A → B → A, which would loop forever). The run fails
+    /// naming it (69), nothing is delivered from that window, and the next run delivers
+    /// everything once.
+    @Test(arguments: ["empty page with has_more", "cursor cycling back"])
+    func pagesThatLieFailTheRunAndLoseNothing(_ lie: String) async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 500, from: Self.now - 1000, to: Self.now - 10)
+            try harness.writeConfig(poll: "  start_at: -1h")
+            harness.simulator.faults.enqueue(.pass)  // the start-up key check
+            if lie == "empty page with has_more" {
+                harness.simulator.faults.enqueue(.malformed(.emptyHasMore))
+            } else {
+                harness.simulator.faults.enqueue(.pass, count: 2)  // pages 1 and 2
+                harness.simulator.faults.enqueue(.rewind)  // page 3 is page 1 again
+            }
+            let failed = try await harness.run(["once", "--config", harness.configPath], timeout: .seconds(60))
+            #expect(failed == 69, "\(harness.stderr)")
+            let reason = lie == "empty page with has_more" ? "has no last_id to continue after" : ", seen before"
+            #expect(harness.stderr.contains("has_more is true but the") && harness.stderr.contains(reason))
+            #expect(harness.lineCount() == 0)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            let delivered = ids(try harness.deliveredEvents())
+            #expect(delivered.count == 500 && Set(delivered).count == 500)
+        }
+    }
+
+    /// A 96 MB body, streamed without Content-Length, is cut off at `api.max_response_bytes`
+    /// (32 MiB): an error naming the limit, retried, and the process never holds the body
+    /// (peak RSS measured by the kernel, below 100 MB).
+    @Test func aHugeBodyIsCutOffAndMemoryStaysBounded() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 300, from: Self.now - 1000, to: Self.now - 10)
+            try harness.writeConfig(poll: "  start_at: -1h")
+            harness.simulator.faults.enqueue(.pass)
+            harness.simulator.faults.enqueue(.huge(bytes: 96 << 20))
+            // python3 reports the child's peak RSS (getrusage), which only the kernel knows.
+            let peak = harness.directory + "/peak-rss-kb"
+            let script =
+                "import resource, subprocess, sys\n"
+                + "status = subprocess.call(sys.argv[2:])\n"
+                + "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+                + "sys.exit(status)\n"
+            let process = try harness.launch(
+                ["-c", script, peak, try DaemonHarness.binary(), "once", "--config", harness.configPath],
+                executable: "/usr/bin/python3")
+            #expect(try await DaemonHarness.wait(process, timeout: .seconds(120)) == 0, "\(harness.stderr)")
+            #expect(harness.stderr.contains("larger than api.max_response_bytes (33554432 bytes)"), "\(harness.stderr)")
+            let delivered = ids(try harness.deliveredEvents())
+            #expect(delivered.count == 300 && Set(delivered).count == 300)
+            let kilobytes = try #require(Int(try String(contentsOfFile: peak, encoding: .utf8)))
+            #expect(kilobytes < 100_000, "peak RSS \(kilobytes) kB")
+        }
+    }
+}
