@@ -15,6 +15,8 @@ public final class AuditSimulator: Sendable {
     let channel = Mutex<(any Channel)?>(nil)
     /// Seconds the simulator's clock (its `Date` header) is ahead of this machine's.
     public let clockSkew = Mutex<Int64>(0)
+    /// Answers `tenant_only=true` with a 400 naming it, as an API without the parameter would.
+    public let rejectTenantOnly = Mutex(false)
 
     public init(adminKey: String = "sk-admin-simulator-0000000000000000", seed: UInt64 = 1, trickyRate: Double = 0.05) {
         self.adminKey = adminKey
@@ -98,6 +100,7 @@ public final class AuditSimulator: Sendable {
 
     public func reset() {
         clockSkew.withLock { $0 = 0 }
+        rejectTenantOnly.withLock { $0 = false }
         store.removeAll()
         faults.removeAll()
         requests.removeAll()
@@ -127,6 +130,14 @@ public final class AuditSimulator: Sendable {
                 401,
                 APIFailure(
                     status: 401, message: message, type: "invalid_request_error", param: nil, code: "invalid_api_key"
+                ).body)
+        }
+        if rejectTenantOnly.withLock({ $0 }), query.split(separator: "&").contains("tenant_only=true") {
+            return .json(
+                400,
+                APIFailure(
+                    status: 400, message: "Unrecognized request argument supplied: tenant_only",
+                    type: "invalid_request_error", param: "tenant_only", code: nil
                 ).body)
         }
         var delay = 0

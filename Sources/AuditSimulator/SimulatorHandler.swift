@@ -137,6 +137,7 @@ final class SimulatorHandler: ChannelInboundHandler {
 ///   "empty_has_more", "bytes", "count"}` queues a fault for the next `count` audit log requests.
 /// - `POST /_sim/clock` `{"skew": S}` sets the server's clock (its `Date` header) S seconds
 ///   ahead of the machine's (negative: behind).
+/// - `POST /_sim/tenant_only` `{"reject": true}` makes `tenant_only=true` a 400 naming it.
 /// - `GET /_sim/stats` counts; `GET /_sim/requests` the audit log URIs asked; `POST /_sim/reset`.
 enum ControlRoutes {
     struct AddEvents: Decodable {
@@ -161,6 +162,10 @@ enum ControlRoutes {
 
     struct SetClock: Decodable {
         var skew: Int64
+    }
+
+    struct SetTenantOnly: Decodable {
+        var reject: Bool
     }
 
     static func handle(simulator: AuditSimulator, method: HTTPMethod, uri: String, body: [UInt8]) -> (Int, [UInt8]) {
@@ -227,6 +232,12 @@ enum ControlRoutes {
             }
             simulator.clockSkew.withLock { $0 = request.skew }
             return (200, JSONValue.object([("skew", .integer(request.skew))]).bytes)
+        case (.POST, "/_sim/tenant_only"):
+            guard let request = try? decoder.decode(SetTenantOnly.self, from: Data(body)) else {
+                return fail("expected {\"reject\": true|false}")
+            }
+            simulator.rejectTenantOnly.withLock { $0 = request.reject }
+            return (200, JSONValue.object([("reject", .bool(request.reject))]).bytes)
         case (.GET, "/_sim/stats"):
             let entries = simulator.requests.all
             var statuses: [Int: Int] = [:]

@@ -23,6 +23,8 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Share of trickled events that arrive late (stamped 5-60 s in the past).") var lateFraction = 0.1
     @Option(help: "Share of events with quotes, backslashes, brackets, newlines and non-ASCII.") var trickyRate = 0.05
     @Option(help: "Seed for the generated events.") var seed: UInt64 = 1
+    @Flag(help: "Answer tenant_only=true with a 400 naming it, as an API without the parameter would.")
+    var rejectTenantOnly = false
 
     func run() async throws {
         let simulator = AuditSimulator(adminKey: adminKey, seed: seed, trickyRate: trickyRate)
@@ -41,6 +43,7 @@ struct SimulatorCommand: AsyncParsableCommand {
                 added += count
             }
         }
+        simulator.rejectTenantOnly.withLock { $0 = rejectTenantOnly }
         let bound = try await simulator.start(host: host, port: port)
         if let portFile { try "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
         FileHandle.standardError.write(

@@ -102,6 +102,10 @@ struct Invocation {
         case let error as UpstreamError:
             switch error.underlying {
             case .keyRejected: return (77, "\(error)")
+            case .badRequest(_, let message) where message.contains("tenant_only"):
+                return (
+                    78, "\(error) (this API does not take tenant_only: set api.include_tenant_events to auto or false)"
+                )
             case .badRequest: return (78, "\(error) (check api.filters and api.page_size)")
             default: return (69, "\(error)")
             }

@@ -117,6 +117,46 @@ import Testing
         }
     }
 
+    /// A `Retry-After` wait feeds the watchdog (the heartbeat never ages past a second or so,
+    /// where it used to age by the whole wait), and one cycle waits at most
+    /// `maxRetryAfterPerCycle` in all before it gives up; the next cycle starts a new budget.
+    @Test func retryAfterWaitsBeatTheHeartbeatAndAreCappedPerCycle() async throws {
+        let simulator = AuditSimulator(adminKey: Self.key)
+        try await simulator.start()
+        let http = APIClient.makeHTTPClient(connectTimeout: .seconds(2))
+        let heartbeat = Heartbeat()
+        let client = APIClient(
+            http: http, baseURL: simulator.baseURL, key: AdminKey(Self.key, origin: "test"), organization: nil,
+            timeout: .seconds(5), retry: RetryPolicy(maxAttempts: 4, maxRetryAfterPerCycle: .seconds(3)),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), heartbeat: heartbeat)
+        let oldest = Locked(Duration.zero)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let age = heartbeat.age
+                oldest.withLock { $0 = max($0, age) }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        simulator.faults.enqueue(.status(429, retryAfter: "2"))
+        client.cycleBegins()
+        _ = try await client.page(AuditLogQuery())
+        sampler.cancel()
+        #expect(oldest.withLock { $0 } < .milliseconds(1500), "the heartbeat aged \(oldest.withLock { $0 })")
+        // 2 s of the 3 s budget are spent: another 2 s wait does not fit in this cycle.
+        simulator.faults.enqueue(.status(429, retryAfter: "2"))
+        await #expect {
+            try await client.page(AuditLogQuery())
+        } throws: { error in
+            guard case .retriesExhausted(1, .rateLimited) = error as? UpstreamError else { return false }
+            return true
+        }
+        client.cycleBegins()
+        simulator.faults.enqueue(.status(429, retryAfter: "1"))
+        _ = try await client.page(AuditLogQuery())
+        try await http.shutdown()
+        try await simulator.stop()
+    }
+
     @Test func rateLimitWithoutRetryAfterBacksOff() async throws {
         try await withClient { simulator, client in
             simulator.faults.enqueue(.status(429, retryAfter: nil), count: 3)
@@ -154,7 +194,9 @@ import Testing
         }
     }
 
-    @Test(arguments: MalformedKind.allCases)
+    /// The kinds the client itself rejects; `empty_has_more` is a lie only the walk can see
+    /// (CycleTests, HostileUpstreamTests).
+    @Test(arguments: [MalformedKind.truncated, .notJSON, .noData])
     func aMalformedPageIsAnUpstreamErrorAndRetried(kind: MalformedKind) async throws {
         try await withClient { simulator, client in
             simulator.addEvents(count: 3, from: 1_000, types: ["user.added"])

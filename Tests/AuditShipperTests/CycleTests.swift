@@ -49,11 +49,12 @@ import Testing
 
     @Test func sameSecondEventsSplitAcrossPagesAreDeliveredOnce() async throws {
         add(count: 7, from: Self.now - 100)
-        var (cycle, source) = self.cycle(CycleSettings(pageSize: 2, lookback: 600, maxWindowEvents: 1000))
+        var (cycle, source) = self.cycle(
+            CycleSettings(pageSize: 2, includeTenantEvents: .off, lookback: 600, maxWindowEvents: 1000))
         var state = freshState(startAt: Self.now - 200)
         let report = try await cycle.run(state: &state, now: Self.now)
         expectOnceInOrder(sink.events, count: 7)
-        #expect(source.requestCount == 4)
+        #expect(source.requestCount == 4)  // 7 events, 2 a page
         #expect(report.pages == 4)
         // The next cycle re-reads the second (lookback) and drops all of it.
         let again = try await cycle.run(state: &state, now: Self.now + 60)
@@ -204,16 +205,43 @@ import Testing
     @Test func tenantEventsAreWalkedOnlyWhenIncluded() async throws {
         add(count: 3, from: Self.now - 50, types: ["api_key.created"])
         add(count: 2, from: Self.now - 40, types: ["tenant.user.added"])
-        var (without, _) = self.cycle(CycleSettings(includeTenantEvents: false))
+        var (without, _) = self.cycle(CycleSettings(includeTenantEvents: .off))
         var state = freshState()
         _ = try await without.run(state: &state, now: Self.now)
         #expect(sink.events.count == 3)
-        var (with, source) = self.cycle(CycleSettings(includeTenantEvents: true))
+        var (with, source) = self.cycle(CycleSettings(includeTenantEvents: .on))
         var state2 = freshState()
         _ = try await with.run(state: &state2, now: Self.now)
         #expect(sink.events.count == 3 + 5)
         let walks = source.queries.withLock { $0.map(\.tenantOnly) }
         #expect(walks.count.isMultiple(of: 2) && walks.enumerated().allSatisfy { $1 == !$0.isMultiple(of: 2) })
+    }
+
+    /// `auto`: an API that rejects `tenant_only` gets one notice, the organization's events
+    /// still flow, and the tenant pass is not tried again by this cycle (a reload builds a new
+    /// one). `true`: the rejection fails the cycle, and nothing moves.
+    @Test func aRejectedTenantOnlyStopsTheTenantPassUnderAutoAndFailsUnderTrue() async throws {
+        add(count: 3, from: Self.now - 50, types: ["api_key.created"])
+        simulator.rejectTenantOnly.withLock { $0 = true }
+        var (strict, _) = self.cycle(CycleSettings(includeTenantEvents: .on))
+        var state = freshState()
+        await #expect {
+            _ = try await strict.run(state: &state, now: Self.now)
+        } throws: { error in
+            "\(error)".contains("HTTP 400") && "\(error)".contains("tenant_only")
+        }
+        #expect(sink.events.isEmpty)
+
+        var (auto, source) = self.cycle()
+        state = freshState()
+        _ = try await auto.run(state: &state, now: Self.now)
+        #expect(sink.events.count == 3)
+        #expect(auto.tenantPassRejected)
+        let asked = source.requestCount
+        add(count: 2, from: Self.now + 1, to: Self.now + 2, types: ["api_key.created"])
+        _ = try await auto.run(state: &state, now: Self.now + 60)
+        #expect(sink.events.count == 5)
+        #expect(source.queries.withLock { $0.dropFirst(asked).allSatisfy { !$0.tenantOnly } }, "not asked again")
     }
 
     @Test func startAtSkipsOlderHistoryOnTheFirstRun() async throws {

@@ -62,7 +62,6 @@ final class DaemonHarness {
         let yaml = """
             api:
               base_url: \(simulator.baseURL)
-              include_tenant_events: true
             \(api)
             poll:
             \(poll.isEmpty ? "  interval: 1s" : poll)

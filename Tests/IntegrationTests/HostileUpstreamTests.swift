@@ -82,6 +82,29 @@ import Testing
         }
     }
 
+    /// An API that rejects `tenant_only`: under the default (`auto`) one notice, and the
+    /// organization's events all arrive; with `include_tenant_events: true` it is an error.
+    @Test func aRejectedTenantOnlyIsANoticeUnderAutoAndAnErrorUnderTrue() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(
+                count: 200, from: Self.now - 1000, to: Self.now - 10, types: EventGenerator.organizationTypes)
+            harness.simulator.rejectTenantOnly.withLock { $0 = true }
+            try harness.writeConfig(poll: "  start_at: -1h")
+            let strict = try await harness.run(
+                ["once", "--config", harness.configPath],
+                environment: ["OPENAI_AUDITD_API_INCLUDE_TENANT_EVENTS": "true"])
+            #expect(strict == 78, "\(harness.stderr)")
+            #expect(harness.stderr.contains("Unrecognized request argument supplied: tenant_only"))
+            #expect(harness.stderr.contains("set api.include_tenant_events to auto or false"))
+            #expect(harness.lineCount() == 0)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            let notice = "the API does not accept tenant_only"
+            #expect(harness.stderr.components(separatedBy: notice).count == 2, "one notice: \(harness.stderr)")
+            let delivered = ids(try harness.deliveredEvents())
+            #expect(delivered.count == 200 && Set(delivered).count == 200)
+        }
+    }
+
     /// A 96 MB body, streamed without Content-Length, is cut off at `api.max_response_bytes`
     /// (32 MiB): an error naming the limit, retried, and the process never holds the body
     /// (peak RSS measured by the kernel, below 100 MB).

@@ -9,7 +9,7 @@ public struct Configuration: Sendable, Equatable {
         public var organization: String?
         public var requestTimeout: Duration = .seconds(30)
         public var pageSize = 100
-        public var includeTenantEvents = false
+        public var includeTenantEvents = TenantEvents.auto
         public var filters = AuditLogFilters()
         /// The largest response body accepted, after decompression: a page of 100 events is far
         /// below 1 MiB, and an upstream that sends more must not take the machine's memory.
@@ -92,6 +92,9 @@ public struct Configuration: Sendable, Equatable {
         public var hostname: String?
         public var enterpriseID = 32473
         public var bom = false
+        /// Bounds connecting, the TLS handshake and every write: a collector that stops
+        /// reading fails the batch instead of holding the cycle.
+        public var timeout: Duration = .seconds(30)
         public var caFile: String?
         public var certFile: String?
         public var keyFile: String?

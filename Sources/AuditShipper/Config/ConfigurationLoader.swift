@@ -11,7 +11,7 @@ import Yams
 /// | `api.organization` | null | sent as `OpenAI-Organization` |
 /// | `api.request_timeout` | `30s` | duration, 1s to 10m |
 /// | `api.page_size` | 100 | 1 to 100 |
-/// | `api.include_tenant_events` | false | true/false |
+/// | `api.include_tenant_events` | `auto` | `auto` (walk with `tenant_only=true`; stop, with a notice, if the API rejects it), `true`, `false` |
 /// | `api.max_response_bytes` | `32MiB` | bytes, or with KiB/MiB/GiB; 1MiB to 1GiB |
 /// | `api.filters.{event_types,project_ids,actor_ids,actor_emails,resource_ids}` | [] | lists of strings (comma-separated in the environment) |
 /// | `poll.interval` | `60s` | duration, at least 1s |

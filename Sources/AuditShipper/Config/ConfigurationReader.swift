@@ -53,7 +53,13 @@ struct ConfigurationReader {
             api.requestTimeout = try duration(n, "api.request_timeout", .seconds(1)...(.seconds(600)))
         }
         if let n = f["page_size"] { api.pageSize = try integer(n, "api.page_size", 1...100) }
-        if let n = f["include_tenant_events"] { api.includeTenantEvents = try bool(n, "api.include_tenant_events") }
+        if let n = f["include_tenant_events"] {
+            let text = try scalar(n, "api.include_tenant_events", expected: "auto, true or false")
+            guard let mode = TenantEvents(rawValue: text.lowercased()) else {
+                throw invalid(n, "api.include_tenant_events", "'\(text)' is not auto, true or false")
+            }
+            api.includeTenantEvents = mode
+        }
         if let n = f["max_response_bytes"] {
             api.maxResponseBytes = try byteSize(n, "api.max_response_bytes", (1 << 20)...(1 << 30))
         }
@@ -151,7 +157,10 @@ struct ConfigurationReader {
             case .stdout: ["format"]
             case .journald: ["identifier"]
             case .syslog:
-                ["url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom"]
+                [
+                    "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
+                    "timeout",
+                ]
             }
         return ["type", "name", "start_at"] + own
     }
@@ -217,6 +226,7 @@ struct ConfigurationReader {
             settings.enterpriseID = try integer(n, "\(path).enterprise_id", 1...Int(Int32.max))
         }
         if let n = f["bom"] { settings.bom = try bool(n, "\(path).bom") }
+        if let n = f["timeout"] { settings.timeout = try duration(n, "\(path).timeout", .seconds(1)...(.seconds(600))) }
         if let n = f["tls"] {
             let tls = try fields(n, "\(path).tls", allowed: ["ca_file", "cert_file", "key_file", "server_name"])
             settings.caFile = try tls["ca_file"].flatMap { node throws(ConfigurationError) in

@@ -1,8 +1,19 @@
+/// `api.include_tenant_events`: whether every window is walked a second time with
+/// `tenant_only=true`, which OpenAI's reference says tenant-scoped events (`tenant.*`: SSO,
+/// SCIM, admin keys, roles; `role.bound_to_resource`, ...) require.
+public enum TenantEvents: String, Sendable, Equatable, CaseIterable {
+    /// Walk it; if the API rejects `tenant_only`, say so once and stop until a restart or reload.
+    case auto
+    /// Walk it; a rejection is an error like any other.
+    case on = "true"
+    case off = "false"
+}
+
 /// What the cycle needs from `api` and `poll`.
 public struct CycleSettings: Sendable, Equatable {
     public var filters: AuditLogFilters
     public var pageSize: Int
-    public var includeTenantEvents: Bool
+    public var includeTenantEvents: TenantEvents
     /// Seconds re-read before `completeBefore` on every cycle, for late-arriving events.
     public var lookback: Int64
     /// At most this many new events are held at once while catching up.
@@ -11,7 +22,7 @@ public struct CycleSettings: Sendable, Equatable {
     public var batchSize: Int
 
     public init(
-        filters: AuditLogFilters = AuditLogFilters(), pageSize: Int = 100, includeTenantEvents: Bool = false,
+        filters: AuditLogFilters = AuditLogFilters(), pageSize: Int = 100, includeTenantEvents: TenantEvents = .auto,
         lookback: Int64 = 600, maxWindowEvents: Int = 10_000, batchSize: Int = 1000
     ) {
         self.filters = filters

@@ -20,6 +20,9 @@ public struct PollCycle: Sendable {
     /// small, kept from one cycle to the next.
     public private(set) var sliceWidth: Int64
     static let maxSliceWidth: Int64 = 366 * 86_400
+    /// The API rejected `tenant_only` under `include_tenant_events: auto`: the tenant pass is
+    /// skipped until a restart or reload (which builds a new cycle).
+    public private(set) var tenantPassRejected = false
 
     public init(
         source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:], settings: CycleSettings,
@@ -64,6 +67,7 @@ public struct PollCycle: Sendable {
     public mutating func run(state: inout AuditState, now: Int64, until: Int64? = nil) async throws -> CycleReport {
         var progress = Progress(state: state, active: [])
         defer { state = progress.state }
+        source.cycleBegins()
         try await prepare(&progress, now: now)
         var start = progress.windowStart(lookback: settings.lookback) ?? now
         while let oldest = progress.windowStart(lookback: settings.lookback) {
@@ -196,7 +200,7 @@ public struct PollCycle: Sendable {
     /// Visits every item of `[start, end)` with `after=<last_id>` until `has_more` is false,
     /// whatever order the server uses, and keeps what some active sink needs; nil when more
     /// than `cap` such events turn up.
-    func walk(
+    mutating func walk(
         from start: Int64, before end: Int64?, cap: Int?, progress: inout Progress, now: Int64
     ) async throws -> Walk? {
         var held: [AuditEvent] = []
@@ -207,7 +211,9 @@ public struct PollCycle: Sendable {
         let windows = progress.active.map {
             SinkWindow(progress.state.positions[$0.name]!, lookback: settings.lookback)
         }
-        for tenantOnly in settings.includeTenantEvents ? [false, true] : [false] {
+        let tenantPass =
+            settings.includeTenantEvents == .on || settings.includeTenantEvents == .auto && !tenantPassRejected
+        for tenantOnly in tenantPass ? [false, true] : [false] {
             var query = AuditLogQuery(filters: settings.filters)
             query.effectiveAtGreaterOrEqual = start
             query.effectiveAtLessThan = end
@@ -220,7 +226,18 @@ public struct PollCycle: Sendable {
             let pageBound = 10 * settings.maxWindowEvents / max(1, settings.pageSize) + 10
             while true {
                 try Task.checkCancellation()
-                let page = try await source.page(query)
+                let page: AuditPage
+                do {
+                    page = try await source.page(query)
+                } catch let error as UpstreamError
+                    where tenantOnly && settings.includeTenantEvents == .auto && Self.rejectsTenantOnly(error)
+                {
+                    tenantPassRejected = true
+                    logger.notice(
+                        "the API does not accept tenant_only: tenant events (tenant.*, role.bound_to_resource, ...) are not read until a restart or reload; set api.include_tenant_events to false to skip them, or true to treat this as an error",
+                        metadata: ["upstream.error": "\(error)"])
+                    break
+                }
                 serverClock = serverClock ?? page.serverTime
                 heartbeat?.beat()
                 progress.report.pages += 1
@@ -265,6 +282,15 @@ public struct PollCycle: Sendable {
                 ? $0.element.effectiveAt < $1.element.effectiveAt : $0.offset > $1.offset
         }
         return Walk(events: ordered.map(\.element), newestSeen: newestSeen, serverClock: clock, odd: odd)
+    }
+
+    /// A refusal of `tenant_only` itself: a 400 naming it, or 403/404 on the tenant pass only.
+    static func rejectsTenantOnly(_ error: UpstreamError) -> Bool {
+        switch error.underlying {
+        case .badRequest(let status, let message): status == 404 || status == 400 && message.contains("tenant_only")
+        case .keyRejected(let status, _): status == 403
+        default: false
+        }
     }
 
     /// Hands a slice's `events` to the active sinks in batches, each sink only what it does

@@ -15,10 +15,13 @@ final class DatagramTransport: Sendable {
     }
 
     let destination: Destination
+    /// How long one send may block on a receiver that does not take it (`SO_SNDTIMEO`).
+    let timeout: Duration
     let label: String
 
-    init(_ destination: Destination, label: String) {
+    init(_ destination: Destination, timeout: Duration = .seconds(30), label: String) {
         self.destination = destination
+        self.timeout = timeout
         self.label = label
     }
 
@@ -41,7 +44,19 @@ final class DatagramTransport: Sendable {
         close(try open())
     }
 
+    /// A connected socket whose sends give up after `timeout`.
     func open() throws -> Int32 {
+        let fd = try connect()
+        var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        guard setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+            let failure = error("setsockopt SO_SNDTIMEO")
+            close(fd)
+            throw failure
+        }
+        return fd
+    }
+
+    func connect() throws -> Int32 {
         switch destination {
         case .unix(let path):
             let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -58,7 +73,7 @@ final class DatagramTransport: Sendable {
             }
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
                 }
             }
             guard connected == 0 else {
@@ -79,7 +94,7 @@ final class DatagramTransport: Sendable {
             defer { freeaddrinfo(result) }
             let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw error("socket") }
-            guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            guard Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
                 let failure = error("connect to \(host):\(port)")
                 close(fd)
                 throw failure
@@ -105,6 +120,10 @@ final class DatagramTransport: Sendable {
         switch errno {
         case ENOENT, ECONNREFUSED, ENOTCONN, EPIPE:
             return .closed(sink: label, reason: "\(what): \(text)")
+        case EAGAIN:
+            return .writeFailed(
+                sink: label,
+                reason: "\(what): the receiver took nothing within the timeout (\(timeout.components.seconds)s)")
         default:
             return .writeFailed(sink: label, reason: "\(what): \(text)")
         }

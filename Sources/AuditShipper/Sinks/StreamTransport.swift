@@ -12,6 +12,8 @@ actor StreamTransport {
     let port: Int
     let tls: NIOSSLContext?
     let serverName: String?
+    /// Bounds connecting, the TLS handshake and every write (the sink's `timeout`).
+    let timeout: Duration
     let label: String
     var channel: (any Channel)?
     /// What closed `channel`, if something did: a failed TLS handshake closes the channel and
@@ -21,8 +23,14 @@ actor StreamTransport {
     var lastFailure = "the last attempt failed"
     var failures = 0
     var retryAt = ContinuousClock.now
+    /// How soon a failed connection is tried again: the daemon's one backoff.
+    let backoff = RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60))
 
-    init(host: String, port: Int, tls: NIOSSLContext?, serverName: String?, label: String) {
+    init(
+        host: String, port: Int, tls: NIOSSLContext?, serverName: String?, timeout: Duration = .seconds(30),
+        label: String
+    ) {
+        self.timeout = timeout
         self.host = host
         self.port = port
         self.tls = tls
@@ -54,7 +62,17 @@ actor StreamTransport {
         try await write(channel.allocator.buffer(bytes: frames), on: channel)
     }
 
+    /// Writes within `timeout`, or closes the connection: a collector that accepts and never
+    /// reads (or never answers the ClientHello) fails the batch instead of holding the cycle,
+    /// and shutdown, which waits for the batch in flight.
     func write(_ buffer: ByteBuffer, on channel: any Channel) async throws {
+        let cause = self.cause
+        let seconds = timeout.components.seconds
+        let timer = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
+            cause?.box.withLock { $0 = $0 ?? TimedOut(seconds: seconds) }
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
         do {
             try await channel.writeAndFlush(buffer).get()
             failures = 0
@@ -82,7 +100,7 @@ actor StreamTransport {
         let cause = FirstError()
         let hostname = serverName ?? (Self.isAddress(host) ? nil : host)
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
+            .connectTimeout(timeout.timeAmount)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -100,9 +118,7 @@ actor StreamTransport {
             return channel
         } catch {
             let reason = "cannot connect to \(host):\(port): \(describe(error))"
-            failures += 1
-            retryAt = .now + min(.seconds(1 << min(failures - 1, 6)), .seconds(60))
-            lastFailure = reason
+            backOff(reason)
             throw SinkError.closed(sink: label, reason: reason)
         }
     }
@@ -114,11 +130,23 @@ actor StreamTransport {
     }
 
     func fail(_ channel: any Channel, _ reason: String) {
-        lastFailure = reason
         channel.close(promise: nil)
         if self.channel === channel { self.channel = nil }
+        backOff(reason)
+    }
+
+    /// No new connection before the backoff after this many failures in a row has passed.
+    func backOff(_ reason: String) {
+        lastFailure = reason
         failures += 1
-        retryAt = .now + min(.seconds(1 << min(failures - 1, 6)), .seconds(60))
+        retryAt = .now + backoff.delay(afterAttempt: failures, retryAfter: nil)
+    }
+
+    struct TimedOut: Error, CustomStringConvertible {
+        let seconds: Int64
+        var description: String {
+            "nothing was taken within the timeout (\(seconds)s): the collector does not read; the connection is dropped"
+        }
     }
 
     /// Keeps the first error the pipeline reports (a TLS verification failure, a reset).

@@ -36,16 +36,22 @@ public final class SyslogSink: Sink {
             facility: settings.facility, hostname: settings.hostname ?? SyslogOrigin.localHostname(),
             enterpriseID: settings.enterpriseID, bom: settings.bom)
         switch settings.transport {
-        case .unix(let path): transport = .datagram(DatagramTransport(.unix(path: path), label: self.name))
+        case .unix(let path):
+            transport = .datagram(DatagramTransport(.unix(path: path), timeout: settings.timeout, label: self.name))
         case .udp(let host, let port):
-            transport = .datagram(DatagramTransport(.udp(host: host, port: port), label: self.name))
+            transport = .datagram(
+                DatagramTransport(.udp(host: host, port: port), timeout: settings.timeout, label: self.name))
         case .tcp(let host, let port):
-            transport = .stream(StreamTransport(host: host, port: port, tls: nil, serverName: nil, label: self.name))
+            transport = .stream(
+                StreamTransport(
+                    host: host, port: port, tls: nil, serverName: nil, timeout: settings.timeout, label: self.name))
         case .tls(let host, let port):
             let context = try StreamTransport.tlsContext(
                 caFile: settings.caFile, certFile: settings.certFile, keyFile: settings.keyFile)
             transport = .stream(
-                StreamTransport(host: host, port: port, tls: context, serverName: settings.serverName, label: self.name)
+                StreamTransport(
+                    host: host, port: port, tls: context, serverName: settings.serverName, timeout: settings.timeout,
+                    label: self.name)
             )
         }
     }

@@ -1,4 +1,10 @@
-/// How long to wait before the next attempt at a request that failed in a retryable way.
+import Synchronization
+
+/// How long to wait before the next attempt at something that failed in a retryable way: the
+/// one backoff of the daemon. The retry layers (docs/ARCHITECTURE.md): the API client retries
+/// a request (`APIClient.page`); a syslog stream reconnects no sooner than this says
+/// (`StreamTransport`); and whatever still fails ends the cycle, which the next poll starts
+/// over (`AuditService`), so a poll interval is the outermost backoff.
 ///
 /// 429 honours `Retry-After` (seconds or an HTTP-date, capped at `maxRetryAfter`); every other
 /// retryable failure backs off exponentially from `baseDelay` to `maxDelay` with full jitter,
@@ -8,15 +14,49 @@ public struct RetryPolicy: Sendable {
     public var baseDelay: Duration
     public var maxDelay: Duration
     public var maxRetryAfter: Duration
+    /// The most one cycle waits on `Retry-After` in all: past it the cycle fails and the next
+    /// poll starts over, instead of one cycle sleeping through hours of rate limiting.
+    public var maxRetryAfterPerCycle: Duration
 
     public init(
         maxAttempts: Int = 8, baseDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(60),
-        maxRetryAfter: Duration = .seconds(900)
+        maxRetryAfter: Duration = .seconds(900), maxRetryAfterPerCycle: Duration = .seconds(1800)
     ) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.maxRetryAfter = maxRetryAfter
+        self.maxRetryAfterPerCycle = maxRetryAfterPerCycle
+    }
+
+    /// `Retry-After` time waited in the current cycle, shared by every copy of a client.
+    public final class Budget: Sendable {
+        let spent = Mutex(Duration.zero)
+
+        public init() {}
+
+        /// Takes `wait` from what is left of `limit`; false (taking nothing) if it does not fit.
+        func take(_ wait: Duration, limit: Duration) -> Bool {
+            spent.withLock { spent in
+                guard spent + wait <= limit else { return false }
+                spent += wait
+                return true
+            }
+        }
+
+        func reset() { spent.withLock { $0 = .zero } }
+    }
+
+    /// Sleeps `wait` in steps of at most a second and beats `heartbeat` at each: a retry that
+    /// waits is a live loop, so the watchdog keeps being fed through the longest `Retry-After`.
+    public static func sleep(_ wait: Duration, beating heartbeat: Heartbeat?) async throws {
+        let end = ContinuousClock.now + wait
+        while true {
+            heartbeat?.beat()
+            let left = end - .now
+            guard left > .zero else { return }
+            try await Task.sleep(for: min(left, .seconds(1)))
+        }
     }
 
     /// The wait after failed attempt number `attempt` (1-based).

@@ -23,6 +23,9 @@ final class StoreSource: AuditLogSource {
             return $0.count
         }
         try failure.withLock { $0 }?(number)
+        if query.tenantOnly, simulator.rejectTenantOnly.withLock({ $0 }) {
+            throw UpstreamError.badRequest(status: 400, message: "Unrecognized request argument supplied: tenant_only")
+        }
         let listed = try simulator.store.list(ListQuery.parse(query.queryString), now: Date().timeIntervalSince1970)
         var page = try PageScanner.scan(EventStore.body(listed))
         page.serverTime = serverTime.withLock { $0 }
