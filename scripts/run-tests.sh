@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AUDITD_TEST_BINARY_DIR="$PWD/.build/debug"
+# The tests talk to loopback only; the proxy tests start and name their own proxy. A proxy
+# from the machine's environment (apt's, say) would route the daemon's requests elsewhere.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY all_proxy ALL_PROXY
 for binary in openai-auditd openai-audit-sim; do
   [ -x "$AUDITD_TEST_BINARY_DIR/$binary" ] || { echo "run-tests: $AUDITD_TEST_BINARY_DIR/$binary was not built" >&2; exit 1; }
 done

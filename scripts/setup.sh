@@ -10,9 +10,10 @@ fi
 # Debian packages the build, the tests and the benchmark use: libsystemd for the journal and
 # sd_notify, a real journald (systemd) and rsyslog (with TLS) for the tests, util-linux for
 # unshare, openssl for the test certificates, dpkg-dev (dpkg-shlibdeps) and binutils (strip)
-# for `make deb`, lintian to check it, prometheus (promtool) and curl for the metrics tests.
+# for `make deb`, lintian to check it, prometheus (promtool) and curl for the metrics tests,
+# tinyproxy for the proxy tests.
 packages=(python3 time procps libsystemd-dev pkg-config systemd util-linux rsyslog rsyslog-gnutls openssl
-  dpkg-dev binutils prometheus curl lintian)
+  dpkg-dev binutils prometheus curl lintian tinyproxy)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

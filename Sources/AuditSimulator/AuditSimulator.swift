@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A fake OpenAI Admin API on loopback: `GET /v1/organization/audit_logs` with the semantics
@@ -13,6 +14,8 @@ public final class AuditSimulator: Sendable {
     public let adminKey: String
     let generator: Mutex<EventGenerator>
     let channel = Mutex<(any Channel)?>(nil)
+    /// Serving HTTPS (the API's certificate and key); nil for plain http.
+    let tls = Mutex<NIOSSLContext?>(nil)
     /// Seconds the simulator's clock (its `Date` header) is ahead of this machine's.
     public let clockSkew = Mutex<Int64>(0)
     /// Answers `tenant_only=true` with a 400 naming it, as an API without the parameter would.
@@ -23,14 +26,28 @@ public final class AuditSimulator: Sendable {
         generator = Mutex(EventGenerator(seed: seed, trickyRate: trickyRate))
     }
 
-    /// Binds and serves; returns the port (pass 0 for any free one).
+    /// Binds and serves; returns the port (pass 0 for any free one). With `certificate` and
+    /// `privateKey` (PEM files) it serves HTTPS, as the real API does.
     @discardableResult
-    public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+    public func start(
+        host: String = "127.0.0.1", port: Int = 0, certificate: String? = nil, privateKey: String? = nil
+    ) async throws -> Int {
+        if let certificate, let privateKey {
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKey, format: .pem)))
+            let context = try NIOSSLContext(configuration: configuration)
+            tls.withLock { $0 = context }
+        }
+        let context = tls.withLock { $0 }
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(SimulatorHandler(simulator: self))
                 }
@@ -41,7 +58,7 @@ public final class AuditSimulator: Sendable {
     }
 
     public var port: Int { channel.withLock { $0?.localAddress?.port ?? 0 } }
-    public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    public var baseURL: String { "\(tls.withLock { $0 } == nil ? "http" : "https")://127.0.0.1:\(port)/v1" }
 
     public func stop() async throws {
         let bound = channel.withLock { current -> (any Channel)? in

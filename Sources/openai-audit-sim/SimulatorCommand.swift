@@ -25,6 +25,8 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Seed for the generated events.") var seed: UInt64 = 1
     @Flag(help: "Answer tenant_only=true with a 400 naming it, as an API without the parameter would.")
     var rejectTenantOnly = false
+    @Option(help: "Serve HTTPS with this certificate (PEM); needs --tls-key.") var tlsCert: String?
+    @Option(help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
 
     func run() async throws {
         let simulator = AuditSimulator(adminKey: adminKey, seed: seed, trickyRate: trickyRate)
@@ -44,11 +46,15 @@ struct SimulatorCommand: AsyncParsableCommand {
             }
         }
         simulator.rejectTenantOnly.withLock { $0 = rejectTenantOnly }
-        let bound = try await simulator.start(host: host, port: port)
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let bound = try await simulator.start(host: host, port: port, certificate: tlsCert, privateKey: tlsKey)
         if let portFile { try "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
         FileHandle.standardError.write(
             Data(
-                "openai-audit-sim: listening on http://\(host):\(bound)/v1 with \(simulator.store.count) events\n".utf8)
+                "openai-audit-sim: listening on \(tlsCert == nil ? "http" : "https")://\(host):\(bound)/v1 with \(simulator.store.count) events\n"
+                    .utf8)
         )
         guard trickle > 0 else {
             try await Task.sleep(for: .seconds(365 * 86_400))

@@ -94,7 +94,8 @@ struct Check: AsyncParsableCommand {
             let daemon = try Daemon(configuration: setup.configuration, key: try setup.key(), logger: setup.logger)
             try await daemon.closing {
                 try await daemon.checkUpstream()
-                print("api: ok (\(setup.configuration.api.baseURL))")
+                let route = daemon.proxy.map { "through the proxy \($0)" } ?? "no proxy"
+                print("api: ok (\(setup.configuration.api.baseURL), \(route))")
                 let failing = await daemon.failingSinks()
                 guard failing.isEmpty else {
                     throw SinkError.cannotOpen(Dictionary(failing, uniquingKeysWith: { first, _ in first }))

@@ -71,6 +71,9 @@ struct Invocation {
             } else {
                 try Daemon(configuration: configuration, key: try key(), logger: logger, statePath: statePath)
             }
+        if let proxy = daemon.proxy, previous == nil {
+            logger.info("the API is reached through a proxy", metadata: ["proxy": "\(proxy)"])
+        }
         do {
             try await daemon.checkUpstream()
         } catch let error as UpstreamError where error.isRetryable {

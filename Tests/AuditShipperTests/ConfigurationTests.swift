@@ -36,6 +36,8 @@ import Testing
               page_size: 50
               include_tenant_events: true
               max_response_bytes: 8MiB
+              proxy: http://auditor:pass@proxy.corp:3128
+              tls: {ca_file: /etc/openai-auditd/corp-ca.pem}
               filters:
                 event_types: [api_key.created, login.failed]
                 project_ids: [proj_1]
@@ -67,6 +69,8 @@ import Testing
         #expect(config.api.pageSize == 50)
         #expect(config.api.includeTenantEvents == .on)
         #expect(config.api.maxResponseBytes == 8 << 20)
+        #expect(config.api.proxy == "http://auditor:pass@proxy.corp:3128")
+        #expect(config.api.caFile == "/etc/openai-auditd/corp-ca.pem")
         #expect(
             config.api.filters
                 == AuditLogFilters(
@@ -218,6 +222,8 @@ import Testing
         ("api:\n  max_response_bytes: 32MB", "api.max_response_bytes: '32MB' is not a size (expected bytes, or"),
         ("api:\n  max_response_bytes: 1000", "api.max_response_bytes: '1000' is out of range (1MiB to 1024MiB)"),
         ("api:\n  max_response_bytes: 2GiB", "api.max_response_bytes: '2GiB' is out of range"),
+        ("api:\n  proxy: socks5://proxy:1080", "api.proxy: uses socks5://, which is not supported"),
+        ("api:\n  tls: {cert_file: /x.pem}", "api.tls.cert_file: unknown key"),
         ("api:\n  filters:\n    event_types: login.failed", "api.filters.event_types: expected a list of strings"),
         ("api:\n  filters:\n    actor_ids: [[a]]", "api.filters.actor_ids[0]: expected a string"),
         ("api:\n  filters:\n    actors: []", "api.filters.actors: unknown key"),
@@ -293,12 +299,14 @@ import Testing
                 "OPENAI_AUDITD_API_FILTERS_EVENT_TYPES": "login.failed, api_key.created",
                 "OPENAI_AUDITD_API_ORGANIZATION": "org-x", "OPENAI_AUDITD_STATE_PATH": "/tmp/s.json",
                 "OPENAI_AUDITD_CONFIG": "/ignored/here.yaml", "UNRELATED": "x",
+                "OPENAI_AUDITD_API_TLS_CA_FILE": "/etc/ca.pem", "OPENAI_AUDITD_API_PROXY": "http://proxy:3128",
             ])
         #expect(config.poll.interval == .seconds(15))
         #expect(config.api.pageSize == 10)
         #expect(config.api.filters.eventTypes == ["login.failed", "api_key.created"])
         #expect(config.api.organization == "org-x")
         #expect(config.statePath == "/tmp/s.json")
+        #expect(config.api.caFile == "/etc/ca.pem" && config.api.proxy == "http://proxy:3128")
     }
 
     @Test func aBadEnvironmentValueNamesTheVariable() {

@@ -21,16 +21,22 @@ final class DaemonHarness {
     var stderrPath: String { directory + "/stderr.log" }
     var configPath: String { directory + "/config.yaml" }
 
-    init(simulator: AuditSimulator = AuditSimulator(adminKey: key, trickyRate: 0.1)) async throws {
+    /// With `certificate` and `privateKey` (PEM files) the simulator serves HTTPS.
+    init(
+        simulator: AuditSimulator = AuditSimulator(adminKey: key, trickyRate: 0.1), certificate: String? = nil,
+        privateKey: String? = nil
+    ) async throws {
         directory = NSTemporaryDirectory() + "auditd-it-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.simulator = simulator
-        try await simulator.start()
+        try await simulator.start(certificate: certificate, privateKey: privateKey)
     }
 
     /// Runs `body` with a fresh harness and always cleans it up.
-    static func with(_ body: (DaemonHarness) async throws -> Void) async throws {
-        let harness = try await DaemonHarness()
+    static func with(
+        certificate: String? = nil, privateKey: String? = nil, _ body: (DaemonHarness) async throws -> Void
+    ) async throws {
+        let harness = try await DaemonHarness(certificate: certificate, privateKey: privateKey)
         do {
             try await body(harness)
         } catch {

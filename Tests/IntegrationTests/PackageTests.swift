@@ -101,7 +101,7 @@ import Testing
                 environment: environment)
             #expect(try await DaemonHarness.wait(check, timeout: .seconds(60)) == 0, "\(harness.stderr)")
             let report = try String(contentsOfFile: harness.stdoutPath, encoding: .utf8)
-            #expect(report.contains("api: ok (\(harness.simulator.baseURL))"), "\(report)")
+            #expect(report.contains("api: ok (\(harness.simulator.baseURL), no proxy)"), "\(report)")
             #expect(report.contains("sinks: ok (journald)"), "\(report)")
 
             // The unit's ExecStart, run as systemd would: credential, state directory,

@@ -49,56 +49,17 @@ final class RsyslogHarness: @unchecked Sendable {
     }
 
     func run(_ tool: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw HarnessError(
-                "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))")
-        }
+        try TestCertificates.run(tool, arguments, in: directory)
     }
 
     /// A CA, a server certificate for localhost, a client certificate (CN client-cn)
     /// and an unrelated CA for the wrong-CA test.
     func makeCertificates() throws {
-        let openssl = "/usr/bin/openssl"
-        for ca in ["ca", "other-ca"] {
-            try run(
-                openssl,
-                [
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "\(ca).key", "-out",
-                    "\(ca).pem",
-                    "-subj", "/CN=openai-auditd test \(ca)",
-                ])
-        }
+        for ca in ["ca", "other-ca"] { try TestCertificates.makeCA(ca, in: directory) }
         // DNS names only: NIOSSL accepts a certificate whose IP SAN matches the address it
         // connected to whatever server_name says, so an IP SAN would hide a wrong name.
-        try "subjectAltName=DNS:localhost\n".write(
-            toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
-        for (name, subject, ext) in [
-            ("server", "/CN=localhost", ["-extfile", "server.ext"]), ("client", "/CN=client-cn", []),
-        ] {
-            try run(
-                openssl,
-                [
-                    "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj",
-                    subject,
-                ])
-            try run(
-                openssl,
-                [
-                    "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                    "-days", "2",
-                    "-out", "\(name).pem",
-                ] + ext)
-        }
+        try TestCertificates.issue("server", subject: "/CN=localhost", altNames: "DNS:localhost", in: directory)
+        try TestCertificates.issue("client", subject: "/CN=client-cn", in: directory)
     }
 
     func writeConfig() throws {

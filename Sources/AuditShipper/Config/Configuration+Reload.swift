@@ -9,6 +9,8 @@ extension Configuration {
             ("api.page_size", api.pageSize != old.api.pageSize),
             ("api.include_tenant_events", api.includeTenantEvents != old.api.includeTenantEvents),
             ("api.max_response_bytes", api.maxResponseBytes != old.api.maxResponseBytes),
+            ("api.proxy", api.proxy != old.api.proxy),
+            ("api.tls.ca_file", api.caFile != old.api.caFile),
             ("api.filters", api.filters != old.api.filters),
             ("poll.interval", poll.interval != old.poll.interval),
             ("poll.lookback", poll.lookback != old.poll.lookback),

@@ -14,6 +14,10 @@ public struct Configuration: Sendable, Equatable {
         /// The largest response body accepted, after decompression: a page of 100 events is far
         /// below 1 MiB, and an upstream that sends more must not take the machine's memory.
         public var maxResponseBytes = 32 << 20
+        /// `http://[user:password@]host:port`; null: the environment's (`HTTPS_PROXY`, ...).
+        public var proxy: String?
+        /// Trust roots for the API instead of the system's (a TLS-inspecting proxy's CA).
+        public var caFile: String?
     }
 
     public enum StartAt: Sendable, Equatable {

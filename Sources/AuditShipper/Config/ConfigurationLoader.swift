@@ -13,6 +13,8 @@ import Yams
 /// | `api.page_size` | 100 | 1 to 100 |
 /// | `api.include_tenant_events` | `auto` | `auto` (walk with `tenant_only=true`; stop, with a notice, if the API rejects it), `true`, `false` |
 /// | `api.max_response_bytes` | `32MiB` | bytes, or with KiB/MiB/GiB; 1MiB to 1GiB |
+/// | `api.proxy` | null | `http://[user:password@]host:port`; null: `HTTPS_PROXY`/`HTTP_PROXY`, minus `NO_PROXY` |
+/// | `api.tls.ca_file` | null | PEM trust roots for the API instead of the system's |
 /// | `api.filters.{event_types,project_ids,actor_ids,actor_emails,resource_ids}` | [] | lists of strings (comma-separated in the environment) |
 /// | `poll.interval` | `60s` | duration, at least 1s |
 /// | `poll.lookback` | `10m` | whole seconds, 0 to 7d |
@@ -31,7 +33,8 @@ public enum ConfigurationLoader {
     /// Keys an environment variable may set; lists take comma-separated values.
     static let scalarKeys = [
         "api.base_url", "api.admin_key_file", "api.organization", "api.request_timeout", "api.page_size",
-        "api.include_tenant_events", "api.max_response_bytes", "poll.interval", "poll.lookback", "poll.start_at",
+        "api.include_tenant_events", "api.max_response_bytes", "api.proxy", "api.tls.ca_file", "poll.interval",
+        "poll.lookback", "poll.start_at",
         "poll.max_window_events",
         "state.path", "metrics.listen", "log.level", "log.format",
     ]

@@ -43,7 +43,7 @@ struct ConfigurationReader {
         var api = Configuration.API()
         let keys = [
             "base_url", "admin_key_file", "organization", "request_timeout", "page_size", "include_tenant_events",
-            "filters", "max_response_bytes",
+            "filters", "max_response_bytes", "proxy", "tls",
         ]
         let f = try fields(node, "api", allowed: keys)
         if let n = f["base_url"] { api.baseURL = try baseURL(n) }
@@ -59,6 +59,18 @@ struct ConfigurationReader {
                 throw invalid(n, "api.include_tenant_events", "'\(text)' is not auto, true or false")
             }
             api.includeTenantEvents = mode
+        }
+        if let n = f["proxy"], let text = try string(n, "api.proxy") {
+            if case .failure(let error) = ProxySettings.parse(text, origin: "api.proxy") {
+                throw invalid(n, "api.proxy", error.reason)
+            }
+            api.proxy = text
+        }
+        if let n = f["tls"] {
+            let tls = try fields(n, "api.tls", allowed: ["ca_file"])
+            api.caFile = try tls["ca_file"].flatMap { node throws(ConfigurationError) in
+                try string(node, "api.tls.ca_file")
+            }
         }
         if let n = f["max_response_bytes"] {
             api.maxResponseBytes = try byteSize(n, "api.max_response_bytes", (1 << 20)...(1 << 30))

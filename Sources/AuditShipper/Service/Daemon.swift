@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOSSL
 
 /// Wires the configuration into a runnable daemon: client, sinks, state, cycle. `run`,
 /// `once`, `check` and `replay` and the tests all build through here.
@@ -21,6 +22,8 @@ public struct Daemon: Sendable {
     public let sinkStarts: [String: Int64]
     /// The sinks' records of what their destinations took, beside the state file.
     let receiptLogs: [ReceiptLog]
+    /// The proxy the API is reached through (`api.proxy`, else the environment's), if any.
+    public let proxy: ProxySettings?
 
     /// A daemon built on reload passes its predecessor's `executor` and `heartbeat`, so the
     /// cycle stays on the same thread and the watchdog keeps watching the same loop. With
@@ -30,7 +33,8 @@ public struct Daemon: Sendable {
         configuration: Configuration, key: AdminKey, logger: Logger, statePath: String? = nil,
         output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy(),
         executor: EventLoopExecutor = EventLoopExecutor(), heartbeat: Heartbeat = Heartbeat(),
-        metrics: DaemonMetrics = DaemonMetrics(version: AuditShipperVersion.current)
+        metrics: DaemonMetrics = DaemonMetrics(version: AuditShipperVersion.current),
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws {
         self.configuration = configuration
         self.logger = logger
@@ -39,11 +43,30 @@ public struct Daemon: Sendable {
         self.metrics = metrics
         metrics.register(sinks: configuration.sinks.map(\.name))
         sinkStarts = configuration.sinkStarts(now: Daemon.now())
-        http = APIClient.makeHTTPClient(connectTimeout: min(configuration.api.requestTimeout, .seconds(10)))
+        switch ProxySettings.resolve(
+            baseURL: configuration.api.baseURL, configured: configuration.api.proxy, environment: environment)
+        {
+        case .success(let proxy): self.proxy = proxy
+        case .failure(let error):
+            throw ConfigurationError.invalid(origin: "environment", path: error.origin, message: error.reason)
+        }
+        if let caFile = configuration.api.caFile {
+            do {
+                _ = try NIOSSLCertificate.fromPEMFile(caFile)
+            } catch {
+                throw ConfigurationError.invalid(
+                    origin: "configuration", path: "api.tls.ca_file",
+                    message: "cannot read '\(caFile)' as PEM certificates: \(error)")
+            }
+        }
+        http = APIClient.makeHTTPClient(
+            connectTimeout: min(configuration.api.requestTimeout, .seconds(10)), proxy: proxy,
+            caFile: configuration.api.caFile)
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
             timeout: configuration.api.requestTimeout, maxResponseBytes: configuration.api.maxResponseBytes,
-            retry: retry, logger: logger, eventLoop: executor.eventLoop, metrics: metrics, heartbeat: heartbeat)
+            proxy: proxy, retry: retry, logger: logger, eventLoop: executor.eventLoop, metrics: metrics,
+            heartbeat: heartbeat)
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
             switch entry.settings {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Prometheus
 
 /// Where pages come from: the HTTP client in production, a canned source in tests.
@@ -29,6 +30,8 @@ public struct APIClient: AuditLogSource {
     let maxResponseBytes: Int
     let retry: RetryPolicy
     let logger: Logger
+    /// Named in transport errors (never its password): a proxy that refuses is the proxy's fault.
+    let proxy: ProxySettings?
     /// Requests run on this loop when set (see `EventLoopExecutor`).
     let eventLoop: (any EventLoop)?
     let metrics: DaemonMetrics?
@@ -39,10 +42,10 @@ public struct APIClient: AuditLogSource {
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
-        maxResponseBytes: Int = 32 << 20, retry: RetryPolicy = RetryPolicy(), logger: Logger,
-        eventLoop: (any EventLoop)? = nil,
-        metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
+        maxResponseBytes: Int = 32 << 20, proxy: ProxySettings? = nil, retry: RetryPolicy = RetryPolicy(),
+        logger: Logger, eventLoop: (any EventLoop)? = nil, metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
     ) {
+        self.proxy = proxy
         self.eventLoop = eventLoop
         self.metrics = metrics
         self.heartbeat = heartbeat
@@ -56,11 +59,23 @@ public struct APIClient: AuditLogSource {
         self.logger = logger
     }
 
-    /// The client every part of the daemon shares: TLS verification on, no redirects (the
-    /// key must not follow one to another host), keep-alive pool.
-    public static func makeHTTPClient(connectTimeout: Duration) -> HTTPClient {
+    /// The client every part of the daemon shares: TLS verification on (against `caFile`
+    /// when given, else the system's roots), no redirects (the key must not follow one to
+    /// another host), keep-alive pool, through `proxy` if any (CONNECT for https).
+    public static func makeHTTPClient(
+        connectTimeout: Duration, proxy: ProxySettings? = nil, caFile: String? = nil
+    ) -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout.connect = connectTimeout.timeAmount
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        if let caFile { tls.trustRoots = .file(caFile) }
+        configuration.tlsConfiguration = tls
+        if let proxy {
+            configuration.proxy = .server(
+                host: proxy.host, port: proxy.port,
+                authorization: proxy.username.map { .basic(username: $0, password: proxy.password ?? "") })
+        }
         configuration.decompression = .enabled(limit: .ratio(100))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -135,7 +150,8 @@ public struct APIClient: AuditLogSource {
         } catch {
             if Task.isCancelled { throw CancellationError() }
             metrics?.apiRequests(code: "error").increment()
-            throw UpstreamError.transport(key.redact(String(describing: error)))
+            let route = proxy.map { " through the proxy \($0)" } ?? ""
+            throw UpstreamError.transport(key.redact("\(baseURL)\(route): \(Self.describe(error))"))
         }
         let body = response.body ?? ByteBuffer()
         let status = Int(response.status.code)
@@ -163,6 +179,19 @@ public struct APIClient: AuditLogSource {
             throw UpstreamError.serverError(status: status, message: apiMessage(body))
         default:
             throw UpstreamError.badRequest(status: status, message: apiMessage(body))
+        }
+    }
+
+    /// A transport failure in an operator's words: a certificate that does not verify says so.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let ssl as NIOSSLError: "TLS: \(ssl)"
+        case let ssl as BoringSSLError: "TLS: \(ssl)"
+        case let http as HTTPClientError where http == .proxyAuthenticationRequired:
+            "the proxy asks for credentials (407): give them in api.proxy or HTTPS_PROXY as http://user:password@host:port"
+        case let http as HTTPClientError where http == .invalidProxyResponse:
+            "the proxy refused to open a tunnel to the API (CONNECT answered other than 2xx): check its credentials and whether it allows this host and port"
+        default: "\(error)"
         }
     }
 
