@@ -1,10 +1,10 @@
 # openai-auditd — see README.md. Every target installs what it needs first (scripts/setup.sh).
 SHELL := /bin/bash
-SOURCES := Package.swift Sources Tests
+SOURCES := Package.swift Sources Tests Fuzz
 BIN := .build/debug
 RELEASE_BIN := .build/release
 
-.PHONY: all setup build release deb test demo format lint bench clean
+.PHONY: all setup build release deb test demo format lint fuzz bench clean
 
 all: build
 
@@ -39,6 +39,10 @@ format:
 
 lint:
 	swift format lint --strict --recursive $(SOURCES)
+
+## libFuzzer over the page reader and the syslog formatters, FUZZ_SECONDS (default 300) each (docs/fuzzing.md).
+fuzz: setup
+	scripts/fuzz.sh
 
 ## 200,000 events caught up by a release build; prints events/s and peak RSS (see docs/benchmark.md).
 bench: release

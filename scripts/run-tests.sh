@@ -16,6 +16,9 @@ scripts/check-units.sh "$AUDITD_TEST_BINARY_DIR/openai-auditd"
 make --no-print-directory deb
 AUDITD_TEST_DEB=$(ls -t dist/openai-auditd_*_"$(dpkg --print-architecture)".deb | head -1)
 export AUDITD_TEST_DEB
+# libFuzzer over the page reader and the formatters, briefly (`make fuzz` runs them longer):
+# the regression inputs in Tests/FuzzInputs replay first.
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
 # The journald tests need a private journal: the whole run happens in its own mount namespace.
 for tool in unshare /lib/systemd/systemd-journald journalctl; do
   command -v "$tool" >/dev/null || { echo "run-tests: $tool is missing (make setup installs it)" >&2; exit 1; }

@@ -18,9 +18,18 @@ import Testing
         #expect(RetryPolicy.parseRetryAfter(value, now: date + 30) == .zero, "a date in the past means now")
     }
 
-    @Test func garbageRetryAfterIsIgnored() {
-        #expect(RetryPolicy.parseRetryAfter("soon", now: 0) == nil)
-        #expect(RetryPolicy.parseRetryAfter("", now: 0) == nil)
+    /// A header is the server's: nothing in it may make the date arithmetic overflow.
+    @Test(arguments: [
+        "soon", "", "Sun, 06 Nov 99999999999999 08:49:37 GMT", "Sun, 06 Nov 1994 99999999999:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:-9223372036854775808 GMT", "Sun, 06 Nov 0 08:49:37 GMT",
+    ])
+    func garbageRetryAfterIsIgnored(_ value: String) {
+        #expect(RetryPolicy.parseRetryAfter(value, now: 0) == nil)
+    }
+
+    @Test func hugeRetryAfterSecondsAreCappedNotTrapped() {
+        #expect(RetryPolicy.parseRetryAfter("9223372036854775807", now: 0) == .seconds(Int64.max))
+        #expect(RetryPolicy().delay(afterAttempt: 1, retryAfter: .seconds(Int64.max)) == .seconds(900))
     }
 
     @Test func backoffGrowsWithJitterAndIsCapped() {

@@ -81,4 +81,32 @@ import Testing
             _ = await drain.value
         }
     }
+    /// A 429 storm with Retry-After under a 2 s watchdog: the loop is waiting as told, not
+    /// stuck, so the pings keep coming (never a gap near the watchdog's 2 s), and every event
+    /// arrives once after it.
+    @Test func aRateLimitStormKeepsTheWatchdogFed() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            harness.simulator.addEvents(count: 50, from: Self.now - 600, to: Self.now - 10)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            harness.simulator.faults.enqueue(.pass)  // the start-up key check
+            harness.simulator.faults.enqueue(.status(429, retryAfter: "2"), count: 3)
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath],
+                environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
+            try await harness.waitFor("READY=1") { listener.lines.contains("READY=1") }
+            let started = ContinuousClock.now
+            try await harness.waitFor("the events after the storm", timeout: .seconds(60)) { harness.lineCount() == 50 }
+            #expect(ContinuousClock.now - started >= .seconds(5), "the three waits of 2 s were waited")
+            let pings = listener.times(of: "WATCHDOG=1").filter { $0 >= started }
+            let gaps = zip(pings, pings.dropFirst()).map { $1 - $0 }
+            #expect(
+                pings.count >= 5 && gaps.allSatisfy { $0 < .milliseconds(1900) }, "pings: \(pings.count), gaps: \(gaps)"
+            )
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            #expect(Set(try harness.deliveredEvents().compactMap { $0["id"] as? String }).count == 50)
+        }
+    }
 }

@@ -3,6 +3,10 @@ import Logging
 /// Everything `config.yaml` can say, with DESIGN.md's defaults. See `ConfigurationLoader`
 /// for the key table and the rules each key follows.
 public struct Configuration: Sendable, Equatable {
+    /// The journald sink's `SYSLOG_IDENTIFIER` for event entries unless `identifier` says
+    /// otherwise; the daemon's own lines keep `openai-auditd`.
+    public static let journaldIdentifier = "openai-audit"
+
     public struct API: Sendable, Equatable {
         public var baseURL = "https://api.openai.com/v1"
         public var adminKeyFile: String?

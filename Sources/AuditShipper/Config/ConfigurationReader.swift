@@ -199,7 +199,7 @@ struct ConfigurationReader {
             return .stdout(format: format)
         case "journald":
             let f = try fields(item, path, allowed: Self.sinkKeys(.journald(identifier: "")))
-            var identifier = JournaldSink.defaultIdentifier
+            var identifier = Configuration.journaldIdentifier
             if let n = f["identifier"] {
                 guard let text = try string(n, "\(path).identifier") else {
                     throw invalid(n, "\(path).identifier", "must not be null")

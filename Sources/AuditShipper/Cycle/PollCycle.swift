@@ -20,6 +20,8 @@ public struct PollCycle: Sendable {
     /// small, kept from one cycle to the next.
     public private(set) var sliceWidth: Int64
     static let maxSliceWidth: Int64 = 366 * 86_400
+    /// How far ahead of the server's clock an event may be stamped before it is called odd.
+    static let oddGrace: Int64 = 60
     /// The API rejected `tenant_only` under `include_tenant_events: auto`: the tenant pass is
     /// skipped until a restart or reload (which builds a new cycle).
     public private(set) var tenantPassRejected = false
@@ -250,7 +252,11 @@ public struct PollCycle: Sendable {
                         continue
                     }
                     held.append(event)
-                    if event.effectiveAt > page.serverTime ?? now || event.effectiveAt <= 0 { odd.append(event) }
+                    // Named in a warning; a minute's grace, as the API's own servers' clocks may
+                    // differ by seconds (positions are capped at the clock regardless).
+                    if event.effectiveAt > (page.serverTime ?? now) + Self.oddGrace || event.effectiveAt <= 0 {
+                        odd.append(event)
+                    }
                     if let cap, held.count > cap { return nil }
                 }
                 guard page.hasMore else { break }

@@ -20,7 +20,7 @@ public struct JournaldSink: Sink {
     public static let socketPath = "/run/systemd/journal/socket"
     /// Event entries' `SYSLOG_IDENTIFIER` unless configured: not the daemon's own
     /// `openai-auditd`, so `journalctl -t openai-audit` is the audit trail alone.
-    public static let defaultIdentifier = "openai-audit"
+    public static let defaultIdentifier = Configuration.journaldIdentifier
     public let name: String
     public let identifier: String
     /// nil where nothing may be recorded (`replay`, which keeps no position).

@@ -18,10 +18,3 @@ public struct AdminKey: Sendable, CustomStringConvertible, CustomDebugStringConv
         return text.replacingAll(value, with: "[redacted]")
     }
 }
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        return self.split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
-    }
-}
