@@ -16,10 +16,12 @@ public struct PollCycle: Sendable {
     /// Beaten at every page and batch, for the watchdog.
     let heartbeat: Heartbeat?
     let metrics: DaemonMetrics?
-    /// Seconds per catch-up slice: halved when a slice overflows, doubled while slices are
-    /// small, kept from one cycle to the next.
+    /// Seconds per catch-up slice, kept from one cycle to the next: sized from the density of
+    /// the events seen when a slice holds (or would hold) more than the cap, grown up to
+    /// fourfold while slices hold little (empty decades before an organization's first event
+    /// cost a few requests).
     public private(set) var sliceWidth: Int64
-    static let maxSliceWidth: Int64 = 366 * 86_400
+    static let maxSliceWidth: Int64 = 128 * 366 * 86_400
     /// How far ahead of the server's clock an event may be stamped before it is called odd.
     static let oddGrace: Int64 = 60
     /// The API rejected `tenant_only` under `include_tenant_events: auto`: the tenant pass is
@@ -72,6 +74,9 @@ public struct PollCycle: Sendable {
         source.cycleBegins()
         try await prepare(&progress, now: now)
         var start = progress.windowStart(lookback: settings.lookback) ?? now
+        // Where an overflow saw dense data begin, and a width that holds half the cap there:
+        // slices growing over sparse ground stop that far into it instead of overflowing again.
+        var dense: (from: Int64, width: Int64)?
         while let oldest = progress.windowStart(lookback: settings.lookback) {
             try Task.checkCancellation()
             // What only a sink that dropped out needed is not read again in this cycle.
@@ -79,20 +84,32 @@ public struct PollCycle: Sendable {
             // A slice that ends in the past is bounded with effective_at[lt]; the last one is
             // open-ended so that events stamped after our clock's "now" are not skipped.
             if let until, start >= until { break }
+            if let known = dense, start >= known.from { dense = nil }
+            let reach = dense.map { min(start + sliceWidth, $0.from + $0.width) } ?? start + sliceWidth
             let end: Int64? =
-                if let until { min(start + sliceWidth, until) } else {
-                    start + sliceWidth < now ? start + sliceWidth : nil
+                if let until { min(reach, until) } else {
+                    reach < now ? reach : nil
                 }
             // One second is never cut: if it alone overflows, it is read whole.
             let singleSecond = (end ?? now) - start <= 1
             let cap = singleSecond ? nil : settings.maxWindowEvents
-            guard let walk = try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now)
-            else {
-                let width = max(1, (end ?? now) - start)
-                sliceWidth = max(1, width / 2)
+            let walk: Walk
+            switch try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now) {
+            case .read(let read): walk = read
+            case .overflowed(let width, let dataFrom):
                 logger.debug(
-                    "slice overflowed, halving",
-                    metadata: ["slice.start": "\(start)", "slice.width": "\(width)", "slice.cap": "\(cap ?? 0)"])
+                    "slice holds more than the cap, narrowing it",
+                    metadata: [
+                        "slice.start": "\(start)", "slice.width": "\((end ?? now) - start)", "slice.cap": "\(cap ?? 0)",
+                        "slice.next_width": "\(width)",
+                    ])
+                sliceWidth = width
+                // Data was seen far above the slice's start: find where it begins with a few
+                // probes instead of growing empty slices up to it.
+                if let dataFrom { dense = (dataFrom, width) }
+                if let dataFrom, dataFrom - start > 4 * width {
+                    start = try await firstData(from: start, before: dataFrom, precision: width, progress: &progress)
+                }
                 continue
             }
             progress.report.slices += 1
@@ -112,8 +129,11 @@ public struct PollCycle: Sendable {
             try await deliver(walk.events, completing: reached, clock: walk.serverClock, progress: &progress, now: now)
             // A slice reaching past the server's clock is the last: what follows is not there yet.
             guard let end, end < until ?? .max, end <= walk.serverClock else { break }
-            if walk.events.count < settings.maxWindowEvents / 4 {
-                sliceWidth = min(sliceWidth * 2, Self.maxSliceWidth)
+            // Aim the next slice at half the cap, growing at most fourfold at a time.
+            let held = walk.events.count
+            if held < settings.maxWindowEvents / 4 {
+                let factor = held == 0 ? 4 : min(4, max(1, settings.maxWindowEvents / 2 / held))
+                sliceWidth = min(sliceWidth * Int64(factor), Self.maxSliceWidth)
             }
             start = end
         }
@@ -170,6 +190,15 @@ public struct PollCycle: Sendable {
         }
     }
 
+    /// What walking a slice gave: its events, or a narrower width to try instead.
+    enum WalkOutcome {
+        case read(Walk)
+        /// The slice holds more than the cap (or, at the density of what was read so far,
+        /// would hold more than twice it): nothing of it is delivered; `width` should hold
+        /// about half the cap. `dataFrom`: events were seen from there on, none read below.
+        case overflowed(width: Int64, dataFrom: Int64?)
+    }
+
     struct Walk {
         var events: [AuditEvent]
         var newestSeen: Int64?
@@ -200,11 +229,14 @@ public struct PollCycle: Sendable {
     }
 
     /// Visits every item of `[start, end)` with `after=<last_id>` until `has_more` is false,
-    /// whatever order the server uses, and keeps what some active sink needs; nil when more
-    /// than `cap` such events turn up.
+    /// whatever order the server uses, and keeps what some active sink needs; `.overflowed`
+    /// when more than `cap` such events turn up, or as soon as the ones seen show that far
+    /// more would: an overflow found after one page costs one request, not cap / page_size.
     mutating func walk(
         from start: Int64, before end: Int64?, cap: Int?, progress: inout Progress, now: Int64
-    ) async throws -> Walk? {
+    ) async throws -> WalkOutcome {
+        let width = max(1, (end ?? now) - start)
+        var density = Density(start: start, end: end ?? now)
         var held: [AuditEvent] = []
         var odd: [AuditEvent] = []
         var seen = Set<String>()
@@ -213,9 +245,7 @@ public struct PollCycle: Sendable {
         let windows = progress.active.map {
             SinkWindow(progress.state.positions[$0.name]!, lookback: settings.lookback)
         }
-        let tenantPass =
-            settings.includeTenantEvents == .on || settings.includeTenantEvents == .auto && !tenantPassRejected
-        for tenantOnly in tenantPass ? [false, true] : [false] {
+        for tenantOnly in passes {
             var query = AuditLogQuery(filters: settings.filters)
             query.effectiveAtGreaterOrEqual = start
             query.effectiveAtLessThan = end
@@ -228,18 +258,7 @@ public struct PollCycle: Sendable {
             let pageBound = 10 * settings.maxWindowEvents / max(1, settings.pageSize) + 10
             while true {
                 try Task.checkCancellation()
-                let page: AuditPage
-                do {
-                    page = try await source.page(query)
-                } catch let error as UpstreamError
-                    where tenantOnly && settings.includeTenantEvents == .auto && Self.rejectsTenantOnly(error)
-                {
-                    tenantPassRejected = true
-                    logger.notice(
-                        "the API does not accept tenant_only: tenant events (tenant.*, role.bound_to_resource, ...) are not read until a restart or reload; set api.include_tenant_events to false to skip them, or true to treat this as an error",
-                        metadata: ["upstream.error": "\(error)"])
-                    break
-                }
+                guard let page = try await fetch(query) else { break }
                 serverClock = serverClock ?? page.serverTime
                 heartbeat?.beat()
                 progress.report.pages += 1
@@ -257,9 +276,18 @@ public struct PollCycle: Sendable {
                     if event.effectiveAt > (page.serverTime ?? now) + Self.oddGrace || event.effectiveAt <= 0 {
                         odd.append(event)
                     }
-                    if let cap, held.count > cap { return nil }
+                    if let cap, held.count > cap {
+                        density.page(page.events)
+                        return overflow(density, cap: cap, width: width)
+                    }
                 }
+                density.page(page.events)
                 guard page.hasMore else { break }
+                // At the density where the walk is now, the rest would not fit: stop after this
+                // page rather than after cap / page_size pages whose events would be thrown away.
+                if let cap, !tenantOnly, density.projected(held: held.count) > Double(cap) {
+                    return overflow(density, cap: cap, width: width)
+                }
                 guard let last = page.lastID ?? page.events.last?.id else {
                     throw UpstreamError.malformedPage(
                         MalformedPage(
@@ -287,7 +315,132 @@ public struct PollCycle: Sendable {
             $0.element.effectiveAt != $1.element.effectiveAt
                 ? $0.element.effectiveAt < $1.element.effectiveAt : $0.offset > $1.offset
         }
-        return Walk(events: ordered.map(\.element), newestSeen: newestSeen, serverClock: clock, odd: odd)
+        return .read(Walk(events: ordered.map(\.element), newestSeen: newestSeen, serverClock: clock, odd: odd))
+    }
+
+    /// How densely a slice's kept events lie, overall and on the page read last (events
+    /// outside the slice, such as odd timestamps, are left out).
+    struct Density {
+        let start: Int64
+        let end: Int64
+        var count = 0
+        var oldest = Int64.max
+        var newest = Int64.min
+        /// The last page's events in the slice: how many, and the seconds they span.
+        var pageCount = 0
+        var pageOldest = Int64.max
+        var pageNewest = Int64.min
+        /// The server lists newest first (as OpenAI appears to): what is left of the slice
+        /// lies below `oldest`; else above `newest`.
+        var newestFirst = true
+
+        init(start: Int64, end: Int64) {
+            self.start = start
+            self.end = end
+        }
+
+        mutating func page(_ events: [AuditEvent]) {
+            pageCount = 0
+            pageOldest = .max
+            pageNewest = .min
+            if let first = events.first, let last = events.last, first.effectiveAt != last.effectiveAt {
+                newestFirst = first.effectiveAt > last.effectiveAt
+            }
+            for event in events where event.effectiveAt >= start && event.effectiveAt < end {
+                count += 1
+                pageCount += 1
+                oldest = min(oldest, event.effectiveAt)
+                newest = max(newest, event.effectiveAt)
+                pageOldest = min(pageOldest, event.effectiveAt)
+                pageNewest = max(pageNewest, event.effectiveAt)
+            }
+        }
+
+        /// Events per second where the walk is now (the last page), if it tells.
+        var local: Double? {
+            guard pageCount >= 10 else { return nil }
+            return Double(pageCount) / Double(pageNewest - pageOldest + 1)
+        }
+
+        /// The part of the slice not read yet, in seconds.
+        var remaining: Int64 {
+            guard count > 0 else { return end - start }
+            return newestFirst ? oldest - start : end - newest
+        }
+
+        /// `held` plus what the rest of the slice would hold at the local density.
+        func projected(held: Int) -> Double {
+            guard let local else { return 0 }
+            return Double(held) + local * Double(remaining)
+        }
+
+        /// A width that should hold about `target` events at the local density (the overall
+        /// one without it): at most half of `width`, so the next try narrows; one second at least.
+        func width(holding target: Int, within width: Int64) -> Int64 {
+            let rate = local ?? (count > 0 ? Double(count) / Double(newest - oldest + 1) : 0)
+            guard rate > 0 else { return max(1, width / 2) }
+            return max(1, Int64(min(Double(target) / rate, Double(width / 2))))
+        }
+    }
+
+    /// The walks every slice gets: the organization's, then (unless off, or rejected under
+    /// `auto`) the tenant's.
+    var passes: [Bool] {
+        let tenant = settings.includeTenantEvents == .on || settings.includeTenantEvents == .auto && !tenantPassRejected
+        return tenant ? [false, true] : [false]
+    }
+
+    /// One page; nil when the API rejects `tenant_only` under `auto`, which ends the tenant
+    /// walk (said once) until a restart or reload.
+    mutating func fetch(_ query: AuditLogQuery) async throws -> AuditPage? {
+        do {
+            return try await source.page(query)
+        } catch let error as UpstreamError
+            where query.tenantOnly && settings.includeTenantEvents == .auto && Self.rejectsTenantOnly(error)
+        {
+            tenantPassRejected = true
+            logger.notice(
+                "the API does not accept tenant_only: tenant events (tenant.*, role.bound_to_resource, ...) are not read until a restart or reload; set api.include_tenant_events to false to skip them, or true to treat this as an error",
+                metadata: ["upstream.error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Where data begins in `[start, below)`, to within `precision` seconds: probes of one
+    /// item (every walk) halve the range, so an empty stretch of any length costs
+    /// log2(length / precision) requests. `[start, result)` held nothing when probed, which
+    /// is all an empty slice would have shown; late events there are the lookback's, as ever.
+    mutating func firstData(
+        from start: Int64, before below: Int64, precision: Int64, progress: inout Progress
+    ) async throws -> Int64 {
+        var low = start
+        var high = below
+        while high - low > max(1, precision) {
+            try Task.checkCancellation()
+            let middle = low + (high - low) / 2
+            var empty = true
+            for tenantOnly in passes where empty {
+                var query = AuditLogQuery(filters: settings.filters)
+                query.effectiveAtGreaterOrEqual = low
+                query.effectiveAtLessThan = middle
+                query.limit = 1
+                query.tenantOnly = tenantOnly
+                guard let page = try await fetch(query) else { continue }
+                heartbeat?.beat()
+                progress.report.pages += 1
+                empty = page.events.isEmpty
+            }
+            if empty { low = middle } else { high = middle }
+        }
+        return low
+    }
+
+    /// The outcome of a slice that does not fit: a width for about half the cap, and where
+    /// its data was seen to begin when the rest lies below (newest-first).
+    func overflow(_ density: Density, cap: Int, width: Int64) -> WalkOutcome {
+        .overflowed(
+            width: density.width(holding: cap / 2, within: width),
+            dataFrom: density.newestFirst && density.count > 0 ? density.oldest : nil)
     }
 
     /// A refusal of `tenant_only` itself: a 400 naming it, or 403/404 on the tenant pass only.
