@@ -77,6 +77,8 @@ public struct PollCycle: Sendable {
         // Where an overflow saw dense data begin, and a width that holds half the cap there:
         // slices growing over sparse ground stop that far into it instead of overflowing again.
         var dense: (from: Int64, width: Int64)?
+        // The slices so far found nothing: the ground below data seen is likely empty too.
+        var barren = true
         while let oldest = progress.windowStart(lookback: settings.lookback) {
             try Task.checkCancellation()
             // What only a sink that dropped out needed is not read again in this cycle.
@@ -104,10 +106,12 @@ public struct PollCycle: Sendable {
                         "slice.next_width": "\(width)",
                     ])
                 sliceWidth = width
-                // Data was seen far above the slice's start: find where it begins with a few
-                // probes instead of growing empty slices up to it.
+                // Data was seen far above the slice's start, over ground where nothing was found
+                // so far: find where it begins with a few probes instead of growing empty slices
+                // up to it. (Over sparse ground the probes would find the sparse events, not the
+                // dense data's edge, and cost more than they save.)
                 if let dataFrom { dense = (dataFrom, width) }
-                if let dataFrom, dataFrom - start > 4 * width {
+                if let dataFrom, barren, dataFrom - start > 4 * width {
                     start = try await firstData(from: start, before: dataFrom, precision: width, progress: &progress)
                 }
                 continue
@@ -131,6 +135,7 @@ public struct PollCycle: Sendable {
             guard let end, end < until ?? .max, end <= walk.serverClock else { break }
             // Aim the next slice at half the cap, growing at most fourfold at a time.
             let held = walk.events.count
+            barren = held == 0
             if held < settings.maxWindowEvents / 4 {
                 let factor = held == 0 ? 4 : min(4, max(1, settings.maxWindowEvents / 2 / held))
                 sliceWidth = min(sliceWidth * Int64(factor), Self.maxSliceWidth)
