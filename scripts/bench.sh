@@ -2,7 +2,10 @@
 # make bench: one `openai-auditd once` catching up HISTORY events (default 200,000) from the
 # simulator on loopback into stdout > /dev/null, release build, measured by /usr/bin/time -v;
 # the same job by a plain Python poller (scripts/baseline_poller.py) as the yardstick; and
-# peak RSS at a quarter of the history to show memory does not grow with it.
+# peak RSS at a quarter of the history to show memory does not grow with it. Then the same
+# comparison against a server that is not the project's own (scripts/bench_server.py, Python's
+# http.server): PY_HISTORY events (default 30,000) over 30 days, from `start_at: beginning`,
+# with the requests each client made beside the fewest possible.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 history=${HISTORY:-200000}
@@ -75,3 +78,48 @@ awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v
   printf "python baseline,    %d events: %.2f s wall, %.2f CPU-s, %.0f events/CPU-s\n", pd, pw, pc, pd/pc
   printf "daemon / python: %.1fx events per CPU-second, %.1fx wall-clock speed\n", (h/c)/(pd/pc), pw/w
 }' | tee "$work/result.txt"
+
+# Against Python's http.server: the requests each client made, and the usual figures.
+py_history=${PY_HISTORY:-30000}
+rm -f "$work/py.port"
+python3 scripts/bench_server.py "$work/py.port" "$py_history" 30 2>"$work/py-server.log" &
+py_server=$!
+trap 'stop_simulator; kill "$py_server" 2>/dev/null || true' EXIT
+for _ in $(seq 600); do [ -s "$work/py.port" ] && break; sleep 0.1; done
+[ -s "$work/py.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/py-server.log" >&2; exit 1; }
+port=$(cat "$work/py.port")
+requests() { curl -s "http://127.0.0.1:$port/_stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+rm -f "$work/state.json"
+cat >"$work/config.yaml" <<YAML
+api:
+  base_url: http://127.0.0.1:$port/v1
+poll:
+  start_at: beginning
+state:
+  path: $work/state.json
+YAML
+/usr/bin/time -v -o "$work/py-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
+  >/dev/null 2>"$work/py-daemon.log"
+d_requests=$(requests)
+d_wall=$(seconds "$(field "$work/py-daemon.time" "Elapsed (wall clock)")")
+d_cpu=$(awk -v u="$(field "$work/py-daemon.time" "User time")" -v s="$(field "$work/py-daemon.time" "System time")" 'BEGIN{print u+s}')
+d_rss=$(field "$work/py-daemon.time" "Maximum resident set size")
+d_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/py-daemon.log" | tail -1 | cut -d= -f2)
+/usr/bin/time -v -o "$work/py-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
+  >/dev/null 2>"$work/py-python.log"
+p_requests=$(($(requests) - d_requests))
+p_wall=$(seconds "$(field "$work/py-python.time" "Elapsed (wall clock)")")
+p_cpu=$(awk -v u="$(field "$work/py-python.time" "User time")" -v s="$(field "$work/py-python.time" "System time")" 'BEGIN{print u+s}')
+p_rss=$(field "$work/py-python.time" "Maximum resident set size")
+p_delivered=$(grep -o 'baseline: [0-9]*' "$work/py-python.log" | awk '{print $2}')
+kill "$py_server" 2>/dev/null || true
+[ "$d_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $d_delivered of $py_history events" >&2; exit 1; }
+# The fewest: every page full, plus one empty page for the tenant walk.
+minimum=$(((py_history + 99) / 100 + 1))
+awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc="$d_cpu" -v dr="$d_rss" \
+    -v pq="$p_requests" -v pw="$p_wall" -v pc="$p_cpu" -v pr="$p_rss" -v pd="$p_delivered" 'BEGIN {
+  printf "python http.server, %d events over 30 days from beginning (fewest requests: %d):\n", n, m
+  printf "  openai-auditd once: %d requests (%.2fx the fewest), %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB\n", dq, dq/m, dw, dc, n/dc, dr/1024
+  printf "  python poller:      %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB (%d events)\n", pq, pw, pc, pd/pc, pr/1024, pd
+  printf "  daemon / python: %.1fx fewer CPU-seconds, %.2fx the wall time, %.2fx the peak RSS\n", pc/dc, dw/pw, dr/pr
+}' | tee -a "$work/result.txt"
