@@ -151,6 +151,9 @@ final class DaemonHarness {
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
+    /// The ids of `deliveredEvents()`, in the order they arrived.
+    func deliveredIDs() throws -> [String] { try deliveredEvents().compactMap { $0["id"] as? String } }
+
     /// Complete lines of stdout parsed as JSON objects (a line cut by kill -9 is left out).
     func deliveredEvents() throws -> [[String: Any]] {
         guard let data = FileManager.default.contents(atPath: stdoutPath) else { return [] }

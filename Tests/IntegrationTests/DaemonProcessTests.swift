@@ -58,7 +58,7 @@ import Testing
             try await harness.waitFor("the next 10 events") { harness.lineCount() == 60 }
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "stderr: \(harness.stderr)")
-            #expect(Set(ids(try harness.deliveredEvents())).count == 60)
+            #expect(Set(try harness.deliveredIDs()).count == 60)
             #expect(harness.delivered(sink: "stdout") == 60)
             #expect(harness.stderr.contains("stopped"))
         }
@@ -169,7 +169,7 @@ import Testing
             #expect(harness.lineCount() < 30_000, "every kill landed during the catch-up")
             harness.simulator.faults.removeAll()
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "stderr: \(harness.stderr)")
-            let delivered = ids(try harness.deliveredEvents())
+            let delivered = try harness.deliveredIDs()
             let unique = Set(delivered)
             #expect(unique.count == 30_000, "nothing missing")
             #expect(delivered.count - unique.count <= kills * 1000, "at most the batch in flight again, per kill")
@@ -262,7 +262,7 @@ import Testing
             try await harness.waitFor("the rest after space is freed") { harness.lineCount() == 15 }
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "\(harness.stderr)")
-            #expect(Set(ids(try harness.deliveredEvents())).count == 15 && harness.lineCount() == 15)
+            #expect(Set(try harness.deliveredIDs()).count == 15 && harness.lineCount() == 15)
             let data = try #require(FileManager.default.contents(atPath: directory + "/state.json"))
             let state = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
             let stdout = try #require((state["sinks"] as? [String: Any])?["stdout"] as? [String: Any])
@@ -373,7 +373,7 @@ import Testing
             harness.simulator.faults.enqueue(.status(503, retryAfter: nil))
             harness.simulator.faults.enqueue(.reset)
             #expect(try await harness.run(["once", "--config", harness.configPath, "--log-level", "trace"]) == 0)
-            #expect(Set(ids(try harness.deliveredEvents())).count == 500)
+            #expect(Set(try harness.deliveredIDs()).count == 500)
             #expect(harness.lineCount() == 500)
             #expect(harness.stderr.contains("upstream request failed, retrying"))
             #expect(!harness.stderr.contains(DaemonHarness.key), "not even at trace level")

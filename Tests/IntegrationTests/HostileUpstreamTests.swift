@@ -8,8 +8,6 @@ import Testing
 @Suite(.serialized) struct HostileUpstreamTests {
     static let now = Int64(Date().timeIntervalSince1970)
 
-    func ids(_ events: [[String: Any]]) -> [String] { events.compactMap { $0["id"] as? String } }
-
     func completeBefore(_ harness: DaemonHarness) throws -> Int64 {
         try #require((try harness.position("stdout")["complete_before"] as? NSNumber)?.int64Value)
     }
@@ -34,7 +32,7 @@ import Testing
             )
             try harness.writeConfig(poll: "  start_at: beginning")
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
-            var delivered = ids(try harness.deliveredEvents())
+            var delivered = try harness.deliveredIDs()
             #expect(delivered.count == 104 && Set(delivered).count == 104, "each once: \(delivered.count)")
             for (id, stamp) in odd {
                 #expect(
@@ -48,7 +46,7 @@ import Testing
             harness.simulator.clockSkew.withLock { $0 = 600 }
             harness.simulator.addEvents(count: 100, from: now + 100, to: now + 500)
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
-            delivered = ids(try harness.deliveredEvents())
+            delivered = try harness.deliveredIDs()
             #expect(delivered.count == 204 && Set(delivered).count == 204, "the later events, and nothing twice")
             let second = try completeBefore(harness)
             #expect(second >= now + 500 && second <= Int64(Date().timeIntervalSince1970) + 601, "\(second)")
@@ -77,7 +75,7 @@ import Testing
             #expect(harness.stderr.contains("has_more is true but the") && harness.stderr.contains(reason))
             #expect(harness.lineCount() == 0)
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
-            let delivered = ids(try harness.deliveredEvents())
+            let delivered = try harness.deliveredIDs()
             #expect(delivered.count == 500 && Set(delivered).count == 500)
         }
     }
@@ -100,7 +98,7 @@ import Testing
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
             let notice = "the API does not accept tenant_only"
             #expect(harness.stderr.components(separatedBy: notice).count == 2, "one notice: \(harness.stderr)")
-            let delivered = ids(try harness.deliveredEvents())
+            let delivered = try harness.deliveredIDs()
             #expect(delivered.count == 200 && Set(delivered).count == 200)
         }
     }
@@ -126,7 +124,7 @@ import Testing
                 executable: "/usr/bin/python3")
             #expect(try await DaemonHarness.wait(process, timeout: .seconds(120)) == 0, "\(harness.stderr)")
             #expect(harness.stderr.contains("larger than api.max_response_bytes (33554432 bytes)"), "\(harness.stderr)")
-            let delivered = ids(try harness.deliveredEvents())
+            let delivered = try harness.deliveredIDs()
             #expect(delivered.count == 300 && Set(delivered).count == 300)
             let kilobytes = try #require(Int(try String(contentsOfFile: peak, encoding: .utf8)))
             #expect(kilobytes < 100_000, "peak RSS \(kilobytes) kB")

@@ -51,7 +51,7 @@ import Testing
             let status = try await harness.run(
                 ["once", "--config", harness.configPath], environment: ["HTTPS_PROXY": proxyURL(proxy)])
             #expect(status == 0, "\(harness.stderr)")
-            let delivered = try harness.deliveredEvents().compactMap { $0["id"] as? String }
+            let delivered = try harness.deliveredIDs()
             #expect(delivered.count == 100 && Set(delivered).count == 100)
             #expect(proxy.connects(to: target) >= 1, "the proxy's log shows the CONNECT: \(proxy.log)")
             #expect(

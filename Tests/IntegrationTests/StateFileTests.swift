@@ -12,7 +12,7 @@ import Testing
     static let twoSinks = "sinks:\n  - type: stdout\n    name: a\n  - type: stdout\n    name: b"
 
     func ids(_ harness: DaemonHarness) throws -> [String] {
-        try harness.deliveredEvents().compactMap { $0["id"] as? String }
+        try harness.deliveredIDs()
     }
 
     @Test func aVersionOneStateIsReadEverySinkStartsFromItAndItIsWrittenAsVersionTwo() async throws {

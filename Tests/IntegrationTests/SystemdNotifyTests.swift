@@ -106,7 +106,7 @@ import Testing
             )
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
-            #expect(Set(try harness.deliveredEvents().compactMap { $0["id"] as? String }).count == 50)
+            #expect(Set(try harness.deliveredIDs()).count == 50)
         }
     }
 }

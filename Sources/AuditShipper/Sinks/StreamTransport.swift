@@ -162,11 +162,7 @@ actor StreamTransport {
         }
     }
 
-    func describe(_ error: any Error) -> String {
-        if let ssl = error as? NIOSSLError { return "TLS: \(ssl)" }
-        if let ssl = error as? BoringSSLError { return "TLS: \(ssl)" }
-        return "\(error)"
-    }
+    func describe(_ error: any Error) -> String { TransportFailure.describe(error) }
 
     static func isAddress(_ host: String) -> Bool {
         host.contains(":") || host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }

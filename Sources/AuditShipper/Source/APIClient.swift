@@ -182,16 +182,14 @@ public struct APIClient: AuditLogSource {
         }
     }
 
-    /// A transport failure in an operator's words: a certificate that does not verify says so.
+    /// A transport failure in an operator's words (`TransportFailure`), a proxy's refusals too.
     static func describe(_ error: any Error) -> String {
         switch error {
-        case let ssl as NIOSSLError: "TLS: \(ssl)"
-        case let ssl as BoringSSLError: "TLS: \(ssl)"
         case let http as HTTPClientError where http == .proxyAuthenticationRequired:
             "the proxy asks for credentials (407): give them in api.proxy or HTTPS_PROXY as http://user:password@host:port"
         case let http as HTTPClientError where http == .invalidProxyResponse:
             "the proxy refused to open a tunnel to the API (CONNECT answered other than 2xx): check its credentials and whether it allows this host and port"
-        default: "\(error)"
+        default: TransportFailure.describe(error)
         }
     }
 
