@@ -18,6 +18,7 @@ build: setup
 release: setup
 	swift build -c release --static-swift-stdlib --product openai-auditd
 	swift build -c release --static-swift-stdlib --product openai-audit-sim
+	swift build -c release --static-swift-stdlib --product page-reader-bench
 
 ## The Debian package, dist/openai-auditd_<version>_<arch>.deb (see docs/operations.md).
 deb: setup

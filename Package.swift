@@ -72,6 +72,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "page-reader-bench",
+            dependencies: ["AuditShipper"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "AuditShipperTests",
             dependencies: [

@@ -5,7 +5,9 @@
 # peak RSS at a quarter of the history to show memory does not grow with it. Then the same
 # comparison against a server that is not the project's own (scripts/bench_server.py, Python's
 # http.server): PY_HISTORY events (default 30,000) over 30 days, from `start_at: beginning`,
-# with the requests each client made beside the fewest possible.
+# with the requests each client made beside the fewest possible. Last, the page reader alone
+# (page-reader-bench) over 50 pages recorded from each server, as served and re-encoded
+# compactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 history=${HISTORY:-200000}
@@ -108,6 +110,7 @@ d_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/py-daemon.log" | tail -1 |
 /usr/bin/time -v -o "$work/py-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
   >/dev/null 2>"$work/py-python.log"
 p_requests=$(($(requests) - d_requests))
+rm -rf "$work/pages" && python3 scripts/record_pages.py "http://127.0.0.1:$port/v1" "$work/pages/python" 50
 p_wall=$(seconds "$(field "$work/py-python.time" "Elapsed (wall clock)")")
 p_cpu=$(awk -v u="$(field "$work/py-python.time" "User time")" -v s="$(field "$work/py-python.time" "System time")" 'BEGIN{print u+s}')
 p_rss=$(field "$work/py-python.time" "Maximum resident set size")
@@ -123,3 +126,13 @@ awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc
   printf "  python poller:      %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB (%d events)\n", pq, pw, pc, pd/pc, pr/1024, pd
   printf "  daemon / python: %.1fx fewer CPU-seconds, %.2fx the wall time, %.2fx the peak RSS\n", pc/dc, dw/pw, dr/pr
 }' | tee -a "$work/result.txt"
+
+# The page reader alone, over pages recorded from both servers.
+start_simulator 5000
+python3 scripts/record_pages.py "http://127.0.0.1:$port/v1" "$work/pages/simulator" 50
+stop_simulator
+for server in python simulator; do
+  for kind in spaced compact; do
+    echo "$server pages, $kind: $(.build/release/page-reader-bench "$work/pages/$server/$kind"/*.json)"
+  done
+done | tee -a "$work/result.txt"

@@ -116,6 +116,45 @@ import Testing
         #expect(page.events[0].jsonString == #"{"id":"a b","type":"t","effective_at":1,"x":[1,{},[]]}"#)
     }
 
+    /// The values nobody decodes are still validated, at every nesting level, and compacted.
+    @Test(arguments: [
+        (#"{ "a" : [ 1 , { "b" : [ ] , "c" : { } } , [ [ "x" ] ] ] }"#, #"{"a":[1,{"b":[],"c":{}},[["x"]]]}"#),
+        (#"[ true , false , null , -0.5E+3 , "s" ]"#, #"[true,false,null,-0.5E+3,"s"]"#),
+        (#"{"k":{"k":{"k":{"k":[[[[{"k":"\u00e9\n"}]]]]}}}}"#, #"{"k":{"k":{"k":{"k":[[[[{"k":"\u00e9\n"}]]]]}}}}"#),
+        (#""plain""#, #""plain""#),
+    ])
+    func skipsAndCompactsNestedValues(value: String, compact: String) throws {
+        let page = try scan(#"{"data":[{"id":"a","x":\#(value),"type":"t","effective_at":1}],"has_more":false}"#)
+        #expect(page.events[0].jsonString == #"{"id":"a","x":\#(compact),"type":"t","effective_at":1}"#)
+    }
+
+    @Test(arguments: [
+        (#"[1,]"#, "unexpected byte"), (#"{"a":1,}"#, "expected a member name"), (#"{"a" 1}"#, "expected ':'"),
+        (#"{1:2}"#, "expected a member name"), (#"[}"#, "unexpected byte"), (#"{"a":1]"#, "expected ',' or '}'"),
+        (#"[1}"#, "expected ',' or ']'"), (#"[[]"#, "expected ',' or ']'"), (#"[1 2]"#, "expected ',' or ']'"),
+        (#"{"a":1 "b":2}"#, "expected ',' or '}'"), (#"-"#, "invalid number"), (#"1."#, "invalid number"),
+        (#".5"#, "unexpected byte"), (#"1e"#, "invalid number"), (#""\u12""#, #"invalid \u escape"#),
+        (#"[nul]"#, "invalid literal"), (#"{"a":}"#, "unexpected byte"),
+    ])
+    func rejectsMalformedNestedValues(value: String, reason: String) {
+        #expect {
+            try scan(#"{"data":[{"id":"a","type":"t","effective_at":1,"x":\#(value)}],"has_more":false}"#)
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    @Test func acceptsNestingUpToTheLimit() throws {
+        // The event object is level 1 and its member's value level 2: 510 more brackets fit.
+        let deep = String(repeating: "[", count: 510) + String(repeating: "]", count: 510)
+        let page = try scan(#"{"data":[{"id":"a","type":"t","effective_at":1,"x":\#(deep)}],"has_more":false}"#)
+        #expect(page.events[0].jsonString.contains(deep))
+        let deeper = "[" + deep + "]"
+        #expect(throws: MalformedPage.self) {
+            try scan(#"{"data":[{"id":"a","type":"t","effective_at":1,"x":\#(deeper)}],"has_more":false}"#)
+        }
+    }
+
     @Test func rejectsNestingDeeperThanTheLimit() {
         let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
         #expect(throws: MalformedPage.self) {

@@ -52,37 +52,70 @@ extension JSONByteReader {
     }
 
     /// Validates any JSON value and moves past it.
+    ///
+    /// One loop over the bytes with the open containers as a bit stack, rather than a call per
+    /// value: most of an event's bytes are in values nobody decodes (actor, target, details).
+    /// Each place in the grammar is its own branch (a value starts; a value ended) instead of
+    /// a state switched on, which the processor could not predict.
     mutating func skipValue(depth: Int) throws(MalformedPage) {
-        guard depth < 512 else { throw fail("nesting deeper than 512") }
-        let c = try peek()
-        switch c {
-        case Byte.quote: _ = try stringRange()
-        case Byte.openBrace:
-            pos += 1
-            if try peek() == Byte.closeBrace {
+        // Bit i % 64 of word i / 64: whether the container opened at level i is an object.
+        var objects = InlineArray<8, UInt64>(repeating: 0)
+        var level = 0
+        var inObject = false
+        while true {
+            // A value starts here.
+            let c = try peek()
+            if c == Byte.quote {
+                try skipString()
+            } else if c == Byte.openBrace || c == Byte.openBracket {
+                guard depth + level < 512 else { throw fail("nesting deeper than 512") }
+                inObject = c == Byte.openBrace
+                let bit = UInt64(1) << (level & 63)
+                objects[level >> 6] = inObject ? objects[level >> 6] | bit : objects[level >> 6] & ~bit
+                level += 1
                 pos += 1
-                return
-            }
-            repeat {
-                guard try peek() == Byte.quote else { throw fail("expected a member name") }
-                _ = try stringRange()
-                try expect(Byte.colon, "':'")
-                try skipValue(depth: depth + 1)
-            } while try separator(close: Byte.closeBrace)
-        case Byte.openBracket:
-            pos += 1
-            if try peek() == Byte.closeBracket {
+                let first = try peek()
+                if first != (inObject ? Byte.closeBrace : Byte.closeBracket) {
+                    if inObject { try memberName(first) }
+                    continue
+                }
                 pos += 1
-                return
+                level -= 1
+            } else if Byte.isDigit(c) || c == Byte.minus {
+                _ = try number()
+            } else if c == UInt8(ascii: "t") {
+                try literal("true")
+            } else if c == UInt8(ascii: "f") {
+                try literal("false")
+            } else if c == UInt8(ascii: "n") {
+                try literal("null")
+            } else {
+                throw fail("unexpected byte 0x\(String(c, radix: 16))")
             }
-            repeat { try skipValue(depth: depth + 1) } while try separator(close: Byte.closeBracket)
-        case UInt8(ascii: "t"): try literal("true")
-        case UInt8(ascii: "f"): try literal("false")
-        case UInt8(ascii: "n"): try literal("null")
-        default:
-            guard Byte.isDigit(c) || c == Byte.minus else { throw fail("unexpected byte 0x\(String(c, radix: 16))") }
-            _ = try number()
+            // A value ended: close containers until one goes on with a comma.
+            while level > 0 {
+                inObject = objects[(level - 1) >> 6] & (UInt64(1) << ((level - 1) & 63)) != 0
+                let c = try next()
+                if c == Byte.comma {
+                    if inObject { try memberName(try peek()) }
+                    break
+                }
+                guard c == (inObject ? Byte.closeBrace : Byte.closeBracket) else {
+                    pos -= 1
+                    throw fail(inObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+                level -= 1
+            }
+            if level == 0 { return }
         }
+    }
+
+    /// A member's name and its colon, `c` being the byte at `pos`.
+    @inline(__always)
+    mutating func memberName(_ c: UInt8) throws(MalformedPage) {
+        guard c == Byte.quote else { throw fail("expected a member name") }
+        try skipString()
+        try expect(Byte.colon, "':'")
     }
 
     mutating func number() throws(MalformedPage) -> Range<Int> {
@@ -111,55 +144,91 @@ extension JSONByteReader {
     /// The bytes between the quotes, validated; `escaped` when a backslash occurs.
     mutating func stringRange() throws(MalformedPage) -> (range: Range<Int>, escaped: Bool) {
         try expect(Byte.quote, "a string")
-        let start = pos
-        var escaped = false
-        while pos < bytes.count {
-            // Eight bytes at a time while none is a quote, a backslash or a control character.
-            if pos + 8 <= bytes.count {
-                let word = UnsafeRawPointer(bytes.baseAddress! + pos).loadUnaligned(as: UInt64.self)
-                if !Self.needsAttention(word) {
-                    pos += 8
-                    continue
-                }
-            }
-            let c = bytes[pos]
-            if c == Byte.quote {
-                pos += 1
-                return (start..<(pos - 1), escaped)
-            }
-            if c == Byte.backslash {
-                escaped = true
-                guard pos + 1 < bytes.count else { break }
-                let e = bytes[pos + 1]
-                switch e {
-                case Byte.quote, Byte.backslash, UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    pos += 2
-                case UInt8(ascii: "u"):
-                    guard pos + 5 < bytes.count, (2...5).allSatisfy({ Self.hexValue(bytes[pos + $0]) != nil }) else {
-                        throw fail("invalid \\u escape")
-                    }
-                    pos += 6
-                default: throw fail("invalid escape in a string")
-                }
-                continue
-            }
-            guard c >= 0x20 else { throw fail("control character in a string") }
-            pos += 1
-        }
-        throw fail("unterminated string")
+        return try stringBody()
     }
 
-    /// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic "has zero byte" trick).
+    /// Moves past the string starting at `pos` (its opening quote).
     @inline(__always)
-    static func needsAttention(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
+    mutating func skipString() throws(MalformedPage) {
+        pos += 1
+        _ = try stringBody()
+    }
+
+    /// The bytes from `pos` (just after an opening quote) to the closing quote, validated.
+    ///
+    /// Eight bytes at a time: the first byte that is a quote, a backslash or a control character
+    /// is found from the word's mask, so the bytes before it are never looked at one by one.
+    /// The position is kept in a local and stored once: the reader is `inout`, and every store
+    /// to `pos` would go to memory.
+    @inline(__always)
+    mutating func stringBody() throws(MalformedPage) -> (range: Range<Int>, escaped: Bool) {
+        let start = pos
+        let base = bytes.baseAddress!
+        let end = bytes.count
+        var at = pos
+        var escaped = false
+        while true {
+            if at + 8 <= end {
+                let attention = Self.attention(UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self))
+                guard attention != 0 else {
+                    at += 8
+                    continue
+                }
+                at += attention.trailingZeroBitCount >> 3
+            } else if at >= end {
+                pos = at
+                throw fail("unterminated string")
+            }
+            let c = base[at]
+            if c == Byte.quote {
+                pos = at + 1
+                return (start..<at, escaped)
+            }
+            pos = at
+            if c == Byte.backslash {
+                escaped = true
+                at = try escapeEnd()
+            } else {
+                // The last bytes of the page, read one at a time, can be ordinary ones.
+                guard c >= 0x20 else { throw fail("control character in a string") }
+                at += 1
+            }
+        }
+    }
+
+    /// Where the escape sequence at `pos` (a backslash) ends, validated.
+    mutating func escapeEnd() throws(MalformedPage) -> Int {
+        guard pos + 1 < bytes.count else { throw fail("unterminated string") }
+        switch bytes[pos + 1] {
+        case Byte.quote, Byte.backslash, UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return pos + 2
+        case UInt8(ascii: "u"):
+            guard pos + 5 < bytes.count, (2...5).allSatisfy({ Self.hexValue(bytes[pos + $0]) != nil }) else {
+                throw fail("invalid \\u escape")
+            }
+            return pos + 6
+        default: throw fail("invalid escape in a string")
+        }
+    }
+
+    /// The high bit of each byte of `word` that is `"`, `\\` or below 0x20, and no other bit:
+    /// exact (no carries cross bytes), so the lowest set bit names the first such byte of a
+    /// little-endian load.
+    @inline(__always)
+    static func attention(_ word: UInt64) -> UInt64 {
+        let lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
         let highs: UInt64 = 0x8080_8080_8080_8080
-        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
-        let quote = hasZero(word ^ (ones &* 0x22))
-        let backslash = hasZero(word ^ (ones &* 0x5C))
-        let control = (word &- ones &* 0x20) & ~word & highs
-        return (quote | backslash | control) != 0
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        // A byte's high bit is set in `x + lows` (low seven bits only) iff its low seven bits
+        // are not all zero; or-ing the byte itself back keeps bytes ≥ 0x80 non-zero.
+        func zeros(_ x: UInt64) -> UInt64 { ~(((x & lows) &+ lows) | x) & highs }
+        let quote = zeros(word ^ (ones &* 0x22))
+        let backslash = zeros(word ^ (ones &* 0x5C))
+        // Bytes below 0x20: adding 0x60 to the low seven bits sets the high bit iff they are
+        // ≥ 0x20; a byte ≥ 0x80 has it already.
+        let control = ~(((word & lows) &+ (ones &* 0x60)) | word) & highs
+        return quote | backslash | control
     }
 
     mutating func stringValue() throws(MalformedPage) -> String {
