@@ -68,7 +68,7 @@ struct Once: AsyncParsableCommand {
             let (daemon, _) = try await setup.startDaemon(keepsPositions: true)
             try await daemon.closing {
                 let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-                let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
+                let runner = daemon.makeRunner(state: state, persist: { try store.save($0, as: $1) })
                 let report = try await runner.runCycle(now: Daemon.now())
                 withExtendedLifetime(store) {}
                 // The others were delivered; the exit status says that not every sink was.
@@ -140,7 +140,7 @@ struct Replay: AsyncParsableCommand {
             var state = AuditState(source: setup.configuration.stateSource, startAt: since, now: now)
             // Every sink from --since, whatever its start_at says.
             _ = state.reconcile(sinks: daemon.sinks.map(\.name), starts: [:])
-            let runner = daemon.makeRunner(state: state, settings: settings, persist: { _ in })
+            let runner = daemon.makeRunner(state: state, settings: settings, persist: { _, _ in })
             try await daemon.closing {
                 let report = try await runner.runCycle(now: now, until: until)
                 guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }

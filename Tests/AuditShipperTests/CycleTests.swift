@@ -22,7 +22,7 @@ import Testing
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: settings,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            persist: { state in persisted.withLock { $0.append(state) } })
+            persist: { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
         return (cycle, source)
     }
 
@@ -155,7 +155,7 @@ import Testing
             var cycle = PollCycle(
                 source: StoreSource(simulator), sinks: [sink], settings: settings,
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                persist: { try store.save($0) })
+                persist: { try store.save($0, as: $1) })
             var state = freshState()
             try store.save(state)
             sink.failAfter.withLock { $0 = 2 }
@@ -174,7 +174,7 @@ import Testing
         var cycle = PollCycle(
             source: StoreSource(simulator), sinks: [sink], settings: settings,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            persist: { try store.save($0) })
+            persist: { try store.save($0, as: $1) })
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 5000)
         #expect(Set(sink.ids).count == 5000)
@@ -343,7 +343,7 @@ import Testing
         }
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: CycleSettings(maxWindowEvents: 1000),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _ in })
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _, _ in })
         var runner = cycle
         var state = freshState(startAt: Self.now - 100)
         let before = state
@@ -396,7 +396,7 @@ import Testing
         let cycle = PollCycle(
             source: source, sinks: sinks, sinkStarts: starts, settings: settings,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            persist: { state in persisted.withLock { $0.append(state) } })
+            persist: { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
         return (cycle, source)
     }
 
@@ -487,7 +487,7 @@ import Testing
             PollCycle(
                 source: StoreSource(simulator), sinks: [journal], settings: settings,
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                persist: { try store.save($0) })
+                persist: { try store.save($0, as: $1) })
         }
         var cycle = makeCycle()
         var state = freshState()

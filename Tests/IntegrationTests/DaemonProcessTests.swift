@@ -164,7 +164,7 @@ import Testing
                 _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
                 kills += 1
                 // Atomic replace: whenever the kill lands, the state file parses.
-                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 2)
+                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 3)
             }
             #expect(harness.lineCount() < 30_000, "every kill landed during the catch-up")
             harness.simulator.faults.removeAll()
@@ -173,6 +173,41 @@ import Testing
             let unique = Set(delivered)
             #expect(unique.count == 30_000, "nothing missing")
             #expect(delivered.count - unique.count <= kills * 1000, "at most the batch in flight again, per kill")
+        }
+    }
+
+    /// The same under a dense burst: every id of the lookback is held (a state of about a
+    /// megabyte), so batches go to the state's update log; kills land between its appends.
+    @Test func killNineWhileBatchesGoToTheUpdateLogLosesNothingAndRepeatsAtMostOneBatch() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let start = Self.now - 900
+            harness.simulator.addEvents(count: 30_000, from: start, to: Self.now - 300)
+            harness.simulator.faults.enqueue(.slow(milliseconds: 30), count: 100_000)
+            try harness.writeConfig(poll: "  start_at: \(start)\n  lookback: 10m")
+            let updates = harness.statePath + ".updates"
+            var kills = 0
+            var appended = false
+            for target in [6000, 14_000, 22_000] {
+                let daemon = try harness.launch(["run", "--config", harness.configPath])
+                try await harness.waitFor("\(target) lines") { harness.lineCount() >= target }
+                let size = (try? FileManager.default.attributesOfItem(atPath: updates)[.size] as? Int) ?? 0
+                appended = appended || size > 0
+                kill(daemon.processIdentifier, SIGKILL)
+                _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
+                kills += 1
+                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 3)
+            }
+            #expect(appended, "batches were appended to \(updates), not only written whole")
+            #expect(Set(try harness.deliveredIDs()).count < 30_000, "every kill landed during the catch-up")
+            harness.simulator.faults.removeAll()
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "stderr: \(harness.stderr)")
+            let delivered = try harness.deliveredIDs()
+            let unique = Set(delivered)
+            #expect(unique.count == 30_000, "nothing missing")
+            #expect(delivered.count - unique.count <= kills * 1000, "at most the batch in flight again, per kill")
+            // Between cycles the file alone is the state: the last cycle folded the log into it.
+            #expect((try? FileManager.default.attributesOfItem(atPath: updates)[.size] as? Int) == 0)
+            #expect((try harness.position("stdout")["delivered"] as? NSNumber)?.intValue == delivered.count)
         }
     }
 

@@ -32,7 +32,7 @@ public actor CycleRunner {
         }
         do {
             if unwritten {
-                try cycle.write(state)
+                try cycle.write(&state, as: .whole)
                 unwritten = false
             }
             let report = try await withTaskExecutorPreference(executor) {

@@ -11,7 +11,9 @@ public struct PollCycle: Sendable {
     /// Where a sink new to the state starts, by name, when its configuration says so.
     public let sinkStarts: [String: Int64]
     public var settings: CycleSettings
-    public let persist: @Sendable (AuditState) throws -> Void
+    /// Writes the state: `StateStore.save` (which appends a batch to its update log or writes
+    /// the file whole, as the `Write` says), or a recorder in tests.
+    public let persist: @Sendable (AuditState, StateStore.Write) throws -> Void
     let logger: Logger
     /// Beaten at every page and batch, for the watchdog.
     let heartbeat: Heartbeat?
@@ -31,7 +33,7 @@ public struct PollCycle: Sendable {
     public init(
         source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:], settings: CycleSettings,
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
-        persist: @escaping @Sendable (AuditState) throws -> Void
+        persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
     ) {
         self.heartbeat = heartbeat
         self.metrics = metrics
@@ -53,6 +55,9 @@ public struct PollCycle: Sendable {
         /// Positions moved (an empty slice) or a sink failed without a write since; written at
         /// the end of the cycle.
         var unsaved = false
+        /// A batch was written this cycle, maybe only to the state's update log: the end of
+        /// the cycle folds it into the file.
+        var batchWritten = false
 
         /// The oldest window start among the active sinks: where the walk must begin.
         func windowStart(lookback: Int64) -> Int64? {
@@ -142,7 +147,11 @@ public struct PollCycle: Sendable {
             }
             start = end
         }
-        if progress.unsaved { try write(progress.state) }
+        if progress.unsaved {
+            try write(&progress.state, as: .whole)
+        } else if progress.batchWritten {
+            try write(&progress.state, as: .cycleEnd)
+        }
         return progress.report
     }
 
@@ -189,7 +198,7 @@ public struct PollCycle: Sendable {
         }
         if !changes.isEmpty || !recorded.isEmpty {
             progress.state.updatedAt = now
-            try write(progress.state)
+            try write(&progress.state, as: .whole)
             progress.unsaved = false
             for sink in recorded { await settle(sink) }
         }
@@ -474,9 +483,16 @@ public struct PollCycle: Sendable {
             var delivering: [any Sink] = []
             let marks = progress.marks()
             for sink in progress.active {
-                var position = progress.state.positions[sink.name]!
-                let windowStart = position.windowStart(lookback: settings.lookback)
-                let indices = batch.indices.filter { position.needs(batch[$0], windowStart: windowStart) }
+                // Read in a scope of its own: a copy of the position still alive when it is
+                // accepted below would make that copy every id the sink holds.
+                let completeBefore: Int64
+                let indices: [Int]
+                do {
+                    let position = progress.state.positions[sink.name]!
+                    let windowStart = position.windowStart(lookback: settings.lookback)
+                    completeBefore = position.completeBefore
+                    indices = batch.indices.filter { position.needs(batch[$0], windowStart: windowStart) }
+                }
                 let subset = indices.map { batch[$0] }
                 do {
                     if !subset.isEmpty {
@@ -492,10 +508,10 @@ public struct PollCycle: Sendable {
                 }
                 for index in indices {
                     given[index - batch.startIndex] = true
-                    if batch[index].effectiveAt < position.completeBefore { late[index - batch.startIndex] = true }
+                    if batch[index].effectiveAt < completeBefore { late[index - batch.startIndex] = true }
                 }
-                position.accept(subset, through: batch.last.map { min($0.effectiveAt, clock) })
-                progress.state.positions[sink.name] = position
+                progress.state.positions[sink.name]!.accept(
+                    subset, through: batch.last.map { min($0.effectiveAt, clock) })
             }
             if offset == events.count, let end {
                 for sink in progress.active { progress.state.positions[sink.name]!.complete(before: end) }
@@ -517,8 +533,9 @@ public struct PollCycle: Sendable {
                 // In memory first: the batch *was* delivered. If the write fails, the runner
                 // keeps this state and delivers nothing more until it is written.
                 progress.unsaved = true
-                try write(progress.state)
+                try write(&progress.state, as: .batch)
                 progress.unsaved = false
+                progress.batchWritten = true
                 for sink in delivering { await settle(sink) }
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }
@@ -526,9 +543,10 @@ public struct PollCycle: Sendable {
     }
 
     /// Writes the state (the injected `persist`), counts it, and shows each sink's position.
-    func write(_ state: AuditState) throws {
-        try persist(state)
-        guard let metrics else { return }
+    func write(_ state: inout AuditState, as kind: StateStore.Write) throws {
+        try persist(state, kind)
+        state.markWritten()
+        guard let metrics, kind != .cycleEnd else { return }
         metrics.stateWrites.increment()
         for (name, position) in state.positions {
             metrics.sinkPosition(sink: name).set(Double(position.completeBefore))

@@ -150,14 +150,15 @@ public struct Daemon: Sendable {
 
     /// A runner for cycles that deliver to this daemon's sinks, on its event loop.
     public func makeRunner(
-        state: AuditState, settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState) throws -> Void
+        state: AuditState, settings: CycleSettings? = nil,
+        persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
     ) -> CycleRunner {
         CycleRunner(cycle: makeCycle(settings: settings, persist: persist), state: state, executor: executor)
     }
 
     /// A cycle from this daemon's client, sinks and settings.
     public func makeCycle(
-        settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState) throws -> Void
+        settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
     ) -> PollCycle {
         PollCycle(
             source: client, sinks: sinks, sinkStarts: sinkStarts, settings: settings ?? configuration.cycleSettings,

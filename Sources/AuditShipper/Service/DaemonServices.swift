@@ -41,7 +41,7 @@ public struct DaemonServices: Sendable {
     ) async throws {
         let daemon = slot.latest
         let configuration = daemon.configuration
-        let runner = daemon.makeRunner(state: state, persist: { try store.save($0) })
+        let runner = daemon.makeRunner(state: state, persist: { try store.save($0, as: $1) })
         let notifier = SystemdNotifier(environment: environment)
         let health = ServiceHealth(heartbeat: daemon.heartbeat)
         let service = AuditService(

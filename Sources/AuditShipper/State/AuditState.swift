@@ -3,9 +3,11 @@
 ///
 /// Each sink moves at its own pace: a sink that fails holds only its own position, and the
 /// others go on. Version 1 files (one position shared by every sink) are read and become
-/// version 2 at the next write.
+/// the current version at the next write.
 public struct AuditState: Sendable, Equatable {
-    public static let currentVersion = 2
+    /// 3: the file may be followed by `<path>.updates` (`StateUpdateLog`), which an earlier
+    /// version would not read; the positions are otherwise those of version 2.
+    public static let currentVersion = 3
 
     public var version: Int
     /// What this state was built from; another base URL, organization or filter set would
@@ -66,17 +68,19 @@ public struct AuditState: Sendable, Equatable {
         return changes
     }
 
-    /// The file's JSON, written by hand: it is written after every batch, and while a slice
-    /// is caught up `recent` holds up to `max_window_events` ids per sink, which `JSONEncoder`
-    /// would sort and box one by one.
-    public func encoded() -> [UInt8] {
+    /// The file's JSON, written by hand: while a slice is caught up `recent` holds up to
+    /// `max_window_events` ids per sink, which `JSONEncoder` would sort and box one by one.
+    /// `generation` names this writing, for the update log that follows it.
+    public func encoded(generation: String) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + positions.values.reduce(0) { $0 + 160 + $1.recent.count * 48 })
         func raw(_ text: String) { out.append(contentsOf: text.utf8) }
         func string(_ text: String?) {
             if let text { JSONString.append(text, to: &out) } else { raw("null") }
         }
-        raw("{\"version\":\(Self.currentVersion),\"source\":{\"base_url\":")
+        raw("{\"version\":\(Self.currentVersion),\"generation\":")
+        string(generation)
+        raw(",\"source\":{\"base_url\":")
         string(source.baseURL)
         raw(",\"organization\":")
         string(source.organization)
@@ -93,16 +97,15 @@ public struct AuditState: Sendable, Equatable {
         for (index, (name, position)) in positions.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { raw(",") }
             string(name)
-            raw(":{\"complete_before\":\(position.completeBefore),\"recent_since\":\(position.recentSince)")
-            raw(",\"delivered\":\(position.delivered),\"last_error\":")
-            string(position.lastError)
-            raw(",\"last_error_at\":\(position.lastErrorAt.map(String.init) ?? "null"),\"recent\":{")
+            position.appendScalars(to: &out)
+            raw(",\"recent\":{")
             var first = true
             for (id, effectiveAt) in position.recent {
                 if !first { raw(",") }
                 first = false
                 string(id)
-                raw(":\(effectiveAt)")
+                out.append(UInt8(ascii: ":"))
+                JSONString.append(integer: effectiveAt, to: &out)
             }
             raw("}}")
         }
@@ -112,7 +115,7 @@ public struct AuditState: Sendable, Equatable {
 }
 
 extension AuditState: Decodable {
-    /// Reads version 2, and version 1 (one shared position: `complete_before`, `recent`,
+    /// Reads versions 2 and 3 (the same positions), and version 1 (one shared position: `complete_before`, `recent`,
     /// `delivered` at the top level). Anything else is refused by `StateStore` before this.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -132,6 +135,11 @@ extension AuditState: Decodable {
         } else {
             positions = try container.decode([String: SinkPosition].self, forKey: .sinks)
         }
+    }
+
+    /// The positions are on disk: nothing of them is left to append.
+    public mutating func markWritten() {
+        for name in positions.keys { positions[name]!.markWritten() }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -10,8 +10,20 @@
 public struct SinkPosition: Codable, Sendable, Equatable {
     public var completeBefore: Int64
     public var recentSince: Int64
-    /// Delivered id → its `effective_at`.
-    public var recent: [String: Int64]
+    /// Delivered id → its `effective_at`. Replacing it whole makes the next write a full one.
+    public var recent: [String: Int64] {
+        get { held.byID }
+        set {
+            held = RecentIDs(newValue)
+            unwritten = nil
+        }
+    }
+    var held: RecentIDs
+    /// The ids `accept` and `hold` added since the position was last written, so the state
+    /// store can append them instead of rewriting every id (`StateUpdateLog`); nil when
+    /// `recent` was replaced whole, which only a full write records. Not written itself, and
+    /// not part of equality.
+    var unwritten: [Receipt]? = []
     /// Events delivered to this sink over the state's life (informational).
     public var delivered: Int64
     /// Why the sink's last delivery failed, and when (Unix seconds); nil once it delivers again.
@@ -22,7 +34,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     public init(start: Int64) {
         completeBefore = start
         recentSince = start
-        recent = [:]
+        held = RecentIDs()
         delivered = 0
     }
 
@@ -35,7 +47,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// Does this sink still need `event`? Not if it holds the id, nor if the event is older
     /// than its window (delivered long ago, or before its start).
     public func needs(_ event: AuditEvent, windowStart: Int64) -> Bool {
-        event.effectiveAt >= windowStart && recent[event.id] == nil
+        event.effectiveAt >= windowStart && !held.contains(event.id)
     }
 
     /// Records `events` as delivered. `through` is the newest second of the batch they came
@@ -44,7 +56,8 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// that far. A restart then re-reads less, and `recent` stays one lookback long.
     public mutating func accept(_ events: some Sequence<AuditEvent>, through: Int64?) {
         for event in events {
-            recent[event.id] = event.effectiveAt
+            held.insert(event.id, at: event.effectiveAt)
+            unwritten?.append(Receipt(id: event.id, effectiveAt: event.effectiveAt))
             delivered += 1
         }
         if let through { completeBefore = max(completeBefore, through) }
@@ -56,8 +69,9 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// the rest of that batch is not delivered. Ids below `recentSince` are already covered.
     public mutating func hold(_ receipts: [Receipt]) -> Int {
         var added = 0
-        for receipt in receipts where receipt.effectiveAt >= recentSince && recent[receipt.id] == nil {
-            recent[receipt.id] = receipt.effectiveAt
+        for receipt in receipts where receipt.effectiveAt >= recentSince && !held.contains(receipt.id) {
+            held.insert(receipt.id, at: receipt.effectiveAt)
+            unwritten?.append(receipt)
             delivered += 1
             added += 1
         }
@@ -74,7 +88,22 @@ public struct SinkPosition: Codable, Sendable, Equatable {
         let floor = completeBefore - lookback
         guard floor > recentSince else { return }
         recentSince = floor
-        recent = recent.filter { $0.value >= floor }
+        // Not a replacement: a reader of the state drops the same ids when `recentSince` rises.
+        held.removeAll(before: floor)
+    }
+
+    /// `:{"complete_before":…,"last_error_at":…` (the object left open), as the state file
+    /// and its update log both write a position's scalars.
+    func appendScalars(to out: inout [UInt8]) {
+        out.append(contentsOf: ":{\"complete_before\":\(completeBefore),\"recent_since\":\(recentSince)".utf8)
+        out.append(contentsOf: ",\"delivered\":\(delivered),\"last_error\":".utf8)
+        if let lastError { JSONString.append(lastError, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: ",\"last_error_at\":\(lastErrorAt.map(String.init) ?? "null")".utf8)
+    }
+
+    /// The position is on disk: nothing of it is left to append.
+    mutating func markWritten() {
+        unwritten = []
     }
 
     public mutating func fail(_ reason: String, at now: Int64) {
@@ -85,6 +114,31 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case completeBefore = "complete_before", recentSince = "recent_since", recent, delivered
         case lastError = "last_error", lastErrorAt = "last_error_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        completeBefore = try container.decode(Int64.self, forKey: .completeBefore)
+        recentSince = try container.decode(Int64.self, forKey: .recentSince)
+        held = RecentIDs(try container.decode([String: Int64].self, forKey: .recent))
+        delivered = try container.decode(Int64.self, forKey: .delivered)
+        lastError = try container.decodeIfPresent(String.self, forKey: .lastError)
+        lastErrorAt = try container.decodeIfPresent(Int64.self, forKey: .lastErrorAt)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(completeBefore, forKey: .completeBefore)
+        try container.encode(recentSince, forKey: .recentSince)
+        try container.encode(held.byID, forKey: .recent)
+        try container.encode(delivered, forKey: .delivered)
+        try container.encodeIfPresent(lastError, forKey: .lastError)
+        try container.encodeIfPresent(lastErrorAt, forKey: .lastErrorAt)
+    }
+
+    public static func == (a: SinkPosition, b: SinkPosition) -> Bool {
+        a.completeBefore == b.completeBefore && a.recentSince == b.recentSince && a.held.byID == b.held.byID
+            && a.delivered == b.delivered && a.lastError == b.lastError && a.lastErrorAt == b.lastErrorAt
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -8,13 +9,58 @@ import Foundation
 ///
 /// The lock is taken on `<path>.lock` beside the file, not on the file itself: the state is
 /// replaced by rename, which would leave a lock on the old inode behind.
+///
+/// A large state is not rewritten after every batch: a batch's changes are appended to
+/// `<path>.updates` (`StateUpdateLog`) and the file is rewritten whole when the log has grown
+/// as large as the file, and at the end of every cycle, so between cycles the file alone is
+/// the state.
 public final class StateStore: Sendable {
     public let path: String
+    /// `<path>.updates`: the batches written since the file was last written whole.
+    public var updatesPath: String { path + ".updates" }
     let lockFD: Int32
     /// The directory's owner when root works on another user's state (`state reset` on a
     /// service's `DynamicUser=` state directory): files root creates are given to it, so the
     /// service can still read and replace them.
     let owner: (uid: uid_t, gid: gid_t)?
+    let writer = Mutex(Writer())
+
+    /// Why the state is written, which decides how.
+    public enum Write: Sendable {
+        /// After a batch: appended to the update log when the state is large and the log is
+        /// not yet as large as the file; else written whole.
+        case batch
+        /// Written whole (a new state, a new set of sinks, a retry after a failed write).
+        case whole
+        /// The end of a cycle: written whole if the log holds anything, else nothing to do.
+        case cycleEnd
+    }
+
+    /// What this process wrote last: the file's generation and size, the log's size, and
+    /// the shape of the state they hold. No generation: the next write is whole (the first
+    /// after opening, and any after a failure).
+    struct Writer {
+        var generation: String?
+        var fileBytes = 0
+        var logBytes = 0
+        var logFD: Int32 = -1
+        var shape: Shape?
+    }
+
+    /// What an update line cannot change: which sinks there are, and the source.
+    struct Shape: Equatable {
+        var sinks: [String]
+        var source: StateSource
+        var startAt: Int64
+        init(_ state: AuditState) {
+            sinks = state.positions.keys.sorted()
+            source = state.source
+            startAt = state.startAt
+        }
+    }
+
+    /// Below this size the state file is always written whole: appending saves nothing there.
+    static let smallestLoggedState = 64 << 10
 
     /// Opens (creating the directory if needed) and locks; throws `.locked` if another process
     /// holds it. Without `lock` (for `state show` beside a running daemon) it only reads.
@@ -67,7 +113,11 @@ public final class StateStore: Sendable {
         }
     }
 
-    deinit { if lockFD >= 0 { close(lockFD) } }
+    deinit {
+        if lockFD >= 0 { close(lockFD) }
+        let logFD = writer.withLock { $0.logFD }
+        if logFD >= 0 { close(logFD) }
+    }
 
     /// The owner of `directory` if this process is root and the directory belongs to someone else.
     static func foreignOwner(of directory: String) -> (uid: uid_t, gid: gid_t)? {
@@ -84,19 +134,23 @@ public final class StateStore: Sendable {
     public func load() throws(StateError) -> AuditState? {
         guard let bytes = try Self.readRegular(path, what: "state file") else { return nil }
         let data = Data(bytes)
-        struct Versioned: Decodable { let version: Int? }
-        let version: Int?
+        struct Versioned: Decodable {
+            let version: Int?
+            let generation: String?
+        }
+        let versioned: Versioned
         do {
-            version = try JSONDecoder().decode(Versioned.self, from: data).version
+            versioned = try JSONDecoder().decode(Versioned.self, from: data)
         } catch {
             throw .corrupt(path: path, reason: data.isEmpty ? "the file is empty" : "not a JSON object")
         }
-        guard let version else { throw .corrupt(path: path, reason: "no \"version\"") }
+        guard let version = versioned.version else { throw .corrupt(path: path, reason: "no \"version\"") }
         guard (1...AuditState.currentVersion).contains(version) else {
             throw .unsupportedVersion(path: path, version: version)
         }
+        var state: AuditState
         do {
-            return try JSONDecoder().decode(AuditState.self, from: data)
+            state = try JSONDecoder().decode(AuditState.self, from: data)
         } catch let DecodingError.keyNotFound(key, _) {
             throw .corrupt(path: path, reason: "missing \"\(key.stringValue)\"")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
@@ -105,14 +159,74 @@ public final class StateStore: Sendable {
         } catch {
             throw .corrupt(path: path, reason: "\(error)")
         }
+        // The batches since the file was written whole; a version 2 file has none (a log
+        // beside it is stale: no writer of that version keeps one).
+        if version >= 3, let generation = versioned.generation,
+            let log = try Self.readRegular(updatesPath, what: "state update log")
+        {
+            _ = StateUpdateLog.apply(log, to: &state, generation: generation)
+        }
+        return state
+    }
+
+    /// Records `state`: appended to the update log or written whole, as `write` says (see
+    /// `Write`). The caller marks the state written (`AuditState.markWritten`) once this returns.
+    public func save(_ state: AuditState, as write: Write = .whole) throws(StateError) {
+        try writer.withLock { writer throws(StateError) in
+            switch write {
+            case .cycleEnd:
+                guard writer.logBytes > 0 || writer.generation == nil else { return }
+            case .batch:
+                if let generation = writer.generation, writer.fileBytes >= Self.smallestLoggedState,
+                    writer.shape == Shape(state), state.positions.values.allSatisfy({ $0.unwritten != nil })
+                {
+                    let line = StateUpdateLog.line(for: state, generation: generation)
+                    if writer.logBytes + line.count <= writer.fileBytes {
+                        try append(line, &writer)
+                        return
+                    }
+                }
+            case .whole: break
+            }
+            try writeWhole(state, &writer)
+        }
+    }
+
+    /// Appends one line to the update log and syncs it. On failure the log is cut back to its
+    /// last whole line and the next write is whole, so no later line follows a torn one.
+    func append(_ line: [UInt8], _ writer: inout Writer) throws(StateError) {
+        do throws(StateError) {
+            if writer.logFD < 0 {
+                writer.logFD = try Self.openRegular(
+                    updatesPath, O_WRONLY | O_APPEND | O_CREAT, mode: 0o600, owner: owner, what: "state update log")
+            }
+            try Self.writeAll(line, to: writer.logFD, path: updatesPath)
+            guard fdatasync(writer.logFD) == 0 else {
+                throw .unwritable(path: updatesPath, reason: "fdatasync: \(Self.errnoText())")
+            }
+            writer.logBytes += line.count
+        } catch {
+            if writer.logFD >= 0 { _ = ftruncate(writer.logFD, off_t(writer.logBytes)) }
+            writer.generation = nil
+            throw error
+        }
     }
 
     /// Writes a temporary file in the same directory, fsyncs it, renames it over the state,
-    /// then fsyncs the directory: a crash at any point leaves the old or the new file whole.
+    /// empties the update log, then fsyncs the directory: a crash at any point leaves the old
+    /// or the new file whole, and the log's lines name the generation they follow, so lines
+    /// of the old one left by a crash before the log was emptied are skipped. The log is
+    /// created here if need be, so that the directory's fsync also makes its name durable.
     /// The temporary name is unpredictable and created exclusively, so nothing planted in the
     /// directory can be written through.
-    public func save(_ state: AuditState) throws(StateError) {
-        let data = state.encoded()
+    func writeWhole(_ state: AuditState, _ writer: inout Writer) throws(StateError) {
+        writer.generation = nil
+        let generation = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let data = state.encoded(generation: generation)
+        if writer.logFD < 0 {
+            writer.logFD = try Self.openRegular(
+                updatesPath, O_WRONLY | O_APPEND | O_CREAT, mode: 0o600, owner: owner, what: "state update log")
+        }
         let temporary = "\(path).tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let fd = try Self.openRegular(
             temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600, owner: owner, what: "temporary file")
@@ -131,6 +245,13 @@ public final class StateStore: Sendable {
             unlink(temporary)
             throw failure
         }
+        // Stale from here on (another generation); emptied so it does not grow. If this fails
+        // the lines are still skipped, and the log's size is what it is.
+        var size = 0
+        if ftruncate(writer.logFD, 0) != 0 {
+            var info = stat()
+            size = fstat(writer.logFD, &info) == 0 ? Int(info.st_size) : Int.max / 2
+        }
         let directory = (path as NSString).deletingLastPathComponent
         let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 {
@@ -139,6 +260,8 @@ public final class StateStore: Sendable {
                 throw .unwritable(path: path, reason: "fsync of the directory: \(Self.errnoText())")
             }
         }
+        writer = Writer(
+            generation: generation, fileBytes: data.count, logBytes: size, logFD: writer.logFD, shape: Shape(state))
     }
 
     /// Deletes the state: the next run is a first run.
@@ -150,6 +273,11 @@ public final class StateStore: Sendable {
             if errno == ENOENT { return nil }
             throw .unwritable(path: path, reason: "cannot rename it to \(aside): \(Self.errnoText())")
         }
+        // Its update log goes with it, so what is kept for inspection is the whole state.
+        if rename(updatesPath, aside + ".updates") != 0, errno != ENOENT {
+            throw .unwritable(path: path, reason: "cannot rename \(updatesPath): \(Self.errnoText())")
+        }
+        writer.withLock { $0.generation = nil }
         return aside
     }
 

@@ -1,0 +1,55 @@
+/// The ids a sink holds (id → `effective_at`), with their order in time kept beside them, so
+/// that dropping the ones older than a floor costs the ids dropped, not the ids held.
+///
+/// During a dense burst a sink holds every id of its lookback (tens of thousands) and the floor
+/// rises after every batch; filtering the whole set each time copied all of it per batch. Ids
+/// arrive almost in time order (a cycle delivers oldest first), so the order is an array that
+/// is appended to, and an id older than the newest (a late event, a receipt) is inserted where
+/// it belongs.
+struct RecentIDs: Sendable {
+    private(set) var byID: [String: Int64] = [:]
+    /// Ascending `effective_at` from `head`; entries before `head` are gone.
+    private var byTime: [(at: Int64, id: String)] = []
+    private var head = 0
+
+    init(_ ids: [String: Int64] = [:]) {
+        byID = ids
+        byTime = ids.map { (at: $0.value, id: $0.key) }.sorted { $0.at < $1.at }
+    }
+
+    var count: Int { byID.count }
+
+    func contains(_ id: String) -> Bool { byID[id] != nil }
+
+    /// Adds `id` at `at` (a held id given another time keeps only the new one).
+    mutating func insert(_ id: String, at: Int64) {
+        guard byID.updateValue(at, forKey: id) != at else { return }
+        if byTime.count == head || byTime[byTime.count - 1].at <= at {
+            byTime.append((at, id))
+        } else {
+            var low = head
+            var high = byTime.count
+            while low < high {
+                let middle = (low + high) / 2
+                if byTime[middle].at <= at { low = middle + 1 } else { high = middle }
+            }
+            byTime.insert((at, id), at: low)
+        }
+    }
+
+    /// Drops every id older than `floor`.
+    mutating func removeAll(before floor: Int64) {
+        while head < byTime.count, byTime[head].at < floor {
+            let (at, id) = byTime[head]
+            // An id whose time was rewritten is dropped by its current entry only.
+            if byID[id] == at { byID[id] = nil }
+            head += 1
+        }
+        // The dropped entries are reclaimed once they are half the array: amortized, each id
+        // is moved a constant number of times.
+        if head > 0, head * 2 >= byTime.count {
+            byTime.removeFirst(head)
+            head = 0
+        }
+    }
+}
