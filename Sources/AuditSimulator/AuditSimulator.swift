@@ -118,6 +118,7 @@ public final class AuditSimulator: Sendable {
     public func reset() {
         clockSkew.withLock { $0 = 0 }
         rejectTenantOnly.withLock { $0 = false }
+        store.oldestFirst.withLock { $0 = false }
         store.removeAll()
         faults.removeAll()
         requests.removeAll()

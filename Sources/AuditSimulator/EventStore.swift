@@ -12,6 +12,9 @@ public final class EventStore: Sendable {
     }
 
     let storage = Mutex(Storage())
+    /// Lists oldest first instead (`after` then pages towards newer events): OpenAI's order is
+    /// not documented, and a client must not depend on it.
+    public let oldestFirst = Mutex(false)
 
     public init() {}
 
@@ -84,6 +87,10 @@ public final class EventStore: Sendable {
                 var index = max(lower, try position(before, "before") + 1)
                 while index < upper, visit(index) { index += 1 }
                 items.reverse()
+            } else if oldestFirst.withLock({ $0 }) {
+                var index = lower
+                if let after = query.after { index = max(index, try position(after, "after") + 1) }
+                while index < upper, visit(index) { index += 1 }
             } else {
                 var index = upper - 1
                 if let after = query.after { index = min(index, try position(after, "after") - 1) }

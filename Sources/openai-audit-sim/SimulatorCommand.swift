@@ -25,6 +25,8 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Seed for the generated events.") var seed: UInt64 = 1
     @Flag(help: "Answer tenant_only=true with a 400 naming it, as an API without the parameter would.")
     var rejectTenantOnly = false
+    @Flag(help: "List oldest first (after=<last_id> pages towards newer events) instead of newest first.")
+    var oldestFirst = false
     @Option(help: "Serve HTTPS with this certificate (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
 
@@ -46,6 +48,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             }
         }
         simulator.rejectTenantOnly.withLock { $0 = rejectTenantOnly }
+        simulator.store.oldestFirst.withLock { $0 = oldestFirst }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-cert and --tls-key go together")
         }

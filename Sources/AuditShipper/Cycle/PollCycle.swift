@@ -84,6 +84,8 @@ public struct PollCycle: Sendable {
         var dense: (from: Int64, width: Int64)?
         // The slices so far found nothing: the ground below data seen is likely empty too.
         var barren = true
+        // Oldest first: the end at which the slice just overflowed held half the cap.
+        var fitted: Int64?
         while let oldest = progress.windowStart(lookback: settings.lookback) {
             try Task.checkCancellation()
             // What only a sink that dropped out needed is not read again in this cycle.
@@ -92,7 +94,9 @@ public struct PollCycle: Sendable {
             // open-ended so that events stamped after our clock's "now" are not skipped.
             if let until, start >= until { break }
             if let known = dense, start >= known.from { dense = nil }
-            let reach = dense.map { min(start + sliceWidth, $0.from + $0.width) } ?? start + sliceWidth
+            if let end = fitted, end <= start { fitted = nil }
+            let reach = fitted ?? dense.map { min(start + sliceWidth, $0.from + $0.width) } ?? start + sliceWidth
+            fitted = nil
             let end: Int64? =
                 if let until { min(reach, until) } else {
                     reach < now ? reach : nil
@@ -103,7 +107,7 @@ public struct PollCycle: Sendable {
             let walk: Walk
             switch try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now) {
             case .read(let read): walk = read
-            case .overflowed(let width, let dataFrom):
+            case .overflowed(let width, let dataFrom, let denseFrom, let fitsBefore):
                 logger.debug(
                     "slice holds more than the cap, narrowing it",
                     metadata: [
@@ -115,7 +119,8 @@ public struct PollCycle: Sendable {
                 // so far: find where it begins with a few probes instead of growing empty slices
                 // up to it. (Over sparse ground the probes would find the sparse events, not the
                 // dense data's edge, and cost more than they save.)
-                if let dataFrom { dense = (dataFrom, width) }
+                if let denseFrom { dense = (denseFrom, width) }
+                fitted = fitsBefore
                 if let dataFrom, barren, dataFrom - start > 4 * width {
                     start = try await firstData(from: start, before: dataFrom, precision: width, progress: &progress)
                 }
@@ -209,8 +214,12 @@ public struct PollCycle: Sendable {
         case read(Walk)
         /// The slice holds more than the cap (or, at the density of what was read so far,
         /// would hold more than twice it): nothing of it is delivered; `width` should hold
-        /// about half the cap. `dataFrom`: events were seen from there on, none read below.
-        case overflowed(width: Int64, dataFrom: Int64?)
+        /// about half the cap. `dataFrom`: events were seen from there on, none read below
+        /// (newest first). `denseFrom`: where the data that overflowed was seen to begin (the
+        /// last page read, oldest first; `dataFrom` newest first).
+        /// `fitsBefore` (oldest first): the slice from the same start to there held about half
+        /// the cap among the events read, so it is the next slice's end.
+        case overflowed(width: Int64, dataFrom: Int64?, denseFrom: Int64?, fitsBefore: Int64?)
     }
 
     struct Walk {
@@ -292,7 +301,7 @@ public struct PollCycle: Sendable {
                     }
                     if let cap, held.count > cap {
                         density.page(page.events)
-                        return overflow(density, cap: cap, width: width)
+                        return overflow(density, held: held, start: start, cap: cap, width: width)
                     }
                 }
                 density.page(page.events)
@@ -300,7 +309,7 @@ public struct PollCycle: Sendable {
                 // At the density where the walk is now, the rest would not fit: stop after this
                 // page rather than after cap / page_size pages whose events would be thrown away.
                 if let cap, !tenantOnly, density.projected(held: held.count) > Double(cap) {
-                    return overflow(density, cap: cap, width: width)
+                    return overflow(density, held: held, start: start, cap: cap, width: width)
                 }
                 guard let last = page.lastID ?? page.events.last?.id else {
                     throw UpstreamError.malformedPage(
@@ -449,12 +458,26 @@ public struct PollCycle: Sendable {
         return low
     }
 
-    /// The outcome of a slice that does not fit: a width for about half the cap, and where
-    /// its data was seen to begin when the rest lies below (newest-first).
-    func overflow(_ density: Density, cap: Int, width: Int64) -> WalkOutcome {
-        .overflowed(
+    /// The outcome of a slice that does not fit: a width for about half the cap, where its
+    /// data was seen to begin when the rest lies below (newest first), and where the dense
+    /// part began: listed oldest first, the sparse ground before it was read on the way there.
+    ///
+    /// Listed oldest first, the events held are the slice's start: the time of the one half
+    /// the cap in is where a slice from the same start fits. That is only a size (if the server
+    /// did not list in time order, the next slice may overflow again, and nothing is lost).
+    func overflow(_ density: Density, held: [AuditEvent], start: Int64, cap: Int, width: Int64) -> WalkOutcome {
+        let seen = density.count > 0
+        var fitsBefore: Int64?
+        if seen, !density.newestFirst {
+            let times = held.map(\.effectiveAt).filter { $0 >= start }.sorted()
+            fitsBefore = times.count > cap / 2 ? times[cap / 2] : density.pageOldest
+            if let end = fitsBefore, end <= start { fitsBefore = nil }
+        }
+        return .overflowed(
             width: density.width(holding: cap / 2, within: width),
-            dataFrom: density.newestFirst && density.count > 0 ? density.oldest : nil)
+            dataFrom: density.newestFirst && seen ? density.oldest : nil,
+            denseFrom: !seen ? nil : density.newestFirst ? density.oldest : min(density.pageOldest, density.newest),
+            fitsBefore: fitsBefore)
     }
 
     /// A refusal of `tenant_only` itself: a 400 naming it, or 403/404 on the tenant pass only.

@@ -56,66 +56,125 @@ extension JSONByteReader {
     /// One loop over the bytes with the open containers as a bit stack, rather than a call per
     /// value: most of an event's bytes are in values nobody decodes (actor, target, details).
     /// Each place in the grammar is its own branch (a value starts; a value ended) instead of
-    /// a state switched on, which the processor could not predict.
+    /// a state switched on, which the processor could not predict; and the position is a local,
+    /// stored back only around the rare calls out (numbers, literals, escapes, errors), since
+    /// the reader is `inout` and every store to `pos` would go to memory.
     mutating func skipValue(depth: Int) throws(MalformedPage) {
+        guard let base = bytes.baseAddress else { throw fail("unexpected end of page") }
+        let end = bytes.count
+        var at = pos
         // Bit i % 64 of word i / 64: whether the container opened at level i is an object.
         var objects = InlineArray<8, UInt64>(repeating: 0)
         var level = 0
         var inObject = false
+
+        func failing(_ reason: String) -> MalformedPage {
+            pos = at
+            return fail(reason)
+        }
+        /// Past whitespace, recording the run for compaction; then the byte there.
+        func token() throws(MalformedPage) -> UInt8 {
+            if at < end, Byte.isSpace(base[at]) {
+                let from = at
+                repeat { at += 1 } while at < end && Byte.isSpace(base[at])
+                gaps.append(from..<at)
+            }
+            guard at < end else { throw failing("unexpected end of page") }
+            return base[at]
+        }
+        /// Past the string whose opening quote is at `at`.
+        func string() throws(MalformedPage) {
+            at += 1
+            while true {
+                if at + 8 <= end {
+                    let attention = Self.attention(UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self))
+                    guard attention != 0 else {
+                        at += 8
+                        continue
+                    }
+                    at += attention.trailingZeroBitCount >> 3
+                } else if at >= end {
+                    throw failing("unterminated string")
+                }
+                let c = base[at]
+                if c == Byte.quote {
+                    at += 1
+                    return
+                }
+                if c == Byte.backslash {
+                    pos = at
+                    at = try escapeEnd()
+                } else {
+                    guard c >= 0x20 else { throw failing("control character in a string") }
+                    at += 1
+                }
+            }
+        }
+        /// A member's name and its colon, `c` being the byte at `at`.
+        func member(_ c: UInt8) throws(MalformedPage) {
+            guard c == Byte.quote else { throw failing("expected a member name") }
+            try string()
+            guard try token() == Byte.colon else { throw failing("expected ':'") }
+            at += 1
+        }
+        /// A number or literal, through the reader's own (rarer than strings).
+        func scalar(_ c: UInt8) throws(MalformedPage) {
+            pos = at
+            switch c {
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            default:
+                guard Byte.isDigit(c) || c == Byte.minus else {
+                    throw fail("unexpected byte 0x\(String(c, radix: 16))")
+                }
+                _ = try number()
+            }
+            at = pos
+        }
+
         while true {
             // A value starts here.
-            let c = try peek()
+            let c = try token()
             if c == Byte.quote {
-                try skipString()
+                try string()
             } else if c == Byte.openBrace || c == Byte.openBracket {
-                guard depth + level < 512 else { throw fail("nesting deeper than 512") }
+                guard depth + level < 512 else { throw failing("nesting deeper than 512") }
                 inObject = c == Byte.openBrace
                 let bit = UInt64(1) << (level & 63)
                 objects[level >> 6] = inObject ? objects[level >> 6] | bit : objects[level >> 6] & ~bit
                 level += 1
-                pos += 1
-                let first = try peek()
+                at += 1
+                let first = try token()
                 if first != (inObject ? Byte.closeBrace : Byte.closeBracket) {
-                    if inObject { try memberName(first) }
+                    if inObject { try member(first) }
                     continue
                 }
-                pos += 1
+                at += 1
                 level -= 1
-            } else if Byte.isDigit(c) || c == Byte.minus {
-                _ = try number()
-            } else if c == UInt8(ascii: "t") {
-                try literal("true")
-            } else if c == UInt8(ascii: "f") {
-                try literal("false")
-            } else if c == UInt8(ascii: "n") {
-                try literal("null")
             } else {
-                throw fail("unexpected byte 0x\(String(c, radix: 16))")
+                try scalar(c)
             }
             // A value ended: close containers until one goes on with a comma.
             while level > 0 {
                 inObject = objects[(level - 1) >> 6] & (UInt64(1) << ((level - 1) & 63)) != 0
-                let c = try next()
+                let c = try token()
                 if c == Byte.comma {
-                    if inObject { try memberName(try peek()) }
+                    at += 1
+                    if inObject { try member(try token()) }
                     break
                 }
                 guard c == (inObject ? Byte.closeBrace : Byte.closeBracket) else {
-                    pos -= 1
-                    throw fail(inObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                    throw failing(inObject ? "expected ',' or '}'" : "expected ',' or ']'")
                 }
+                at += 1
                 level -= 1
             }
-            if level == 0 { return }
+            if level == 0 {
+                pos = at
+                return
+            }
         }
-    }
-
-    /// A member's name and its colon, `c` being the byte at `pos`.
-    @inline(__always)
-    mutating func memberName(_ c: UInt8) throws(MalformedPage) {
-        guard c == Byte.quote else { throw fail("expected a member name") }
-        try skipString()
-        try expect(Byte.colon, "':'")
     }
 
     mutating func number() throws(MalformedPage) -> Range<Int> {
@@ -145,13 +204,6 @@ extension JSONByteReader {
     mutating func stringRange() throws(MalformedPage) -> (range: Range<Int>, escaped: Bool) {
         try expect(Byte.quote, "a string")
         return try stringBody()
-    }
-
-    /// Moves past the string starting at `pos` (its opening quote).
-    @inline(__always)
-    mutating func skipString() throws(MalformedPage) {
-        pos += 1
-        _ = try stringBody()
     }
 
     /// The bytes from `pos` (just after an opening quote) to the closing quote, validated.
