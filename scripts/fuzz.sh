@@ -27,7 +27,7 @@ declare -A sources=(
   [configuration]="$reader $formats $s/Config/ConfigNode.swift $s/Config/ConfigurationLoader.swift
     $s/Config/ConfigurationReader.swift $s/Config/Configuration.swift $s/Config/Configuration+Reload.swift
     $s/Config/ConfigurationError.swift $s/Source/ProxySettings.swift $s/Source/AuditLogQuery.swift
-    $s/Cycle/CycleSettings.swift $s/State/AuditState.swift $s/State/SinkPosition.swift
+    $s/Cycle/CycleSettings.swift $s/State/AuditState.swift $s/State/SinkPosition.swift $s/State/RecentIDs.swift
     $s/Service/DiagnosticLogHandler.swift Fuzz/ConfigurationFuzz.swift"
 )
 declare -A maxlen=([page-reader]=65536 [formats]=16384 [configuration]=8192)
