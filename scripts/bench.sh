@@ -2,8 +2,9 @@
 # make bench: one `openai-auditd once` catching up HISTORY events (default 200,000) from the
 # simulator on loopback into stdout > /dev/null, release build, measured by /usr/bin/time -v;
 # the same job by a plain Python poller (scripts/baseline_poller.py) as the yardstick; and
-# peak RSS at a quarter of the history to show memory does not grow with it. Then the same
-# comparison against a server that is not the project's own (scripts/bench_server.py, Python's
+# peak RSS at a quarter of the history to show memory does not grow with it; the same events
+# squeezed into one hour (a dense burst: large state, written through its update log). Then
+# the same comparison against a server that is not the project's own (scripts/bench_server.py, Python's
 # http.server): PY_HISTORY events (default 30,000) over 30 days, from `start_at: beginning`,
 # with the requests each client made beside the fewest possible. Last, the page reader alone
 # (page-reader-bench) over 50 pages recorded from each server, as served and re-encoded
@@ -17,10 +18,10 @@ key=sk-admin-simulator-0000000000000000
 export OPENAI_ADMIN_KEY=$key
 python3 -c 'import requests' 2>/dev/null || pip install --quiet requests
 
-start_simulator() { # $1 = events
+start_simulator() { # $1 = events, $2 = seconds they span (default 30 days)
   rm -f "$work/port"
   .build/release/openai-audit-sim --port 0 --port-file "$work/port" --admin-key "$key" \
-    --history "$1" --history-span 2592000 --tricky-rate 0.05 2>"$work/simulator.log" &
+    --history "$1" --history-span "${2:-2592000}" --tricky-rate 0.05 2>"$work/simulator.log" &
   simulator=$!
   for _ in $(seq 600); do [ -s "$work/port" ] && break; sleep 0.1; done
   [ -s "$work/port" ] || { echo "bench: simulator did not start" >&2; cat "$work/simulator.log" >&2; exit 1; }
@@ -73,12 +74,20 @@ p_delivered=$(grep -o 'baseline: [0-9]*' "$work/python.log" | awk '{print $2}')
 stop_simulator
 
 [ "$delivered" = "$history" ] || { echo "bench: the daemon delivered $delivered of $history events" >&2; exit 1; }
+
+# A dense burst: the same events in one hour, so every id of the 10-minute lookback is held
+# and the state is large (its batches go to the update log).
+start_simulator "$history" 3600
+read -r b_wall b_cpu b_rss b_delivered < <(run_daemon burst)
+stop_simulator
+[ "$b_delivered" = "$history" ] || { echo "bench: the daemon delivered $b_delivered of $history events" >&2; exit 1; }
 awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v qr="$q_rss" \
-    -v pw="$p_wall" -v pc="$p_cpu" -v pd="$p_delivered" 'BEGIN {
+    -v pw="$p_wall" -v pc="$p_cpu" -v pd="$p_delivered" -v bw="$b_wall" -v bc="$b_cpu" -v br="$b_rss" 'BEGIN {
   printf "openai-auditd once, %d events: %.2f s wall, %.2f CPU-s, %.0f events/s, %.0f events/CPU-s, peak RSS %.1f MB\n", h, w, c, h/w, h/c, r/1024
   printf "openai-auditd once, %d events: peak RSS %.1f MB (history x1/4: RSS ratio %.2f)\n", qh, qr/1024, r/qr
   printf "python baseline,    %d events: %.2f s wall, %.2f CPU-s, %.0f events/CPU-s\n", pd, pw, pc, pd/pc
   printf "daemon / python: %.1fx events per CPU-second, %.1fx wall-clock speed\n", (h/c)/(pd/pc), pw/w
+  printf "openai-auditd once, %d events in one hour (lookback 10m): %.2f s wall, %.2f CPU-s, peak RSS %.1f MB\n", h, bw, bc, br/1024
 }' | tee "$work/result.txt"
 
 # Against Python's http.server: the requests each client made, and the usual figures.
@@ -128,7 +137,7 @@ awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc
 }' | tee -a "$work/result.txt"
 
 # The page reader alone, over pages recorded from both servers.
-start_simulator 5000
+start_simulator 20000
 python3 scripts/record_pages.py "http://127.0.0.1:$port/v1" "$work/pages/simulator" 50
 stop_simulator
 for server in python simulator; do
