@@ -192,5 +192,9 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: aside + ".updates"))
         #expect(!FileManager.default.fileExists(atPath: updates))
         #expect(try StateStore(path: aside, lock: false).load() == state)
+        // `state reset --to`: the same store writes a new state; what was set aside stays whole.
+        try store.save(AuditState(source: Self.source, startAt: 7, now: 7))
+        #expect(try StateStore(path: aside, lock: false).load() == state)
+        #expect(try readBack()?.startAt == 7)
     }
 }

@@ -273,11 +273,15 @@ public final class StateStore: Sendable {
             if errno == ENOENT { return nil }
             throw .unwritable(path: path, reason: "cannot rename it to \(aside): \(Self.errnoText())")
         }
-        // Its update log goes with it, so what is kept for inspection is the whole state.
+        // Its update log goes with it, so what is kept for inspection is the whole state; a
+        // descriptor this store holds on it is closed, or the next write would empty it there.
+        writer.withLock { writer in
+            if writer.logFD >= 0 { close(writer.logFD) }
+            writer = Writer()
+        }
         if rename(updatesPath, aside + ".updates") != 0, errno != ENOENT {
             throw .unwritable(path: path, reason: "cannot rename \(updatesPath): \(Self.errnoText())")
         }
-        writer.withLock { $0.generation = nil }
         return aside
     }
 
