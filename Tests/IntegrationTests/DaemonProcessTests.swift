@@ -156,24 +156,39 @@ import Testing
             // Slow pages stretch the catch-up so each kill lands in the middle of it.
             harness.simulator.faults.enqueue(.slow(milliseconds: 30), count: 100_000)
             try harness.writeConfig(poll: "  start_at: \(start)\n  max_window_events: 1000")
-            var kills = 0
-            for target in [3000, 9000, 15_000] {
-                let daemon = try harness.launch(["run", "--config", harness.configPath])
-                try await harness.waitFor("\(target) lines") { harness.lineCount() >= target }
-                kill(daemon.processIdentifier, SIGKILL)
-                _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
-                kills += 1
-                // Atomic replace: whenever the kill lands, the state file parses.
-                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 3)
-            }
+            let kills = try await Self.killNine(harness, at: [3000, 9000, 15_000])
             #expect(harness.lineCount() < 30_000, "every kill landed during the catch-up")
-            harness.simulator.faults.removeAll()
-            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "stderr: \(harness.stderr)")
-            let delivered = try harness.deliveredIDs()
-            let unique = Set(delivered)
-            #expect(unique.count == 30_000, "nothing missing")
-            #expect(delivered.count - unique.count <= kills * 1000, "at most the batch in flight again, per kill")
+            _ = try await Self.catchUpOnce(harness, count: 30_000, kills: kills)
         }
+    }
+
+    /// Runs the daemon and kills it with SIGKILL as soon as each of `targets` lines is out
+    /// (`beforeKill` sees that moment); the state file parses after every kill (atomic
+    /// replace). Returns the number of kills.
+    static func killNine(
+        _ harness: DaemonHarness, at targets: [Int], beforeKill: () -> Void = {}
+    ) async throws -> Int {
+        for target in targets {
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("\(target) lines") { harness.lineCount() >= target }
+            beforeKill()
+            kill(daemon.processIdentifier, SIGKILL)
+            _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
+            #expect((try harness.state()["version"] as? NSNumber)?.intValue == 3)
+        }
+        return targets.count
+    }
+
+    /// Lifts the faults, catches up with `once`, and checks that every one of `count` events
+    /// arrived and at most the batch in flight came again per kill. Returns the delivered ids.
+    static func catchUpOnce(_ harness: DaemonHarness, count: Int, kills: Int) async throws -> [String] {
+        harness.simulator.faults.removeAll()
+        #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "stderr: \(harness.stderr)")
+        let delivered = try harness.deliveredIDs()
+        let unique = Set(delivered)
+        #expect(unique.count == count, "nothing missing")
+        #expect(delivered.count - unique.count <= kills * 1000, "at most the batch in flight again, per kill")
+        return delivered
     }
 
     /// The same under a dense burst: every id of the lookback is held (a state of about a
@@ -185,26 +200,14 @@ import Testing
             harness.simulator.faults.enqueue(.slow(milliseconds: 30), count: 100_000)
             try harness.writeConfig(poll: "  start_at: \(start)\n  lookback: 10m")
             let updates = harness.statePath + ".updates"
-            var kills = 0
             var appended = false
-            for target in [6000, 14_000, 22_000] {
-                let daemon = try harness.launch(["run", "--config", harness.configPath])
-                try await harness.waitFor("\(target) lines") { harness.lineCount() >= target }
+            let kills = try await Self.killNine(harness, at: [6000, 14_000, 22_000]) {
                 let size = (try? FileManager.default.attributesOfItem(atPath: updates)[.size] as? Int) ?? 0
                 appended = appended || size > 0
-                kill(daemon.processIdentifier, SIGKILL)
-                _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
-                kills += 1
-                #expect((try harness.state()["version"] as? NSNumber)?.intValue == 3)
             }
             #expect(appended, "batches were appended to \(updates), not only written whole")
             #expect(Set(try harness.deliveredIDs()).count < 30_000, "every kill landed during the catch-up")
-            harness.simulator.faults.removeAll()
-            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "stderr: \(harness.stderr)")
-            let delivered = try harness.deliveredIDs()
-            let unique = Set(delivered)
-            #expect(unique.count == 30_000, "nothing missing")
-            #expect(delivered.count - unique.count <= kills * 1000, "at most the batch in flight again, per kill")
+            let delivered = try await Self.catchUpOnce(harness, count: 30_000, kills: kills)
             // Between cycles the file alone is the state: the last cycle folded the log into it.
             #expect((try? FileManager.default.attributesOfItem(atPath: updates)[.size] as? Int) == 0)
             #expect((try harness.position("stdout")["delivered"] as? NSNumber)?.intValue == delivered.count)

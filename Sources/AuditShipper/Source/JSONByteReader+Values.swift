@@ -57,7 +57,7 @@ extension JSONByteReader {
     /// value: most of an event's bytes are in values nobody decodes (actor, target, details).
     /// Each place in the grammar is its own branch (a value starts; a value ended) instead of
     /// a state switched on, which the processor could not predict; and the position is a local,
-    /// stored back only around the rare calls out (numbers, literals, escapes, errors), since
+    /// stored back only around the calls out (strings, numbers, literals, errors), since
     /// the reader is `inout` and every store to `pos` would go to memory.
     mutating func skipValue(depth: Int) throws(MalformedPage) {
         guard let base = bytes.baseAddress else { throw fail("unexpected end of page") }
@@ -82,33 +82,11 @@ extension JSONByteReader {
             guard at < end else { throw failing("unexpected end of page") }
             return base[at]
         }
-        /// Past the string whose opening quote is at `at`.
+        /// Past the string whose opening quote is at `at` (the reader's one string scanner).
         func string() throws(MalformedPage) {
-            at += 1
-            while true {
-                if at + 8 <= end {
-                    let attention = Self.attention(UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self))
-                    guard attention != 0 else {
-                        at += 8
-                        continue
-                    }
-                    at += attention.trailingZeroBitCount >> 3
-                } else if at >= end {
-                    throw failing("unterminated string")
-                }
-                let c = base[at]
-                if c == Byte.quote {
-                    at += 1
-                    return
-                }
-                if c == Byte.backslash {
-                    pos = at
-                    at = try escapeEnd()
-                } else {
-                    guard c >= 0x20 else { throw failing("control character in a string") }
-                    at += 1
-                }
-            }
+            pos = at + 1
+            _ = try stringBody()
+            at = pos
         }
         /// A member's name and its colon, `c` being the byte at `at`.
         func member(_ c: UInt8) throws(MalformedPage) {
