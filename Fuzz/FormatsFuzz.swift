@@ -1,6 +1,7 @@
 /// libFuzzer target: any bytes as one event (wrapped into a page), through the four syslog
 /// formatters (RFC 5424, RFC 3164, CEF, LEEF) with every payload. None may trap, and every
-/// line must stay one line.
+/// line must stay one line. Each file sink format's line reads back as the event's id and
+/// time (what the file sink learns after a crash).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFormats(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes =
@@ -20,6 +21,18 @@ public func fuzzFormats(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
         for line in [SyslogFormats.cef(event, details: details), SyslogFormats.leef(event, details: details)] {
             precondition(!line.utf8.contains(0x0A) && !line.utf8.contains(0x0D), "a CEF/LEEF line with a line break")
+        }
+        var withBOM = origin
+        withBOM.bom = true
+        for format in EventFormat.allCases {
+            for origin in [origin, withBOM] {
+                var line: [UInt8] = []
+                format.append(event, origin: origin, to: &line)
+                let receipt = line.withUnsafeBufferPointer { format.receipt(ofLine: $0) }
+                precondition(
+                    receipt == Receipt(id: event.id, effectiveAt: event.effectiveAt),
+                    "a \(format) line that does not read back as its event")
+            }
         }
     }
     return 0

@@ -29,6 +29,7 @@ strip --strip-unneeded "$root/usr/bin/openai-auditd"
 install -D -m 0644 packaging/openai-auditd.service "$root/lib/systemd/system/openai-auditd.service"
 install -D -m 0644 packaging/openai-auditd@.service "$root/lib/systemd/system/openai-auditd@.service"
 install -D -m 0644 config/config.example.yaml "$root/etc/openai-auditd/config.yaml"
+install -D -m 0644 packaging/logrotate/openai-auditd "$root/etc/logrotate.d/openai-auditd"
 install -D -m 0644 packaging/openai-auditd.catalog "$root/usr/lib/systemd/catalog/openai-auditd.catalog"
 install -D -m 0644 packaging/prometheus/openai-auditd.rules.yml \
   "$root/usr/share/openai-auditd/prometheus/openai-auditd.rules.yml"
@@ -58,7 +59,7 @@ install -d -m 0755 "$root/DEBIAN"
 for script in postinst prerm postrm; do
   install -m 0755 "packaging/debian/$script" "$root/DEBIAN/$script"
 done
-echo /etc/openai-auditd/config.yaml > "$root/DEBIAN/conffiles"
+printf '%s\n' /etc/openai-auditd/config.yaml /etc/logrotate.d/openai-auditd > "$root/DEBIAN/conffiles"
 cat > "$root/DEBIAN/control" <<EOF
 Package: $package
 Version: $version
@@ -72,8 +73,8 @@ Homepage: https://github.com/openai-auditd/openai-auditd
 Description: ship an OpenAI organization's audit log to the journal or syslog
  openai-auditd polls the OpenAI Admin API's audit log and delivers every event
  once, oldest first, to the systemd journal (with fields to match on), to
- syslog (RFC 5424/3164, JSON, CEF or LEEF; unix, UDP, TCP or TLS) or to
- standard output. It keeps its position in a state file, survives restarts
+ syslog (RFC 5424/3164, JSON, CEF or LEEF; unix, UDP, TCP or TLS), to a file
+ that a SIEM agent tails (rotated by logrotate) or to standard output. It keeps its position in a state file, survives restarts
  and upstream failures without losing or repeating events, and runs as a
  hardened systemd service. See /usr/share/doc/openai-auditd/operations.md.
 EOF

@@ -19,7 +19,8 @@ out=.build/fuzz
 s=Sources/AuditShipper
 reader="$s/Source/PageScanner.swift $s/Source/JSONByteReader+Values.swift $s/Source/AuditEvent.swift"
 formats="$s/Formats/SyslogFormats.swift $s/Formats/EventDetails.swift $s/Formats/EventSummary.swift
-  $s/Formats/JSONString.swift $s/Formats/EventFormat.swift $s/Config/TimeSpec.swift $s/Config/String+Editing.swift
+  $s/Formats/JSONString.swift $s/Formats/EventFormat.swift $s/Formats/EventFormat+ReadBack.swift $s/State/Receipt.swift
+  $s/Config/TimeSpec.swift $s/Config/String+Editing.swift
   $s/Source/HTTPDate.swift $s/Source/AuditShipperVersion.swift"
 declare -A sources=(
   [page-reader]="$reader Fuzz/PageReaderFuzz.swift"

@@ -119,6 +119,36 @@ import Testing
         #expect(third.transport == .udp(host: "siem.example.com", port: 514))
     }
 
+    @Test func everyFileKeyIsRead() throws {
+        let config = try parse(
+            """
+            sinks:
+              - type: file
+                path: /srv/audit/openai.log
+                format: cef
+                mode: 0600
+                group: "0"
+                fsync: false
+              - type: file
+                path: /srv/audit/openai.json
+                mode: '644'
+                group: root
+              - type: file
+            """)
+        guard case .file(let first) = config.sinks[0].settings, case .file(let second) = config.sinks[1].settings,
+            case .file(let third) = config.sinks[2].settings
+        else { throw HarnessFailure("not three file sinks") }
+        #expect(first.path == "/srv/audit/openai.log" && first.format == .cef && first.mode == 0o600 && !first.fsync)
+        #expect(first.group == .init(name: "0", id: 0))
+        #expect(second.mode == 0o644 && second.group == .init(name: "root", id: 0) && second.format == .json)
+        #expect(third == Configuration.FileSettings() && third.path == "/var/log/openai-auditd/audit.json")
+        #expect(third.mode == 0o640 && third.fsync && third.group == nil)
+        #expect(
+            config.sinks.map(\.name) == [
+                "file /srv/audit/openai.log", "file /srv/audit/openai.json", "file /var/log/openai-auditd/audit.json",
+            ])
+    }
+
     @Test func aReloadMayChangeEverythingButTheSourceAndTheStatePath() throws {
         let running = try parse("api:\n  organization: org-a\nstate:\n  path: /var/lib/a.json")
         let tuned = try parse(
@@ -233,7 +263,7 @@ import Testing
         ("sinks:\n  - format: json", "sinks[0]: each sink is a mapping with a 'type'"),
         (
             "sinks:\n  - type: stdut",
-            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog (did you mean 'stdout'?)"
+            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog, file (did you mean 'stdout'?)"
         ),
         ("sinks:\n  - type: stdout\n    colour: red", "sinks[0].colour: unknown key"),
         ("sinks:\n  - type: stdout\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
@@ -270,6 +300,23 @@ import Testing
             "sinks[1].name: 'syslog tcp://a:1' is also the name of sinks[0]",
         ),
         ("sinks:\n  - type: stdout\n    start_at: later", "sinks[0].start_at: 'later' is not a time"),
+        ("sinks:\n  - type: file\n    path: audit.json", "sinks[0].path: 'audit.json' is not an absolute path"),
+        (
+            "sinks:\n  - type: file\n    path: /tmp",
+            "sinks[0].path: '/tmp' is a directory; give the path of a file in it"
+        ),
+        ("sinks:\n  - type: file\n    path: /var/log/x/", "sinks[0].path: '/var/log/x/' is a directory"),
+        ("sinks:\n  - type: file\n    path: null", "sinks[0].path: must not be null"),
+        ("sinks:\n  - type: file\n    mode: rw-r-----", "sinks[0].mode: 'rw-r-----' is not an octal file mode"),
+        ("sinks:\n  - type: file\n    mode: '0648'", "sinks[0].mode: '0648' is not an octal file mode"),
+        ("sinks:\n  - type: file\n    mode: '0666'", "sinks[0].mode: '0666' lets every user write the audit trail"),
+        ("sinks:\n  - type: file\n    group: no-such-group-here", "there is no group 'no-such-group-here'"),
+        ("sinks:\n  - type: file\n    fsync: sometimes", "sinks[0].fsync: 'sometimes' is not true or false"),
+        ("sinks:\n  - type: file\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
+        (
+            "sinks:\n  - type: file\n    rotate: daily",
+            "sinks[0].rotate: unknown key (sinks[0] takes: type, name, start_at, path"
+        ),
         ("sinks:\n  - type: stdout\n    name: \"a\\tb\"", "sinks[0].name: must not contain control characters"),
         ("sinks:\n  - type: syslog\n    enterprise_id: 0", "sinks[0].enterprise_id: '0' is not a whole number"),
         ("metrics:\n  listen: 9464", "metrics.listen: '9464' is not HOST:PORT (e.g. 127.0.0.1:9464"),

@@ -70,6 +70,16 @@ import Testing
         #expect(Set(installed) == Set(listed), "dpkg -L and docs/operations.md differ")
         let conffiles = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Conffiles}", Self.package]).output
         #expect(conffiles.contains("/etc/openai-auditd/config.yaml"))
+        #expect(conffiles.contains("/etc/logrotate.d/openai-auditd"))
+        // The rotation it installs is one logrotate accepts (--debug: read and planned, nothing moved).
+        let logrotate = try Self.command(
+            "/bin/sh", ["-c", "/usr/sbin/logrotate --debug --state /dev/null /etc/logrotate.d/openai-auditd 2>&1"])
+        #expect(logrotate.status == 0, "\(logrotate.output)")
+        #expect(
+            logrotate.output.contains(
+                "rotating pattern: /var/log/openai-auditd/*.json /var/log/openai-auditd-*/*.json"),
+            "\(logrotate.output)")
+        #expect(!logrotate.output.contains("error"), "\(logrotate.output)")
         let version = try Self.command("/usr/bin/dpkg-query", ["-W", "-f=${Version}", Self.package]).output
         #expect(try Self.command("/usr/bin/openai-auditd", ["--version"]).output == version + "\n")
         let manual = try Self.command("/bin/sh", ["-c", "gzip -dc /usr/share/man/man8/openai-auditd.8.gz"]).output

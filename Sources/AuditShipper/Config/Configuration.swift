@@ -51,13 +51,15 @@ public struct Configuration: Sendable, Equatable {
         case stdout(format: EventFormat)
         case journald(identifier: String)
         case syslog(SyslogSettings)
+        case file(FileSettings)
 
-        /// The name a sink has without `name:`: its type, and for syslog the URL too.
+        /// The name a sink has without `name:`: its type, and for syslog the URL (file: the path) too.
         public var defaultName: String {
             switch self {
             case .stdout: "stdout"
             case .journald: "journald"
             case .syslog(let settings): "syslog \(settings.url)"
+            case .file(let settings): "file \(settings.path)"
             }
         }
     }
@@ -109,6 +111,30 @@ public struct Configuration: Sendable, Equatable {
         public var serverName: String?
 
         public init() {}
+    }
+
+    /// A `type: file` sink.
+    public struct FileSettings: Sendable, Equatable {
+        /// Absolute; where the packaged units give the service a directory of its own.
+        public var path = "/var/log/openai-auditd/audit.json"
+        public var format = EventFormat.json
+        /// Set on a file the sink creates, whatever the umask.
+        public var mode = 0o640
+        /// The file's group, so an agent's user in it can read the file.
+        public var group: Group?
+        /// Data (and a new file's directory entry) on disk before the position moves.
+        public var fsync = true
+
+        public struct Group: Sendable, Equatable {
+            public var name: String
+            public var id: UInt32
+            public init(name: String, id: UInt32) {
+                self.name = name
+                self.id = id
+            }
+        }
+
+        public init(path: String = "/var/log/openai-auditd/audit.json") { self.path = path }
     }
 
     public var api = API()

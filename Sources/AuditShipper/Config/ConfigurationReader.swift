@@ -168,6 +168,7 @@ struct ConfigurationReader {
             switch settings {
             case .stdout: ["format"]
             case .journald: ["identifier"]
+            case .file: ["path", "format", "mode", "group", "fsync"]
             case .syslog:
                 [
                     "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
@@ -181,22 +182,14 @@ struct ConfigurationReader {
     func sink(_ item: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SinkSettings {
         guard case .map(let pairs) = item.value, let typeNode = pairs.first(where: { $0.key == "type" })?.value
         else {
-            throw invalid(item, path, "each sink is a mapping with a 'type' (stdout, journald or syslog)")
+            throw invalid(item, path, "each sink is a mapping with a 'type' (stdout, journald, syslog or file)")
         }
-        switch try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog"]) {
+        switch try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog", "file"]) {
         case "stdout":
             let f = try fields(item, path, allowed: Self.sinkKeys(.stdout(format: .json)))
-            var format = EventFormat.json
-            if let n = f["format"] {
-                let name = try choice(n, "\(path).format", ["json", "rfc5424", "cef", "leef"])
-                guard let known = EventFormat(rawValue: name) else {
-                    throw invalid(
-                        n, "\(path).format",
-                        "'\(name)' is not available in this version of openai-auditd (available: json)")
-                }
-                format = known
-            }
-            return .stdout(format: format)
+            return .stdout(format: try f["format"].map { n throws(ConfigurationError) in try format(n, path) } ?? .json)
+        case "file":
+            return .file(try file(item, path))
         case "journald":
             let f = try fields(item, path, allowed: Self.sinkKeys(.journald(identifier: "")))
             var identifier = Configuration.journaldIdentifier
@@ -210,6 +203,68 @@ struct ConfigurationReader {
         default:
             return .syslog(try syslog(item, path))
         }
+    }
+
+    /// A line format (`sinks[i].format`), one of `EventFormat`'s.
+    func format(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> EventFormat {
+        EventFormat(rawValue: try choice(node, "\(path).format", EventFormat.allCases.map(\.rawValue)))!
+    }
+
+    func file(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.FileSettings {
+        let f = try fields(node, path, allowed: Self.sinkKeys(.file(Configuration.FileSettings())))
+        var settings = Configuration.FileSettings()
+        if let n = f["path"] {
+            guard let text = try string(n, "\(path).path") else { throw invalid(n, "\(path).path", "must not be null") }
+            // systemd starts the service in /: a relative path would land wherever that is.
+            guard text.hasPrefix("/") else {
+                throw invalid(
+                    n, "\(path).path",
+                    "'\(text)' is not an absolute path (write it from /, e.g. /var/log/openai-auditd/audit.json)")
+            }
+            var info = stat()
+            guard !text.hasSuffix("/"), !(stat(text, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR) else {
+                throw invalid(
+                    n, "\(path).path",
+                    "'\(text)' is a directory; give the path of a file in it, e.g. \(text.hasSuffix("/") ? text : text + "/")audit.json"
+                )
+            }
+            settings.path = text
+        }
+        if let n = f["format"] { settings.format = try format(n, path) }
+        if let n = f["mode"] {
+            let text = try scalar(n, "\(path).mode", expected: "an octal mode such as \"0640\"")
+            guard (3...4).contains(text.count), text.allSatisfy({ ("0"..."7").contains($0) }),
+                let mode = Int(text, radix: 8), mode <= 0o777
+            else {
+                throw invalid(n, "\(path).mode", "'\(text)' is not an octal file mode such as \"0640\"")
+            }
+            // An audit trail others may write is one anybody can edit.
+            guard mode & 0o002 == 0 else {
+                throw invalid(
+                    n, "\(path).mode",
+                    "'\(text)' lets every user write the audit trail; drop the last digit's 2 (e.g. \"0640\")")
+            }
+            settings.mode = mode
+        }
+        if let n = f["group"] {
+            guard let text = try string(n, "\(path).group") else {
+                throw invalid(n, "\(path).group", "must not be null")
+            }
+            guard let id = UInt32(text) ?? Self.groupID(named: text) else {
+                throw invalid(n, "\(path).group", "there is no group '\(text)' on this system (getent group \(text))")
+            }
+            settings.group = .init(name: text, id: id)
+        }
+        if let n = f["fsync"] { settings.fsync = try bool(n, "\(path).fsync") }
+        return settings
+    }
+
+    static func groupID(named name: String) -> UInt32? {
+        var group = Glibc.group()
+        var result: UnsafeMutablePointer<Glibc.group>?
+        var buffer = [CChar](repeating: 0, count: 16 << 10)
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return group.gr_gid
     }
 
     func syslog(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SyslogSettings {

@@ -7,6 +7,17 @@ public enum EventFormat: String, Sendable, CaseIterable {
     case cef
     case leef
 
+    /// A batch as lines, each ended by a line feed: what a line-oriented sink writes at once.
+    public func lines(_ batch: [AuditEvent], origin: SyslogOrigin) -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + 1 })
+        for event in batch {
+            append(event, origin: origin, to: &buffer)
+            buffer.append(0x0A)
+        }
+        return buffer
+    }
+
     /// Appends the event's line, without the line terminator. Every format is one line:
     /// JSON is compact, CEF and LEEF escape line breaks.
     public func append(_ event: AuditEvent, origin: SyslogOrigin, to buffer: inout [UInt8]) {

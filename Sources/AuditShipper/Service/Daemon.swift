@@ -75,6 +75,11 @@ public struct Daemon: Sendable {
                 let log = statePath.map { ReceiptLog(path: Self.receiptPath(statePath: $0, sink: entry.name)) }
                 if let log { receiptLogs.append(log) }
                 return JournaldSink(name: entry.name, identifier: identifier, receiptLog: log, logger: logger)
+            case .file(let file):
+                return FileSink(
+                    settings: file, name: entry.name,
+                    markPath: statePath.map { Self.receiptPath(statePath: $0, sink: entry.name, kind: "mark") },
+                    logger: logger)
             case .syslog(let syslog):
                 do {
                     return try SyslogSink(settings: syslog, name: entry.name, logger: logger, metrics: metrics)
@@ -88,9 +93,10 @@ public struct Daemon: Sendable {
         self.receiptLogs = receiptLogs
     }
 
-    /// `<state file>.receipts.<sink name>`, the name cut down to characters safe in a file
-    /// name, with a hash of the whole name when that changed it (so two names never share one).
-    public static func receiptPath(statePath: String, sink: String) -> String {
+    /// `<state file>.<kind>.<sink name>` (a journald sink's `receipts`, a file sink's `mark`),
+    /// the name cut down to characters safe in a file name, with a hash of the whole name when
+    /// that changed it (so two names never share one).
+    public static func receiptPath(statePath: String, sink: String, kind: String = "receipts") -> String {
         var safe = String(
             sink.unicodeScalars.map { scalar -> Character in
                 scalar.isASCII
@@ -104,7 +110,7 @@ public struct Daemon: Sendable {
             for byte in sink.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
             safe += "-" + String(hash, radix: 16)
         }
-        return "\(statePath).receipts.\(safe)"
+        return "\(statePath).\(kind).\(safe)"
     }
 
     /// One `limit=1` request, no retries: does the key work and is the API there?

@@ -6,12 +6,13 @@
 /// was (the other sinks go on). Once a write has started it is finished even if the task is
 /// cancelled, so a shutdown never leaves half a batch behind.
 ///
-/// A sink whose destination can tell which events of a batch it took (the journal takes them
-/// one by one) keeps a record of them until the cycle has written its position
-/// (`positionRecorded`), and hands that record back through `receipts`: after a failed batch,
-/// or in a new process after `kill -9`, those events are not sent again. Sinks that cannot
-/// tell (stdout, syslog) keep the defaults: a batch is all or nothing, and after `kill -9`
-/// at most the batch in flight may arrive twice.
+/// A sink whose destination can tell which events of a batch it took hands them back through
+/// `receipts` until the cycle has written its position (`positionRecorded`): after a failed
+/// batch, or in a new process after `kill -9`, those events are not sent again. The journal
+/// takes entries one by one and the sink records each (`ReceiptLog`); a file is read back
+/// from where the last recorded position left it (`FileMark`). Sinks that cannot tell
+/// (stdout, syslog) keep the defaults: a batch is all or nothing, and after `kill -9` at most
+/// the batch in flight may arrive twice.
 public protocol Sink: Sendable {
     /// Unique among the configured sinks: it keys the sink's position in the state file
     /// (`stdout`, `journald`, `syslog tcp://…`, or the configuration's `name:`).

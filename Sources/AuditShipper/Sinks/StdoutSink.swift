@@ -30,12 +30,6 @@ public struct StdoutSink: Sink {
     }
 
     public func deliver(_ batch: [AuditEvent]) async throws {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + 1 })
-        for event in batch {
-            format.append(event, origin: origin, to: &buffer)
-            buffer.append(0x0A)
-        }
-        try output.write(buffer)
+        try output.write(format.lines(batch, origin: origin))
     }
 }

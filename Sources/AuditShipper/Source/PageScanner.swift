@@ -18,6 +18,17 @@ public enum PageScanner {
         var reader = JSONByteReader(buffer)
         return try reader.page()
     }
+
+    /// One event object alone (a line a sink wrote), validated like an item of `data`, with
+    /// nothing but whitespace after it.
+    public static func event(_ buffer: UnsafeBufferPointer<UInt8>) throws(MalformedPage) -> AuditEvent {
+        var reader = JSONByteReader(buffer)
+        reader.skipSpace()
+        let event = try reader.event(index: 0)
+        reader.skipSpace()
+        guard reader.pos == buffer.count else { throw reader.fail("text after the event object") }
+        return event
+    }
 }
 
 /// A page that cannot be read; `offset` is the byte where reading stopped.

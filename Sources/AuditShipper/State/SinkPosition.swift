@@ -141,14 +141,3 @@ public struct SinkPosition: Codable, Sendable, Equatable {
             && a.delivered == b.delivered && a.lastError == b.lastError && a.lastErrorAt == b.lastErrorAt
     }
 }
-
-/// An event a sink's destination is known to hold although its batch did not complete.
-public struct Receipt: Sendable, Equatable {
-    public var id: String
-    public var effectiveAt: Int64
-
-    public init(id: String, effectiveAt: Int64) {
-        self.id = id
-        self.effectiveAt = effectiveAt
-    }
-}

@@ -1,0 +1,351 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One event per line in a file that a SIEM agent tails; reopened after logrotate; exactly
+/// once after `kill -9`, because the file itself says what it holds.
+///
+/// Rotation: before each batch the path is checked against the file held open (device and
+/// inode). Renamed or removed (logrotate's `create`), a new file is opened: nothing is written
+/// into a file after it was rotated away (unless the rename lands mid-batch). Truncated
+/// (`copytruncate`), writing goes on at the new end (`O_APPEND`). A reload (SIGHUP) builds a
+/// new sink, which opens the path anew.
+///
+/// Exactly once: `positionRecorded` writes a `FileMark` (the file and its size) once the
+/// state holds everything before it. `receipts` reads back only what was written after the
+/// mark, in that file (found by inode even when rotated) and in the file now at the path,
+/// and names the events there; the cycle holds them as delivered. A torn last line (a crash
+/// or a full disk mid-write) is cut there before anything is appended, so every line parses.
+public final class FileSink: Sink {
+    /// The most of a file read back at once: far more than one batch, the most that can be
+    /// unrecorded, and a bound when the mark is missing.
+    static let readBackLimit = 64 << 20
+
+    public let name: String
+    public let path: String
+    public let format: EventFormat
+    let origin: SyslogOrigin
+    let mode: mode_t
+    let group: gid_t?
+    let fsync: Bool
+    /// nil where nothing may be recorded (`replay`): the file is only appended to, and what
+    /// it holds is not read back as delivered.
+    let markPath: String?
+    let logger: Logger?
+    let state = Mutex(Held())
+
+    struct Held {
+        var fd: Int32 = -1
+        var device: UInt64 = 0
+        var inode: UInt64 = 0
+        var markFD: Int32 = -1
+        /// The mark last written or read; nil until then.
+        var mark: FileMark?
+        var markRead = false
+    }
+
+    public init(
+        settings: Configuration.FileSettings, name: String? = nil, markPath: String?, logger: Logger?,
+        origin: SyslogOrigin = SyslogOrigin()
+    ) {
+        self.name = name ?? Configuration.SinkSettings.file(settings).defaultName
+        path = settings.path
+        format = settings.format
+        mode = mode_t(settings.mode)
+        group = settings.group.map { gid_t($0.id) }
+        fsync = settings.fsync
+        self.markPath = markPath
+        self.logger = logger
+        self.origin = origin
+    }
+
+    deinit {
+        state.withLock { held in
+            if held.fd >= 0 { Glibc.close(held.fd) }
+            if held.markFD >= 0 { Glibc.close(held.markFD) }
+        }
+    }
+
+    public func close() async {
+        state.withLock { held in
+            if held.fd >= 0 { Glibc.close(held.fd) }
+            if held.markFD >= 0 { Glibc.close(held.markFD) }
+            held.fd = -1
+            held.markFD = -1
+        }
+    }
+
+    public func check() async throws {
+        try state.withLock { held throws(SinkError) in try open(&held) }
+    }
+
+    public func deliver(_ batch: [AuditEvent]) async throws {
+        let buffer = format.lines(batch, origin: origin)
+        try state.withLock { held throws(SinkError) in
+            try open(&held)
+            try write(buffer, to: held.fd)
+            if fsync, fdatasync(held.fd) != 0 {
+                // The lines may be in the file: the next cycle reads them back, none is sent twice.
+                throw SinkError.writeFailed(sink: name, reason: "cannot fsync \(path): \(StateStore.errnoText())")
+            }
+        }
+    }
+
+    public func receipts() async throws -> [Receipt] {
+        try state.withLock { held throws(SinkError) in
+            if !held.markRead {
+                held.mark = readMark()
+                held.markRead = true
+            }
+            var current = stat()
+            let present = lstat(path, &current) == 0 && current.st_mode & S_IFMT == S_IFREG
+            var receipts: [Receipt] = []
+            if let mark = held.mark, present, mark.names(current) {
+                // Truncated since (copytruncate), by its size or by the bytes before the mark
+                // no longer being those it saw: all of it is new.
+                receipts += try readBack(path, from: mark.matches(path) ? mark.offset : 0)
+            } else {
+                if let mark = held.mark, let rotated = rotatedFile(mark) {
+                    receipts += try readBack(rotated, from: mark.matches(rotated) ? mark.offset : 0)
+                }
+                if present { receipts += try readBack(path, from: held.mark == nil ? nil : 0) }
+            }
+            // Without a state (`replay`) the events are sent again on purpose; the torn line
+            // is cut all the same.
+            return markPath == nil ? [] : receipts
+        }
+    }
+
+    public func positionRecorded() async throws {
+        guard let markPath else { return }
+        try state.withLock { held throws(SinkError) in
+            try open(&held)
+            var info = stat()
+            guard fstat(held.fd, &info) == 0 else {
+                throw SinkError.writeFailed(sink: name, reason: "cannot stat \(path): \(StateStore.errnoText())")
+            }
+            let mark = FileMark(held.fd, device: held.device, inode: held.inode, offset: Int64(info.st_size))
+            guard mark != held.mark else { return }
+            do {
+                if held.markFD < 0 {
+                    held.markFD = try StateStore.openRegular(
+                        markPath, O_WRONLY | O_CREAT, mode: 0o600,
+                        owner: StateStore.foreignOwner(of: (markPath as NSString).deletingLastPathComponent),
+                        what: "file sink's mark")
+                }
+            } catch {
+                throw SinkError.writeFailed(sink: name, reason: "\(error)")
+            }
+            let line = mark.line
+            let written = line.withUnsafeBytes { pwrite(held.markFD, $0.baseAddress, $0.count, 0) }
+            guard written == line.count else {
+                throw SinkError.writeFailed(
+                    sink: name, reason: "cannot write \(markPath): \(StateStore.errnoText())")
+            }
+            held.mark = mark
+        }
+    }
+
+    // MARK: the file
+
+    /// Makes `held.fd` the file now at `path`: the one held if the path still names it,
+    /// else a new one (created with `mode` and `group`, its directory fsynced).
+    func open(_ held: inout Held) throws(SinkError) {
+        var info = stat()
+        if held.fd >= 0 {
+            if lstat(path, &info) == 0, UInt64(info.st_dev) == held.device, UInt64(info.st_ino) == held.inode {
+                return
+            }
+            // Renamed or removed (rotated), or replaced: never written into again.
+            Glibc.close(held.fd)
+            held.fd = -1
+            logger?.notice(
+                "the file was rotated, writing to a new one", metadata: ["sink": "\(name)", "path": "\(path)"])
+        }
+        var created = true
+        // Read too: the mark checks the bytes before it (`FileMark.tail`).
+        var fd = Glibc.open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        if fd < 0, errno == EEXIST {
+            created = false
+            fd = Glibc.open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
+        }
+        guard fd >= 0 else { throw SinkError.closed(sink: name, reason: cannotOpen(errno)) }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(fd)
+            throw SinkError.closed(sink: name, reason: "\(path) is not a regular file")
+        }
+        if created {
+            // The service's umask (0077) would leave the agent out: the mode is set, not masked.
+            _ = fchmod(fd, mode)
+        }
+        if let group, info.st_gid != group, fchown(fd, uid_t.max, group) != 0 {
+            let reason = StateStore.errnoText()
+            Glibc.close(fd)
+            throw SinkError.closed(
+                sink: name,
+                reason:
+                    "cannot give \(path) to group \(group): \(reason) (the daemon must run as root or be a member of that group)"
+            )
+        }
+        if created, fsync {
+            let directory = Glibc.open(directoryPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directory >= 0 {
+                _ = Glibc.fsync(directory)
+                Glibc.close(directory)
+            }
+        }
+        held.fd = fd
+        held.device = UInt64(info.st_dev)
+        held.inode = UInt64(info.st_ino)
+    }
+
+    var directoryPath: String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// Why the path cannot be opened, in an operator's words.
+    func cannotOpen(_ code: Int32) -> String {
+        var info = stat()
+        switch code {
+        case ENOENT:
+            return "cannot create \(path): the directory \(directoryPath) does not exist"
+        case EACCES, EPERM, EROFS:
+            return
+                "cannot write \(path): \(String(cString: strerror(code))) (the daemon needs write access to \(directoryPath); the packaged units give it /var/log/openai-auditd)"
+        case ELOOP:
+            return "\(path) is a symbolic link, which the file sink does not follow: give the real path"
+        case EISDIR:
+            return "\(path) is a directory: give the path of a file in it"
+        default:
+            if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+                return "\(path) is a directory: give the path of a file in it"
+            }
+            return "cannot open \(path): \(String(cString: strerror(code)))"
+        }
+    }
+
+    /// Writes every byte. On a failure (a full disk) the complete lines written stay (the next
+    /// cycle reads them back) and a line cut short is taken off again, so the file never ends
+    /// in half a line that the next batch would run on from.
+    func write(_ bytes: [UInt8], to fd: Int32) throws(SinkError) {
+        var failure: String?
+        var written = 0
+        bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = StateStore.errnoText()
+                    return
+                }
+                written += n
+            }
+        }
+        guard let failure else { return }
+        let complete = bytes[..<written].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+        var info = stat()
+        if written > complete, fstat(fd, &info) == 0 {
+            _ = ftruncate(fd, info.st_size - off_t(written - complete))
+        }
+        throw SinkError.writeFailed(sink: name, reason: "cannot write \(path): \(failure)")
+    }
+
+    // MARK: reading back
+
+    func readMark() -> FileMark? {
+        guard let markPath, let bytes = try? StateStore.readRegular(markPath, what: "file sink's mark") else {
+            return nil
+        }
+        return FileMark(line: bytes)
+    }
+
+    /// The file the mark names when it is no longer at the path: renamed beside it by logrotate
+    /// (`audit.json.1`). Compressed or removed, it is gone, and so is what it held.
+    func rotatedFile(_ mark: FileMark) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directoryPath)) ?? []
+        for name in names.sorted() {
+            let candidate = directoryPath == "/" ? "/\(name)" : "\(directoryPath)/\(name)"
+            var info = stat()
+            if candidate != path, lstat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, mark.names(info) {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// The events in `file` from byte `from` on (nil: only its last `readBackLimit` bytes,
+    /// from the first whole line there). A torn last line is cut off.
+    func readBack(_ file: String, from: Int64?) throws(SinkError) -> [Receipt] {
+        let fd = Glibc.open(file, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return [] }
+            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+        }
+        defer { Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+        }
+        let size = Int64(info.st_size)
+        var start = min(from ?? 0, size)
+        // Cut to the limit, the region no longer begins at a line: it starts after the first.
+        var atLine = true
+        if size - start > Int64(Self.readBackLimit) {
+            start = size - Int64(Self.readBackLimit)
+            atLine = false
+        }
+        guard size > start else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(size - start))
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + got, $0.count - got, off_t(start) + off_t(got))
+            }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+            }
+            got += n
+        }
+        var lineStart = 0
+        if !atLine {
+            guard let newline = bytes.firstIndex(of: 0x0A) else { return [] }
+            lineStart = newline + 1
+        }
+        var receipts: [Receipt] = []
+        var foreign = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            var i = lineStart
+            while let newline = buffer[i...].firstIndex(of: 0x0A) {
+                if let receipt = format.receipt(ofLine: UnsafeBufferPointer(rebasing: buffer[i..<newline])) {
+                    receipts.append(receipt)
+                } else if newline > i {
+                    foreign += 1
+                }
+                i = newline + 1
+            }
+            lineStart = i
+        }
+        if foreign > 0 {
+            logger?.warning(
+                "lines in the file that are not \(format.rawValue) events of this sink; left as they are",
+                metadata: ["sink": "\(name)", "path": "\(file)", "lines": "\(foreign)"])
+        }
+        if lineStart < bytes.count {
+            let torn = bytes.count - lineStart
+            guard ftruncate(fd, off_t(size) - off_t(torn)) == 0 else {
+                throw SinkError.closed(
+                    sink: name, reason: "cannot cut the torn last line of \(file): \(StateStore.errnoText())")
+            }
+            logger?.warning(
+                "cut a torn last line left by a crash or a full disk; its event is sent again whole",
+                metadata: ["sink": "\(name)", "path": "\(file)", "bytes": "\(torn)"])
+        }
+        return receipts
+    }
+}

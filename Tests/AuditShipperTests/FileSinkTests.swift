@@ -1,0 +1,179 @@
+import AuditShipper
+import Foundation
+import Testing
+
+/// The file sink against a real directory: lines, rotation, truncation, and what it reads
+/// back after a crash (the process-level kill -9 and logrotate runs are in IntegrationTests).
+@Suite struct FileSinkTests {
+    /// Events whose JSON holds every character some format escapes: `"`, `\`, `]`, `=`, `^`,
+    /// `|`, a line break and a tab in strings, and non-ASCII.
+    static func events(_ range: Range<Int>, at time: Int64 = 1_722_471_046) throws -> [AuditEvent] {
+        try range.map { n in
+            let json =
+                #"{"id":"audit_log-\#(n)","type":"api_key.created","effective_at":\#(time + Int64(n)),"actor":{"type":"session","session":{"user":{"id":"user-1","email":"a\"l]i=c^e|\\@exämple.com"},"ip_address":"203.0.113.7"}},"api_key.created":{"data":{"scopes":["x\ny\tz \\ ^ = ]"]}}}"#
+            return try PageScanner.scan(Array(#"{"data":[\#(json)],"has_more":false}"#.utf8)).events[0]
+        }
+    }
+
+    final class Directory {
+        let path = NSTemporaryDirectory() + "file-sink-" + UUID().uuidString
+        init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false) }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+        var file: String { path + "/audit.json" }
+        var mark: String { path + "/state.json.mark.file" }
+
+        func sink(_ format: EventFormat = .json, fsync: Bool = true, mark: Bool = true) -> FileSink {
+            var settings = Configuration.FileSettings(path: file)
+            settings.format = format
+            settings.fsync = fsync
+            return FileSink(settings: settings, markPath: mark ? self.mark : nil, logger: nil)
+        }
+
+        func lines(_ path: String? = nil) -> [String] {
+            let text = (try? String(contentsOfFile: path ?? file, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        }
+
+        func append(_ text: String, to path: String? = nil) {
+            let handle = FileHandle(forWritingAtPath: path ?? file)!
+            handle.seekToEndOfFile()
+            handle.write(Data(text.utf8))
+            try? handle.close()
+        }
+    }
+
+    func ids(_ receipts: [Receipt]) -> [String] { receipts.map(\.id) }
+    func ids(_ events: [AuditEvent]) -> [String] { events.map(\.id) }
+
+    @Test(arguments: EventFormat.allCases)
+    func everyFormatReadsBackTheEventsItWrote(format: EventFormat) async throws {
+        let directory = try Directory()
+        let events = try Self.events(0..<3)
+        let sink = directory.sink(format)
+        try await sink.deliver(events)
+        let lines = directory.lines()
+        #expect(lines.count == 4 && lines.last == "", "one line per event, each ended: \(lines)")
+        for (line, event) in zip(lines, events) {
+            let receipt = Array(line.utf8).withUnsafeBufferPointer { format.receipt(ofLine: $0) }
+            #expect(receipt == Receipt(id: event.id, effectiveAt: event.effectiveAt), "\(format): \(line)")
+        }
+        // Nothing was recorded yet: a new process reads all three back.
+        #expect(ids(try await directory.sink(format).receipts()) == ids(events))
+    }
+
+    @Test func linesOfAnotherKindAreNotTakenForEvents() throws {
+        let lines = [
+            "", "not json", #"{"id":"x"}"#, #"{"id":"x","type":"t","effective_at":1} trailing"#,
+            "<134>1 2024-08-01T00:10:46Z host app 1 t [unclosed", "CEF:0|a|b|c|d|e|3|rt=1 cs1=x",
+            "LEEF:2.0|a|b|c|d|^|devTime=1^cat=x",
+        ]
+        for format in EventFormat.allCases {
+            for line in lines {
+                #expect(
+                    Array(line.utf8).withUnsafeBufferPointer { format.receipt(ofLine: $0) } == nil, "\(format): \(line)"
+                )
+            }
+        }
+    }
+
+    @Test func afterACrashOnlyTheLinesPastTheMarkAreReadBackAndATornLineIsCut() async throws {
+        let directory = try Directory()
+        let first = directory.sink()
+        try await first.deliver(try Self.events(0..<5))
+        try await first.positionRecorded()
+        #expect(try await first.receipts().isEmpty, "everything is recorded")
+        try await first.deliver(try Self.events(5..<8))
+        // kill -9 in the middle of the next line's write
+        directory.append(#"{"id":"audit_log-8","type":"api_key.cr"#)
+        let second = directory.sink()
+        #expect(ids(try await second.receipts()) == ["audit_log-5", "audit_log-6", "audit_log-7"])
+        let lines = directory.lines()
+        #expect(lines.count == 9 && lines.last == "", "the torn line is gone and the file ends with a line")
+        try await second.positionRecorded()
+        try await second.deliver(try Self.events(8..<10))
+        let after = directory.lines().dropLast()
+        #expect(after.count == 10)
+        for line in after {
+            #expect(Array(line.utf8).withUnsafeBufferPointer { EventFormat.json.receipt(ofLine: $0) } != nil, "\(line)")
+        }
+    }
+
+    @Test func aRenamedFileIsNeverWrittenAgainAndANewOneGetsTheMode() async throws {
+        let directory = try Directory()
+        let sink = directory.sink()
+        let old = umask(0o077)
+        defer { umask(old) }
+        try await sink.deliver(try Self.events(0..<2))
+        #expect(rename(directory.file, directory.file + ".1") == 0)
+        try await sink.deliver(try Self.events(2..<4))
+        #expect(directory.lines(directory.file + ".1").count == 3)
+        #expect(directory.lines().count == 3 && directory.lines()[0].contains("audit_log-2"))
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.file)[.posixPermissions] as? Int
+        #expect(mode == 0o640, "0640 whatever the umask")
+        // Removed outright: a new file again.
+        #expect(unlink(directory.file) == 0)
+        try await sink.deliver(try Self.events(4..<5))
+        #expect(directory.lines().count == 2)
+    }
+
+    @Test func aTruncatedFileIsWrittenFromItsNewEnd() async throws {
+        let directory = try Directory()
+        let sink = directory.sink()
+        try await sink.deliver(try Self.events(0..<3))
+        #expect(truncate(directory.file, 0) == 0)
+        try await sink.deliver(try Self.events(3..<4))
+        let data = try #require(FileManager.default.contents(atPath: directory.file))
+        #expect(!data.contains(0), "no hole of zeros where the old lines were")
+        #expect(directory.lines().count == 2 && directory.lines()[0].contains("audit_log-3"))
+        // Read back after a crash: shorter than the mark, so all of it is new.
+        try await sink.positionRecorded()
+        #expect(truncate(directory.file, 0) == 0)
+        try await sink.deliver(try Self.events(4..<5))
+        #expect(ids(try await directory.sink().receipts()) == ["audit_log-4"])
+    }
+
+    @Test func theMarkIsFollowedIntoTheRotatedFileAndTheNewOne() async throws {
+        let directory = try Directory()
+        let first = directory.sink()
+        try await first.deliver(try Self.events(0..<4))
+        try await first.positionRecorded()
+        try await first.deliver(try Self.events(4..<6))
+        #expect(rename(directory.file, directory.file + ".1") == 0)
+        try await first.deliver(try Self.events(6..<7))
+        // A crash here: 4 and 5 are in audit.json.1 past the mark, 6 in the new audit.json.
+        #expect(ids(try await directory.sink().receipts()) == ["audit_log-4", "audit_log-5", "audit_log-6"])
+        // Recorded in the new file: nothing is left to read back.
+        try await first.positionRecorded()
+        #expect(try await directory.sink().receipts().isEmpty)
+    }
+
+    @Test func withoutAMarkTheEndOfTheFileIsReadBack() async throws {
+        let directory = try Directory()
+        try await directory.sink(mark: false).deliver(try Self.events(0..<3))
+        #expect(!FileManager.default.fileExists(atPath: directory.mark))
+        #expect(ids(try await directory.sink().receipts()) == ["audit_log-0", "audit_log-1", "audit_log-2"])
+    }
+
+    @Test func aMissingDirectoryALinkAndADirectoryAreNamed() async throws {
+        let directory = try Directory()
+        var settings = Configuration.FileSettings(path: directory.path + "/missing/audit.json")
+        await #expect {
+            try await FileSink(settings: settings, markPath: nil, logger: nil).check()
+        } throws: { error in
+            "\(error)".contains("the directory \(directory.path)/missing does not exist")
+        }
+        #expect(symlink("/etc/passwd", directory.file) == 0)
+        settings.path = directory.file
+        await #expect {
+            try await FileSink(settings: settings, markPath: nil, logger: nil).deliver(try Self.events(0..<1))
+        } throws: { error in
+            "\(error)".contains("is a symbolic link, which the file sink does not follow")
+        }
+        settings.path = directory.path
+        await #expect {
+            try await FileSink(settings: settings, markPath: nil, logger: nil).check()
+        } throws: { error in
+            "\(error)".contains("is a directory")
+        }
+    }
+}
