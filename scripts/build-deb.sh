@@ -70,13 +70,14 @@ Depends: $depends, systemd, init-system-helpers (>= 1.54~)
 Section: admin
 Priority: optional
 Homepage: https://github.com/openai-auditd/openai-auditd
-Description: ship an OpenAI organization's audit log to the journal or syslog
+Description: ship an OpenAI organization's audit log to the journal, syslog or a file
  openai-auditd polls the OpenAI Admin API's audit log and delivers every event
  once, oldest first, to the systemd journal (with fields to match on), to
  syslog (RFC 5424/3164, JSON, CEF or LEEF; unix, UDP, TCP or TLS), to a file
- that a SIEM agent tails (rotated by logrotate) or to standard output. It keeps its position in a state file, survives restarts
- and upstream failures without losing or repeating events, and runs as a
- hardened systemd service. See /usr/share/doc/openai-auditd/operations.md.
+ that a SIEM agent tails (rotated by logrotate) or to standard output. It
+ keeps its position in a state file, survives restarts and upstream failures
+ without losing or repeating events, and runs as a hardened systemd service.
+ See /usr/share/doc/openai-auditd/operations.md.
 EOF
 
 mkdir -p dist
