@@ -210,7 +210,11 @@ import Testing
             let delivered = try await Self.catchUpOnce(harness, count: 30_000, kills: kills)
             // Between cycles the file alone is the state: the last cycle folded the log into it.
             #expect((try? FileManager.default.attributesOfItem(atPath: updates)[.size] as? Int) == 0)
-            #expect((try harness.position("stdout")["delivered"] as? NSNumber)?.intValue == delivered.count)
+            // The update log's replays counted every accepted event: each one delivered, plus the
+            // batches sent again after a kill; a kill in the middle of a batch's write leaves
+            // lines on stdout that no position counted, so the lines may be more.
+            let counted = try #require((try harness.position("stdout")["delivered"] as? NSNumber)?.intValue)
+            #expect(Set(delivered).count <= counted && counted <= delivered.count, "\(counted) counted")
         }
     }
 

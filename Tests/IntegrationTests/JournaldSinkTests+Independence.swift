@@ -150,8 +150,18 @@ extension JournaldSinkTests {
                 // takes (net.unix.max_dgram_qlen) and then blocks in sd_journal_sendv: at most
                 // one more batch completes, and the one after is cut, its receipts kept.
                 try await JournaldHarness.shared.signal(SIGSTOP)
-                try await Task.sleep(for: .milliseconds(300))
-                try await harness.waitFor("the daemon to block mid-batch, round \(round)") { held() > 0 }
+                // Killed only once blocked there (its receipts no longer grow): a kill while it
+                // still sends could land between an entry the journal took and its receipt, the
+                // few instructions `ReceiptLog` names, which a loaded machine can stretch.
+                var size = -1
+                let deadline = ContinuousClock.now + .seconds(60)
+                while held() == 0 || record().utf8.count != size {
+                    guard ContinuousClock.now < deadline else {
+                        throw HarnessError("the daemon did not block mid-batch, round \(round)")
+                    }
+                    size = record().utf8.count
+                    try await Task.sleep(for: .milliseconds(400))
+                }
                 kill(daemon.processIdentifier, SIGKILL)
                 _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
                 try await JournaldHarness.shared.signal(SIGCONT)
