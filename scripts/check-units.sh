@@ -10,7 +10,7 @@ root=$(mktemp -d /tmp/auditd-units.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/bin" "$root/bin" "$root/etc/systemd/system" "$root/lib/systemd"
 cp "$binary" "$root/usr/bin/openai-auditd"
-cp /bin/kill "$root/bin/kill"
+cp /bin/sh "$root/bin/sh"
 cp -r /lib/systemd/system "$root/lib/systemd/"
 cp packaging/openai-auditd.service packaging/openai-auditd@.service "$root/etc/systemd/system/"
 status=0

@@ -16,6 +16,9 @@ scripts/check-units.sh "$AUDITD_TEST_BINARY_DIR/openai-auditd"
 make --no-print-directory deb
 AUDITD_TEST_DEB=$(ls -t dist/openai-auditd_*_"$(dpkg --print-architecture)".deb | head -1)
 export AUDITD_TEST_DEB
+# The package under a real systemd: a booted Debian 12 container (docs/operations.md, "Proven
+# under systemd"). Its tree is cached outside the repository; the first run debootstraps it.
+scripts/systemd-e2e.sh "$AUDITD_TEST_DEB"
 # libFuzzer over the page reader and the formatters, briefly (`make fuzz` runs them longer):
 # the regression inputs in Tests/FuzzInputs replay first.
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh

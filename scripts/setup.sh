@@ -11,9 +11,10 @@ fi
 # sd_notify, a real journald (systemd) and rsyslog (with TLS) for the tests, util-linux for
 # unshare, openssl for the test certificates, dpkg-dev (dpkg-shlibdeps) and binutils (strip)
 # for `make deb`, lintian to check it, prometheus (promtool) and curl for the metrics tests,
-# tinyproxy for the proxy tests, logrotate for the file sink's.
+# tinyproxy for the proxy tests, logrotate for the file sink's, debootstrap and
+# systemd-container (systemd-nspawn) to boot the package under a real systemd.
 packages=(python3 time procps libsystemd-dev pkg-config systemd util-linux rsyslog rsyslog-gnutls openssl
-  dpkg-dev binutils prometheus curl lintian tinyproxy logrotate)
+  dpkg-dev binutils prometheus curl lintian tinyproxy logrotate debootstrap systemd-container)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -9,6 +9,15 @@ import Testing
 /// In `JournaldSinkTests`, whose tests run one at a time, since some of them stop journald.
 extension JournaldSinkTests {
     /// The ids of the journal entries with `identifier`.
+    /// Is a thread of `pid` asleep in a unix socket's send, waiting for its peer to read?
+    static func blockedSending(_ pid: pid_t) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.contains { task in
+            let channel = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? ""
+            return ["unix_wait_for_peer", "sock_alloc_send_pskb", "sock_wait_for_wmem"].contains(channel)
+        }
+    }
+
     func journalIDs(_ identifier: String) throws -> [String] {
         try JournaldHarness.read(["SYSLOG_IDENTIFIER=\(identifier)"]).compactMap {
             JournaldHarness.text($0["OPENAI_AUDIT_ID"])
@@ -150,17 +159,12 @@ extension JournaldSinkTests {
                 // takes (net.unix.max_dgram_qlen) and then blocks in sd_journal_sendv: at most
                 // one more batch completes, and the one after is cut, its receipts kept.
                 try await JournaldHarness.shared.signal(SIGSTOP)
-                // Killed only once blocked there (its receipts no longer grow): a kill while it
-                // still sends could land between an entry the journal took and its receipt, the
-                // few instructions `ReceiptLog` names, which a loaded machine can stretch.
-                var size = -1
-                let deadline = ContinuousClock.now + .seconds(60)
-                while held() == 0 || record().utf8.count != size {
-                    guard ContinuousClock.now < deadline else {
-                        throw HarnessError("the daemon did not block mid-batch, round \(round)")
-                    }
-                    size = record().utf8.count
-                    try await Task.sleep(for: .milliseconds(400))
+                // Killed only once a thread of it sleeps in the kernel's send (its wait channel):
+                // a kill while it still sends could land between an entry the journal took and
+                // its receipt, the few instructions `ReceiptLog` names, which a loaded machine
+                // can stretch (seen: 12,001 entries when the kill came 300 ms after the stop).
+                try await harness.waitFor("the daemon to block mid-batch, round \(round)") {
+                    held() > 0 && Self.blockedSending(daemon.processIdentifier)
                 }
                 kill(daemon.processIdentifier, SIGKILL)
                 _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
