@@ -15,8 +15,8 @@ import Synchronization
 /// (`copytruncate`), writing goes on at the new end (`O_APPEND`). A reload (SIGHUP) builds a
 /// new sink, which opens the path anew.
 ///
-/// Exactly once: `positionRecorded` writes a `FileMark` (the file and its size) once the
-/// state holds everything before it. `receipts` reads back only what was written after the
+/// Exactly once: `positionRecorded` writes a `FileMark` (the file, its size and a checksum of
+/// its last line) once the state holds everything before it. `receipts` reads back only what was written after the
 /// mark, in that file (found by inode even when rotated) and in the file now at the path,
 /// and names the events there; the cycle holds them as delivered. A torn last line (a crash
 /// or a full disk mid-write) is cut there before anything is appended, so every line parses.
@@ -112,7 +112,20 @@ public final class FileSink: Sink {
                 if let mark = held.mark, let rotated = rotatedFile(mark) {
                     receipts += try readBack(rotated, from: mark.matches(rotated) ? mark.offset : 0)
                 }
-                if present { receipts += try readBack(path, from: held.mark == nil ? nil : 0) }
+                if present { receipts += try readBack(path, from: 0) }
+            }
+            // Nothing of ours past where it read: later cycles of this process start there (a
+            // file without a mark, of foreign lines only, is not read again at every poll).
+            if receipts.isEmpty, present {
+                let fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                if fd >= 0 {
+                    var info = stat()
+                    if fstat(fd, &info) == 0 {
+                        held.mark = FileMark(
+                            fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), offset: Int64(info.st_size))
+                    }
+                    Glibc.close(fd)
+                }
             }
             // Without a state (`replay`) the events are sent again on purpose; the torn line
             // is cut all the same.
@@ -278,9 +291,9 @@ public final class FileSink: Sink {
         return nil
     }
 
-    /// The events in `file` from byte `from` on (nil: only its last `readBackLimit` bytes,
-    /// from the first whole line there). A torn last line is cut off.
-    func readBack(_ file: String, from: Int64?) throws(SinkError) -> [Receipt] {
+    /// The events in `file` from byte `from` on, at most its last `readBackLimit` bytes (from
+    /// the first whole line there). A torn last line is cut off.
+    func readBack(_ file: String, from: Int64) throws(SinkError) -> [Receipt] {
         let fd = Glibc.open(file, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return [] }
@@ -292,7 +305,7 @@ public final class FileSink: Sink {
             throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
         }
         let size = Int64(info.st_size)
-        var start = min(from ?? 0, size)
+        var start = min(from, size)
         // Cut to the limit, the region no longer begins at a line: it starts after the first.
         var atLine = true
         if size - start > Int64(Self.readBackLimit) {
