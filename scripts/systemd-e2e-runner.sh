@@ -193,6 +193,39 @@ else
   fail "state directories" "$(ls -R /var/lib/private 2>&1 | tr '\n' ' ')"
 fi
 
+# The file sink at the packaged default path (LogsDirectory, read by root), and an agent that
+# runs as its own user reading another instance's file through a group: a setgid directory of
+# that group, the unit given the group and the directory by a drop-in.
+note "file sinks"
+file_sink() { # the journald identifier it follows, the path, the configuration file
+  sed -i "/identifier: $1 /a\\  - type: file\\n    path: $2" "$3"
+}
+file_sink openai-audit /var/log/openai-auditd/audit.json /etc/openai-auditd/config.yaml
+groupadd --system siem && useradd --system --gid siem --no-create-home siemagent
+install -d -o root -g siem -m 2770 /srv/openai-audit
+file_sink openai-audit-c /srv/openai-audit/audit.json /etc/openai-auditd/c.yaml
+mkdir -p /etc/systemd/system/openai-auditd@c.service.d
+printf '[Service]\nSupplementaryGroups=siem\nReadWritePaths=/srv/openai-audit\n' \
+  >/etc/systemd/system/openai-auditd@c.service.d/agent.conf
+systemctl daemon-reload
+systemctl reload "$unit"
+systemctl restart openai-auditd@c
+sleep 3
+post 4
+lines() { [ "$(sort -u "$1" 2>/dev/null | wc -l)" -ge 4 ] && [ "$(sort "$1" | uniq -d | wc -l)" -eq 0 ]; }
+if wait_for 30 lines /var/log/openai-auditd/audit.json && [ -L /var/log/openai-auditd ] &&
+  [ "$(stat -c %a /var/log/private/openai-auditd/audit.json)" = 640 ]; then
+  pass "a file sink at /var/log/openai-auditd/audit.json (LogsDirectory, 0640): the new events, each once"
+else
+  fail "file sink, default path" "$(ls -la /var/log/openai-auditd/ 2>&1 | tr '\n' ' ') $(journalctl -q -u "$unit" | grep -i 'sink' | tail -2 | tr '\n' ' ')"
+fi
+if wait_for 30 lines /srv/openai-audit/audit.json && [ "$(stat -c '%a %G' /srv/openai-audit/audit.json)" = "640 siem" ] &&
+  [ "$(runuser -u siemagent -- sort -u /srv/openai-audit/audit.json | wc -l)" -ge 4 ]; then
+  pass "a file sink in a setgid directory of the agent's group (SupplementaryGroups=, ReadWritePaths=): the agent's user reads it"
+else
+  fail "file sink, agent group" "$(ls -la /srv/openai-audit 2>&1 | tr '\n' ' ') $(journalctl -q -u openai-auditd@c | grep -i 'sink' | tail -2 | tr '\n' ' ')"
+fi
+
 note "security"
 for u in "$unit.service" openai-auditd@b.service; do
   level=$(systemd-analyze security "$u" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
