@@ -46,6 +46,13 @@ public final class FileSink: Sink {
         /// The mark last written or read; nil until then.
         var mark: FileMark?
         var markRead = false
+
+        mutating func closeFiles() {
+            if fd >= 0 { Glibc.close(fd) }
+            if markFD >= 0 { Glibc.close(markFD) }
+            fd = -1
+            markFD = -1
+        }
     }
 
     public init(
@@ -64,19 +71,11 @@ public final class FileSink: Sink {
     }
 
     deinit {
-        state.withLock { held in
-            if held.fd >= 0 { Glibc.close(held.fd) }
-            if held.markFD >= 0 { Glibc.close(held.markFD) }
-        }
+        state.withLock { $0.closeFiles() }
     }
 
     public func close() async {
-        state.withLock { held in
-            if held.fd >= 0 { Glibc.close(held.fd) }
-            if held.markFD >= 0 { Glibc.close(held.markFD) }
-            held.fd = -1
-            held.markFD = -1
-        }
+        state.withLock { $0.closeFiles() }
     }
 
     public func check() async throws {
@@ -223,7 +222,6 @@ public final class FileSink: Sink {
 
     /// Why the path cannot be opened, in an operator's words.
     func cannotOpen(_ code: Int32) -> String {
-        var info = stat()
         switch code {
         case ENOENT:
             return "cannot create \(path): the directory \(directoryPath) does not exist"
@@ -235,9 +233,6 @@ public final class FileSink: Sink {
         case EISDIR:
             return "\(path) is a directory: give the path of a file in it"
         default:
-            if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-                return "\(path) is a directory: give the path of a file in it"
-            }
             return "cannot open \(path): \(String(cString: strerror(code)))"
         }
     }
@@ -246,19 +241,7 @@ public final class FileSink: Sink {
     /// cycle reads them back) and a line cut short is taken off again, so the file never ends
     /// in half a line that the next batch would run on from.
     func write(_ bytes: [UInt8], to fd: Int32) throws(SinkError) {
-        var failure: String?
-        var written = 0
-        bytes.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = StateStore.errnoText()
-                    return
-                }
-                written += n
-            }
-        }
+        let (written, failure) = StateStore.write(bytes, to: fd)
         guard let failure else { return }
         let complete = bytes[..<written].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
         var info = stat()

@@ -337,19 +337,25 @@ public final class StateStore: Sendable {
 
     /// Writes every byte, resuming after EINTR and short writes.
     static func writeAll(_ bytes: [UInt8], to fd: Int32, path: String) throws(StateError) {
-        var failure: String?
+        if let failure = write(bytes, to: fd).failure {
+            throw .unwritable(path: path, reason: "write: \(failure)")
+        }
+    }
+
+    /// Writes every byte, resuming after EINTR and short writes; on a failure, how many bytes
+    /// were written before it (a line sink takes back a line cut short) and why.
+    static func write(_ bytes: [UInt8], to fd: Int32) -> (written: Int, failure: String?) {
         bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            var written = 0
+            while written < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    failure = "write: \(errnoText())"
-                    return
+                    return (written, errnoText())
                 }
-                offset += n
+                written += n
             }
+            return (written, nil)
         }
-        if let failure { throw .unwritable(path: path, reason: failure) }
     }
 }
