@@ -96,7 +96,8 @@ import Testing
                 ["run", "--config", harness.configPath],
                 environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
             try await harness.waitFor("READY=1") { listener.lines.contains("READY=1") }
-            let started = ContinuousClock.now
+            // From when READY=1 arrived, not from when this poll saw it (seconds later when loaded).
+            let started = try #require(listener.times(of: "READY=1").first)
             try await harness.waitFor("the events after the storm", timeout: .seconds(60)) { harness.lineCount() == 50 }
             #expect(ContinuousClock.now - started >= .seconds(5), "the three waits of 2 s were waited")
             let pings = listener.times(of: "WATCHDOG=1").filter { $0 >= started }
