@@ -286,7 +286,8 @@ import Testing
     }
 
     /// Pruning by the ids' order in time drops exactly what filtering every id would, whatever
-    /// order the ids came in (late events, receipts, an id given again).
+    /// order the ids came in (late events, receipts, an id given again); `needs` agrees with
+    /// the model throughout.
     @Test func pruningMatchesFilteringEveryId() {
         var generator = SystemRandomNumberGenerator()
         for round in 0..<20 {
@@ -310,6 +311,16 @@ import Testing
                 // As filtering did: everything below the floor goes when the floor rises.
                 if position.recentSince > floor { model = model.filter { $0.value >= position.recentSince } }
                 #expect(position.recent == model, "round \(round), step \(step)")
+                // `needs` skips the lookup above the newest held: never wrongly, even after an
+                // id was given an earlier time.
+                let probe = AuditEvent(
+                    id: "audit_log-\(Int.random(in: 0..<400, using: &generator))", type: "t",
+                    effectiveAt: now + Int64.random(in: -400...20, using: &generator), json: [])
+                let windowStart = position.windowStart(lookback: lookback)
+                #expect(
+                    position.needs(probe, windowStart: windowStart)
+                        == (probe.effectiveAt >= windowStart && model[probe.id] == nil),
+                    "round \(round), step \(step)")
             }
         }
     }

@@ -242,10 +242,12 @@ public struct PollCycle: Sendable {
         init(_ position: SinkPosition, lookback: Int64) {
             self.position = position
             start = position.windowStart(lookback: lookback)
-            newestHeld = position.recent.values.max() ?? .min
+            newestHeld = position.newestHeld ?? .min
         }
 
-        /// `SinkPosition.needs`, without its lookup where `recent` cannot hold the event.
+        /// `SinkPosition.needs`, without its lookup where `recent` cannot hold the event: only
+        /// a first sift, since an id listed again with a later `effective_at` passes it;
+        /// `deliver` asks `needs` itself.
         func needs(_ event: AuditEvent) -> Bool {
             event.effectiveAt > newestHeld ? event.effectiveAt >= start : position.needs(event, windowStart: start)
         }

@@ -21,6 +21,11 @@ struct RecentIDs: Sendable {
 
     func contains(_ id: String) -> Bool { byID[id] != nil }
 
+    /// No held id was recorded at a later time than this (nil when none is held): O(1), where
+    /// the largest of `byID`'s values costs every id. It may be later than the newest held (an
+    /// id given an earlier time keeps its old entry until the floor passes it), never earlier.
+    var newest: Int64? { head < byTime.count ? byTime[byTime.count - 1].at : nil }
+
     /// Adds `id` at `at` (a held id given another time keeps only the new one).
     mutating func insert(_ id: String, at: Int64) {
         guard byID.updateValue(at, forKey: id) != at else { return }
@@ -41,8 +46,9 @@ struct RecentIDs: Sendable {
     mutating func removeAll(before floor: Int64) {
         while head < byTime.count, byTime[head].at < floor {
             let (at, id) = byTime[head]
-            // An id whose time was rewritten is dropped by its current entry only.
-            if byID[id] == at { byID[id] = nil }
+            // An id whose time was rewritten is dropped by its current entry only (put back
+            // here: one lookup for the common case instead of two).
+            if let current = byID.removeValue(forKey: id), current != at { byID[id] = current }
             head += 1
         }
         // The dropped entries are reclaimed once they are half the array: amortized, each id

@@ -45,10 +45,14 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     }
 
     /// Does this sink still need `event`? Not if it holds the id, nor if the event is older
-    /// than its window (delivered long ago, or before its start).
+    /// than its window (delivered long ago, or before its start). Always by the id: an event
+    /// the API lists again with another `effective_at` is still the one delivered.
     public func needs(_ event: AuditEvent, windowStart: Int64) -> Bool {
         event.effectiveAt >= windowStart && !held.contains(event.id)
     }
+
+    /// The newest `effective_at` among the ids held, or later (see `RecentIDs.newest`).
+    var newestHeld: Int64? { held.newest }
 
     /// Records `events` as delivered. `through` is the newest second of the batch they came
     /// from: every event of the walk older than it is now held by the sink (the walk is
