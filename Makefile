@@ -19,6 +19,7 @@ release: setup
 	swift build -c release --static-swift-stdlib --product openai-auditd
 	swift build -c release --static-swift-stdlib --product openai-audit-sim
 	swift build -c release --static-swift-stdlib --product page-reader-bench
+	swift build -c release --static-swift-stdlib --product http-exchange-bench
 
 ## The Debian package, dist/openai-auditd_<version>_<arch>.deb (see docs/operations.md).
 deb: setup

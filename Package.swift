@@ -77,6 +77,17 @@ let package = Package(
             dependencies: ["AuditShipper"],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "http-exchange-bench",
+            dependencies: [
+                "AuditShipper",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "AuditShipperTests",
             dependencies: [

@@ -6,7 +6,8 @@
 # squeezed into one hour (a dense burst: large state, written through its update log). Then
 # the same comparison against a server that is not the project's own (scripts/bench_server.py, Python's
 # http.server): PY_HISTORY events (default 30,000) over 30 days, from `start_at: beginning`,
-# with the requests each client made beside the fewest possible. Last, the page reader alone
+# with the requests each client made beside the fewest possible, and the HTTP exchange alone
+# (http-exchange-bench, curl) over the same pages. Last, the page reader alone
 # (page-reader-bench) over 50 pages recorded from each server, as served and re-encoded
 # compactly.
 set -euo pipefail
@@ -124,6 +125,21 @@ p_wall=$(seconds "$(field "$work/py-python.time" "Elapsed (wall clock)")")
 p_cpu=$(awk -v u="$(field "$work/py-python.time" "User time")" -v s="$(field "$work/py-python.time" "System time")" 'BEGIN{print u+s}')
 p_rss=$(field "$work/py-python.time" "Maximum resident set size")
 p_delivered=$(grep -o 'baseline: [0-9]*' "$work/py-python.log" | awk '{print $2}')
+# The HTTP exchange alone, on the same server: every page of one walk requested again and its
+# body thrown away, by the daemon's own client, by bare SwiftNIO, and by curl (C): how much of
+# the daemon's CPU the exchange itself takes, whatever is done with the bytes.
+python3 scripts/record_pages.py "http://127.0.0.1:$port/v1" "$work/walk" 1000000
+awk -v p="$port" '{ print "url = \"http://127.0.0.1:" p $0 "\""; print "output = \"/dev/null\"" }' \
+  "$work/walk/paths.txt" >"$work/walk/curl.config"
+for client in ahc nio; do
+  /usr/bin/time -v -o "$work/exchange-$client.time" .build/release/http-exchange-bench "$client" \
+    "http://127.0.0.1:$port" "$work/walk/paths.txt" 2>>"$work/exchange.log"
+done
+/usr/bin/time -v -o "$work/exchange-curl.time" curl -sf -K "$work/walk/curl.config" \
+  -H "Authorization: Bearer $OPENAI_ADMIN_KEY" 2>>"$work/exchange.log"
+exchange_cpu() { # $1 = client
+  awk -v u="$(field "$work/exchange-$1.time" "User time")" -v s="$(field "$work/exchange-$1.time" "System time")" 'BEGIN{print u+s}'
+}
 kill "$py_server" 2>/dev/null || true
 [ "$d_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $d_delivered of $py_history events" >&2; exit 1; }
 # The fewest: every page full, plus one empty page for the tenant walk.
@@ -134,6 +150,11 @@ awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc
   printf "  openai-auditd once: %d requests (%.2fx the fewest), %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB\n", dq, dq/m, dw, dc, n/dc, dr/1024
   printf "  python poller:      %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB (%d events)\n", pq, pw, pc, pd/pc, pr/1024, pd
   printf "  daemon / python: %.1fx fewer CPU-seconds, %.2fx the wall time, %.2fx the peak RSS\n", pc/dc, dw/pw, dr/pr
+}' | tee -a "$work/result.txt"
+awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(exchange_cpu ahc)" -v n="$(exchange_cpu nio)" \
+    -v c="$(exchange_cpu curl)" 'BEGIN {
+  printf "  the HTTP exchange alone, %d pages, bodies thrown away (CPU-s, and how many times fewer than the poller):\n", pages
+  printf "    the daemon'"'"'s client (AsyncHTTPClient): %.2f (%.1fx); bare SwiftNIO: %.2f (%.1fx); curl: %.2f (%.1fx)\n", a, pc/a, n, pc/n, c, pc/c
 }' | tee -a "$work/result.txt"
 
 # The page reader alone, over pages recorded from both servers.
