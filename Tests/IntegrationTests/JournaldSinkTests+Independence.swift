@@ -146,6 +146,7 @@ extension JournaldSinkTests {
             try journaldConfig(harness, identifier: identifier, poll: "  start_at: -6d\n  max_window_events: 2000")
             let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: "journald")
             var cut = 0
+            var killed: [Int32] = []
             func record() -> String { (try? String(contentsOfFile: receipts, encoding: .utf8)) ?? "" }
             func held() -> Int { record().split(separator: "\n").count }
             for round in 1...3 {
@@ -166,6 +167,7 @@ extension JournaldSinkTests {
                 try await harness.waitFor("the daemon to block mid-batch, round \(round)") {
                     held() > 0 && Self.blockedSending(daemon.processIdentifier)
                 }
+                killed.append(daemon.processIdentifier)
                 kill(daemon.processIdentifier, SIGKILL)
                 _ = try await DaemonHarness.wait(daemon, timeout: .seconds(10))
                 try await JournaldHarness.shared.signal(SIGCONT)
@@ -183,7 +185,20 @@ extension JournaldSinkTests {
             // allows, one entry per kill, and the repeats printed for that search.
             var seen = Set<String>()
             let repeated = ids.filter { !seen.insert($0).inserted }
-            if !repeated.isEmpty { print("killNineMidBatchIntoTheJournal: repeated entries \(repeated)") }
+            if !repeated.isEmpty {
+                // Which process sent each copy, and when (the journal's own fields): the same
+                // PID twice points below the sink (libsystemd, journald), two PIDs at the receipts.
+                let copies = try JournaldHarness.read(["SYSLOG_IDENTIFIER=\(identifier)"]).filter {
+                    JournaldHarness.text($0["OPENAI_AUDIT_ID"]).map(Set(repeated).contains) ?? false
+                }.map { entry in
+                    ["OPENAI_AUDIT_ID", "_PID", "__REALTIME_TIMESTAMP", "__CURSOR"].map {
+                        "\($0)=\(JournaldHarness.text(entry[$0]) ?? "-")"
+                    }.joined(separator: " ")
+                }
+                print(
+                    "killNineMidBatchIntoTheJournal: repeated entries \(repeated); killed PIDs \(killed); copies:\n"
+                        + copies.joined(separator: "\n"))
+            }
             #expect(repeated.count <= cut, "at most one entry again per kill: \(repeated.count) repeated")
         }
     }
