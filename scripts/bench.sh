@@ -65,12 +65,21 @@ start_simulator $((history / 4))
 read -r q_wall q_cpu q_rss q_delivered < <(run_daemon quarter)
 stop_simulator
 
+# The audit log requests the simulator has served so far.
+sim_requests() {
+  curl -sf "http://127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'
+}
+
 start_simulator "$history"
 read -r wall cpu rss delivered < <(run_daemon full)
+requests=$(sim_requests)
 /usr/bin/time -v -o "$work/python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" \
   "$(($(date +%s) - 31 * 86400))" >/dev/null 2>"$work/python.log"
+# The poller walks the window once per pass, every page full but each pass's last: the fewest.
+p_requests=$(($(sim_requests) - requests))
 p_wall=$(seconds "$(field "$work/python.time" "Elapsed (wall clock)")")
 p_cpu=$(awk -v u="$(field "$work/python.time" "User time")" -v s="$(field "$work/python.time" "System time")" 'BEGIN{print u+s}')
+p_rss=$(field "$work/python.time" "Maximum resident set size")
 p_delivered=$(grep -o 'baseline: [0-9]*' "$work/python.log" | awk '{print $2}')
 stop_simulator
 
@@ -82,12 +91,13 @@ start_simulator "$history" 3600
 read -r b_wall b_cpu b_rss b_delivered < <(run_daemon burst)
 stop_simulator
 [ "$b_delivered" = "$history" ] || { echo "bench: the daemon delivered $b_delivered of $history events" >&2; exit 1; }
-awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v qr="$q_rss" \
-    -v pw="$p_wall" -v pc="$p_cpu" -v pd="$p_delivered" -v bw="$b_wall" -v bc="$b_cpu" -v br="$b_rss" 'BEGIN {
-  printf "openai-auditd once, %d events: %.2f s wall, %.2f CPU-s, %.0f events/s, %.0f events/CPU-s, peak RSS %.1f MB\n", h, w, c, h/w, h/c, r/1024
+awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v qr="$q_rss" -v q="$requests" \
+    -v pq="$p_requests" -v pw="$p_wall" -v pc="$p_cpu" -v pr="$p_rss" -v pd="$p_delivered" -v bw="$b_wall" \
+    -v bc="$b_cpu" -v br="$b_rss" 'BEGIN {
+  printf "openai-auditd once, %d events: %d requests (%.2fx the fewest: the poller'"'"'s %d), %.2f s wall, %.2f CPU-s, %.0f events/s, %.0f events/CPU-s, peak RSS %.1f MB\n", h, q, q/pq, pq, w, c, h/w, h/c, r/1024
   printf "openai-auditd once, %d events: peak RSS %.1f MB (history x1/4: RSS ratio %.2f)\n", qh, qr/1024, r/qr
-  printf "python baseline,    %d events: %.2f s wall, %.2f CPU-s, %.0f events/CPU-s\n", pd, pw, pc, pd/pc
-  printf "daemon / python: %.1fx events per CPU-second, %.1fx wall-clock speed\n", (h/c)/(pd/pc), pw/w
+  printf "python baseline,    %d events: %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB\n", pd, pq, pw, pc, pd/pc, pr/1024
+  printf "daemon / python: %.1fx events per CPU-second, %.1fx wall-clock speed, %.2fx the peak RSS\n", (h/c)/(pd/pc), pw/w, r/pr
   printf "openai-auditd once, %d events in one hour (lookback 10m): %.2f s wall, %.2f CPU-s, peak RSS %.1f MB\n", h, bw, bc, br/1024
 }' | tee "$work/result.txt"
 
