@@ -264,7 +264,7 @@ public struct PollCycle: Sendable {
         var density = Density(start: start, end: end ?? now)
         var held: [AuditEvent] = []
         var odd: [AuditEvent] = []
-        var seen = Set<String>()
+        var seen = Set<HashedID>()
         var newestSeen: Int64?
         var serverClock: Int64?
         let windows = progress.active.map {
@@ -290,7 +290,7 @@ public struct PollCycle: Sendable {
                 metrics?.eventsReceived.increment(by: Int64(page.events.count))
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
-                    guard seen.insert(event.id).inserted, windows.contains(where: { $0.needs(event) }) else {
+                    guard seen.insert(event.hashedID).inserted, windows.contains(where: { $0.needs(event) }) else {
                         progress.report.duplicatesDropped += 1
                         metrics?.duplicatesDropped.increment()
                         continue

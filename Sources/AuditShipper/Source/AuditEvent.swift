@@ -6,6 +6,8 @@
 /// count per copy costs less than three (perf).
 public final class AuditEvent: Sendable {
     public let id: String
+    /// `id`, hashed once for the cycle's many lookups.
+    public let hashedID: HashedID
     public let type: String
     /// Unix seconds (the API's resolution is one second).
     public let effectiveAt: Int64
@@ -14,6 +16,7 @@ public final class AuditEvent: Sendable {
 
     public init(id: String, type: String, effectiveAt: Int64, json: [UInt8]) {
         self.id = id
+        hashedID = HashedID(id)
         self.type = type
         self.effectiveAt = effectiveAt
         self.json = json

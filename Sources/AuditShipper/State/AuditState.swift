@@ -73,7 +73,7 @@ public struct AuditState: Sendable, Equatable {
     /// `generation` names this writing, for the update log that follows it.
     public func encoded(generation: String) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256 + positions.values.reduce(0) { $0 + 160 + $1.recent.count * 48 })
+        out.reserveCapacity(256 + positions.values.reduce(0) { $0 + 160 + $1.held.count * 48 })
         func raw(_ text: String) { out.append(contentsOf: text.utf8) }
         func string(_ text: String?) {
             if let text { JSONString.append(text, to: &out) } else { raw("null") }
@@ -100,7 +100,7 @@ public struct AuditState: Sendable, Equatable {
             position.appendScalars(to: &out)
             raw(",\"recent\":{")
             var first = true
-            for (id, effectiveAt) in position.recent {
+            position.held.forEach { id, effectiveAt in
                 if !first { raw(",") }
                 first = false
                 string(id)

@@ -7,19 +7,29 @@
 /// is appended to, and an id older than the newest (a late event, a receipt) is inserted where
 /// it belongs.
 struct RecentIDs: Sendable {
-    private(set) var byID: [String: Int64] = [:]
+    private(set) var byHashedID: [HashedID: Int64] = [:]
     /// Ascending `effective_at` from `head`; entries before `head` are gone.
-    private var byTime: [(at: Int64, id: String)] = []
+    private var byTime: [(at: Int64, id: HashedID)] = []
     private var head = 0
 
     init(_ ids: [String: Int64] = [:]) {
-        byID = ids
-        byTime = ids.map { (at: $0.value, id: $0.key) }.sorted { $0.at < $1.at }
+        for (id, at) in ids { byHashedID[HashedID(id)] = at }
+        byTime = byHashedID.map { (at: $0.value, id: $0.key) }.sorted { $0.at < $1.at }
     }
 
-    var count: Int { byID.count }
+    /// The ids as text (a copy of every one: for the state's readers and tests, not a cycle).
+    var byID: [String: Int64] {
+        Dictionary(uniqueKeysWithValues: byHashedID.lazy.map { ($0.key.text, $0.value) })
+    }
 
-    func contains(_ id: String) -> Bool { byID[id] != nil }
+    var count: Int { byHashedID.count }
+
+    func contains(_ id: HashedID) -> Bool { byHashedID[id] != nil }
+
+    /// Each id and its time, in no order, without copying them.
+    func forEach(_ body: (String, Int64) -> Void) {
+        for (id, at) in byHashedID { body(id.text, at) }
+    }
 
     /// No held id was recorded at a later time than this (nil when none is held): O(1), where
     /// the largest of `byID`'s values costs every id. It may be later than the newest held (an
@@ -27,8 +37,8 @@ struct RecentIDs: Sendable {
     var newest: Int64? { head < byTime.count ? byTime[byTime.count - 1].at : nil }
 
     /// Adds `id` at `at` (a held id given another time keeps only the new one).
-    mutating func insert(_ id: String, at: Int64) {
-        guard byID.updateValue(at, forKey: id) != at else { return }
+    mutating func insert(_ id: HashedID, at: Int64) {
+        guard byHashedID.updateValue(at, forKey: id) != at else { return }
         if byTime.count == head || byTime[byTime.count - 1].at <= at {
             byTime.append((at, id))
         } else {
@@ -48,7 +58,7 @@ struct RecentIDs: Sendable {
             let (at, id) = byTime[head]
             // An id whose time was rewritten is dropped by its current entry only (put back
             // here: one lookup for the common case instead of two).
-            if let current = byID.removeValue(forKey: id), current != at { byID[id] = current }
+            if let current = byHashedID.removeValue(forKey: id), current != at { byHashedID[id] = current }
             head += 1
         }
         // The dropped entries are reclaimed once they are half the array: amortized, each id

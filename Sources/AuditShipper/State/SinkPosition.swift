@@ -48,7 +48,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// than its window (delivered long ago, or before its start). Always by the id: an event
     /// the API lists again with another `effective_at` is still the one delivered.
     public func needs(_ event: AuditEvent, windowStart: Int64) -> Bool {
-        event.effectiveAt >= windowStart && !held.contains(event.id)
+        event.effectiveAt >= windowStart && !held.contains(event.hashedID)
     }
 
     /// The newest `effective_at` among the ids held, or later (see `RecentIDs.newest`).
@@ -60,7 +60,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// that far. A restart then re-reads less, and `recent` stays one lookback long.
     public mutating func accept(_ events: some Sequence<AuditEvent>, through: Int64?) {
         for event in events {
-            held.insert(event.id, at: event.effectiveAt)
+            held.insert(event.hashedID, at: event.effectiveAt)
             unwritten?.append(Receipt(id: event.id, effectiveAt: event.effectiveAt))
             delivered += 1
         }
@@ -73,8 +73,10 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// the rest of that batch is not delivered. Ids below `recentSince` are already covered.
     public mutating func hold(_ receipts: [Receipt]) -> Int {
         var added = 0
-        for receipt in receipts where receipt.effectiveAt >= recentSince && !held.contains(receipt.id) {
-            held.insert(receipt.id, at: receipt.effectiveAt)
+        for receipt in receipts where receipt.effectiveAt >= recentSince {
+            let id = HashedID(receipt.id)
+            guard !held.contains(id) else { continue }
+            held.insert(id, at: receipt.effectiveAt)
             unwritten?.append(receipt)
             delivered += 1
             added += 1
@@ -141,7 +143,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     }
 
     public static func == (a: SinkPosition, b: SinkPosition) -> Bool {
-        a.completeBefore == b.completeBefore && a.recentSince == b.recentSince && a.held.byID == b.held.byID
+        a.completeBefore == b.completeBefore && a.recentSince == b.recentSince && a.held.byHashedID == b.held.byHashedID
             && a.delivered == b.delivered && a.lastError == b.lastError && a.lastErrorAt == b.lastErrorAt
     }
 }

@@ -112,7 +112,7 @@ enum StateUpdateLog {
             position.delivered = delivered
             position.lastError = lastError
             position.lastErrorAt = lastErrorAt
-            for (id, at) in added { position.held.insert(id, at: at) }
+            for (id, at) in added { position.held.insert(HashedID(id), at: at) }
             if recentSince > position.recentSince {
                 position.recentSince = recentSince
                 position.held.removeAll(before: recentSince)
