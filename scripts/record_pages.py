@@ -17,8 +17,12 @@ def main():
     base, directory, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     for kind in ("spaced", "compact"):
         os.makedirs(os.path.join(directory, kind), exist_ok=True)
+    with open(os.path.join(directory, "paths.txt"), "w") as paths:
+        walk(base, directory, count, paths)
+
+
+def walk(base, directory, count, paths):
     after = None
-    paths = open(os.path.join(directory, "paths.txt"), "w")
     for index in range(count):
         url = f"{base}/organization/audit_logs?limit=100" + (f"&after={after}" if after else "")
         parts = urllib.parse.urlsplit(url)

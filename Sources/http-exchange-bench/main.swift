@@ -82,22 +82,30 @@ final class BodyCollector: ChannelInboundHandler, @unchecked Sendable {
     let done: EventLoopPromise<Int>
     var bytes = 0
     var status: UInt = 0
+    /// The promise is completed once: the close after `.end` also reports the channel inactive.
+    var finished = false
     init(done: EventLoopPromise<Int>) { self.done = done }
+
+    func finish(_ result: Result<Int, any Error>) {
+        guard !finished else { return }
+        finished = true
+        done.completeWith(result)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head): status = head.status.code
         case .body(let buffer): bytes += buffer.readableBytes
         case .end:
-            if status == 200 { done.succeed(bytes) } else { done.fail(ChannelError.inappropriateOperationForState) }
+            finish(status == 200 ? .success(bytes) : .failure(ChannelError.inappropriateOperationForState))
             context.close(promise: nil)
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) { done.fail(ChannelError.eof) }
+    func channelInactive(context: ChannelHandlerContext) { finish(.failure(ChannelError.eof)) }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        done.fail(error)
+        finish(.failure(error))
         context.close(promise: nil)
     }
 }

@@ -311,8 +311,9 @@ import Testing
                 // As filtering did: everything below the floor goes when the floor rises.
                 if position.recentSince > floor { model = model.filter { $0.value >= position.recentSince } }
                 #expect(position.recent == model, "round \(round), step \(step)")
-                // `needs` skips the lookup above the newest held: never wrongly, even after an
-                // id was given an earlier time.
+                // `needs` answers by the id whatever the times: an id held at another time than
+                // the probe's is still held (a first version that skipped the lookup above the
+                // newest time held failed here).
                 let probe = AuditEvent(
                     id: "audit_log-\(Int.random(in: 0..<400, using: &generator))", type: "t",
                     effectiveAt: now + Int64.random(in: -400...20, using: &generator), json: [])
