@@ -34,6 +34,9 @@ trap stop_simulator EXIT
 field() { # $1 = time -v output, $2 = label
   grep -F "$2" "$1" | head -1 | awk -F': ' '{print $2}'
 }
+cpu_seconds() { # $1 = time -v output: user + system seconds
+  awk -v u="$(field "$1" "User time")" -v s="$(field "$1" "System time")" 'BEGIN{print u+s}'
+}
 seconds() { # h:mm:ss or m:ss.ss -> seconds
   awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }' <<<"$1"
 }
@@ -53,7 +56,7 @@ YAML
     >/dev/null 2>"$work/$1.log"
   local wall cpu rss delivered
   wall=$(seconds "$(field "$work/$1.time" "Elapsed (wall clock)")")
-  cpu=$(awk -v u="$(field "$work/$1.time" "User time")" -v s="$(field "$work/$1.time" "System time")" 'BEGIN{print u+s}')
+  cpu=$(cpu_seconds "$work/$1.time")
   rss=$(field "$work/$1.time" "Maximum resident set size")
   delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$1.log" | tail -1 | cut -d= -f2)
   echo "$wall $cpu $rss $delivered"
@@ -65,10 +68,9 @@ start_simulator $((history / 4))
 read -r q_wall q_cpu q_rss q_delivered < <(run_daemon quarter)
 stop_simulator
 
-# The audit log requests the simulator has served so far.
-sim_requests() {
-  curl -sf "http://127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'
-}
+# The audit log requests a server has served so far ($1: its stats URL, whose JSON has "requests").
+served() { curl -sf "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+sim_requests() { served "http://127.0.0.1:$port/_sim/stats"; }
 
 start_simulator "$history"
 read -r wall cpu rss delivered < <(run_daemon full)
@@ -78,7 +80,7 @@ requests=$(sim_requests)
 # The poller walks the window once per pass, every page full but each pass's last: the fewest.
 p_requests=$(($(sim_requests) - requests))
 p_wall=$(seconds "$(field "$work/python.time" "Elapsed (wall clock)")")
-p_cpu=$(awk -v u="$(field "$work/python.time" "User time")" -v s="$(field "$work/python.time" "System time")" 'BEGIN{print u+s}')
+p_cpu=$(cpu_seconds "$work/python.time")
 p_rss=$(field "$work/python.time" "Maximum resident set size")
 p_delivered=$(grep -o 'baseline: [0-9]*' "$work/python.log" | awk '{print $2}')
 stop_simulator
@@ -110,7 +112,7 @@ trap 'stop_simulator; kill "$py_server" 2>/dev/null || true' EXIT
 for _ in $(seq 600); do [ -s "$work/py.port" ] && break; sleep 0.1; done
 [ -s "$work/py.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/py-server.log" >&2; exit 1; }
 port=$(cat "$work/py.port")
-requests() { curl -s "http://127.0.0.1:$port/_stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+requests() { served "http://127.0.0.1:$port/_stats"; }
 rm -f "$work/state.json"
 cat >"$work/config.yaml" <<YAML
 api:
@@ -124,7 +126,7 @@ YAML
   >/dev/null 2>"$work/py-daemon.log"
 d_requests=$(requests)
 d_wall=$(seconds "$(field "$work/py-daemon.time" "Elapsed (wall clock)")")
-d_cpu=$(awk -v u="$(field "$work/py-daemon.time" "User time")" -v s="$(field "$work/py-daemon.time" "System time")" 'BEGIN{print u+s}')
+d_cpu=$(cpu_seconds "$work/py-daemon.time")
 d_rss=$(field "$work/py-daemon.time" "Maximum resident set size")
 d_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/py-daemon.log" | tail -1 | cut -d= -f2)
 /usr/bin/time -v -o "$work/py-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
@@ -132,7 +134,7 @@ d_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/py-daemon.log" | tail -1 |
 p_requests=$(($(requests) - d_requests))
 rm -rf "$work/pages" && python3 scripts/record_pages.py "http://127.0.0.1:$port/v1" "$work/pages/python" 50
 p_wall=$(seconds "$(field "$work/py-python.time" "Elapsed (wall clock)")")
-p_cpu=$(awk -v u="$(field "$work/py-python.time" "User time")" -v s="$(field "$work/py-python.time" "System time")" 'BEGIN{print u+s}')
+p_cpu=$(cpu_seconds "$work/py-python.time")
 p_rss=$(field "$work/py-python.time" "Maximum resident set size")
 p_delivered=$(grep -o 'baseline: [0-9]*' "$work/py-python.log" | awk '{print $2}')
 # The HTTP exchange alone, on the same server: every page of one walk requested again and its
@@ -147,9 +149,6 @@ for client in ahc nio; do
 done
 /usr/bin/time -v -o "$work/exchange-curl.time" curl -sf -K "$work/walk/curl.config" \
   -H "Authorization: Bearer $OPENAI_ADMIN_KEY" 2>>"$work/exchange.log"
-exchange_cpu() { # $1 = client
-  awk -v u="$(field "$work/exchange-$1.time" "User time")" -v s="$(field "$work/exchange-$1.time" "System time")" 'BEGIN{print u+s}'
-}
 kill "$py_server" 2>/dev/null || true
 [ "$d_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $d_delivered of $py_history events" >&2; exit 1; }
 # The fewest: every page full, plus one empty page for the tenant walk.
@@ -161,8 +160,8 @@ awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc
   printf "  python poller:      %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB (%d events)\n", pq, pw, pc, pd/pc, pr/1024, pd
   printf "  daemon / python: %.1fx fewer CPU-seconds, %.2fx the wall time, %.2fx the peak RSS\n", pc/dc, dw/pw, dr/pr
 }' | tee -a "$work/result.txt"
-awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(exchange_cpu ahc)" -v n="$(exchange_cpu nio)" \
-    -v c="$(exchange_cpu curl)" 'BEGIN {
+awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(cpu_seconds "$work/exchange-ahc.time")" \
+    -v n="$(cpu_seconds "$work/exchange-nio.time")" -v c="$(cpu_seconds "$work/exchange-curl.time")" 'BEGIN {
   printf "  the HTTP exchange alone, %d pages, bodies thrown away (CPU-s, and how many times fewer than the poller):\n", pages
   printf "    the daemon'"'"'s client (AsyncHTTPClient): %.2f (%.1fx); bare SwiftNIO: %.2f (%.1fx); curl: %.2f (%.1fx)\n", a, pc/a, n, pc/n, c, pc/c
 }' | tee -a "$work/result.txt"
