@@ -53,12 +53,8 @@ public final class Heartbeat: Sendable {
     public func beat() { last.withLock { $0 = .now } }
 
     /// A `Retry-After` wait begins (until `until`) or ends (nil): waiting as told is not failing.
-    /// Beginning one is a beat too: the loop is alive, and until the wait's first beat the age
-    /// would otherwise be that of the request before it (a test saw 3.4 s on a loaded machine).
-    public func waiting(until: ContinuousClock.Instant?) {
-        if until != nil { beat() }
-        retryAfterUntil.withLock { $0 = until }
-    }
+    /// (`RetryPolicy.sleep`, which the wait runs in, beats from its first instant on.)
+    public func waiting(until: ContinuousClock.Instant?) { retryAfterUntil.withLock { $0 = until } }
 
     /// A `Retry-After` wait is in progress.
     public var isWaitingAsTold: Bool { retryAfterUntil.withLock { $0.map { $0 > .now } ?? false } }
