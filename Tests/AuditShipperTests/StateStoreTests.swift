@@ -71,7 +71,7 @@ import Testing
         var state = AuditState(source: Self.source, startAt: 1000, now: 0)
         #expect(state.reconcile(sinks: ["a"], starts: [:]).added == ["a"])
         #expect(state.positions["a"] == SinkPosition(start: 1000), "a new state's sinks start at its start_at")
-        state.positions["a"]!.accept([AuditEvent(id: "x", type: "t", effectiveAt: 5000, json: [])], through: 5000)
+        state.positions["a"]!.accept([AuditEvent.make(id: "x", type: "t", effectiveAt: 5000, json: [])], through: 5000)
         let changes = state.reconcile(sinks: ["a", "b", "c"], starts: ["c": 0])
         #expect(changes.added == ["b", "c"])
         #expect(state.positions["b"]?.completeBefore == 5000 && state.positions["b"]?.recent == ["x": 5000])
@@ -207,7 +207,7 @@ import Testing
             try store.save(AuditState(source: Self.source, startAt: 1, now: 1))
             let receipts = ReceiptLog(path: path + ".receipts.journald")
             _ = try receipts.read()
-            try receipts.record(AuditEvent(id: "a", type: "t", effectiveAt: 1, json: []))
+            try receipts.record(AuditEvent.make(id: "a", type: "t", effectiveAt: 1, json: []))
         } throws: { error in
             guard let error = error as? StateError, case .symbolicLink = error else { return false }
             return error.exitCode == 73 && "\(error)".contains(directory.path + "/" + planted)
@@ -226,8 +226,8 @@ import Testing
         do {
             let log = ReceiptLog(path: path)
             #expect(try log.read().isEmpty)
-            try log.record(AuditEvent(id: "audit_log-1", type: "t", effectiveAt: 10, json: []))
-            try log.record(AuditEvent(id: "odd \"id\"\n", type: "t", effectiveAt: 11, json: []))
+            try log.record(AuditEvent.make(id: "audit_log-1", type: "t", effectiveAt: 10, json: []))
+            try log.record(AuditEvent.make(id: "odd \"id\"\n", type: "t", effectiveAt: 11, json: []))
         }
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
@@ -240,7 +240,7 @@ import Testing
             ])
         try log.clear()
         #expect(try log.read().isEmpty)
-        try log.record(AuditEvent(id: "audit_log-4", type: "t", effectiveAt: 12, json: []))
+        try log.record(AuditEvent.make(id: "audit_log-4", type: "t", effectiveAt: 12, json: []))
         #expect(try log.read() == [Receipt(id: "audit_log-4", effectiveAt: 12)])
     }
 
@@ -303,7 +303,7 @@ import Testing
                     _ = position.hold([Receipt(id: id, effectiveAt: at)])
                 } else {
                     model[id] = at
-                    position.accept([AuditEvent(id: id, type: "t", effectiveAt: at, json: [])], through: now)
+                    position.accept([AuditEvent.make(id: id, type: "t", effectiveAt: at, json: [])], through: now)
                 }
                 let lookback = Int64.random(in: 0...300, using: &generator)
                 let floor = position.recentSince
@@ -314,7 +314,7 @@ import Testing
                 // `needs` answers by the id whatever the times: an id held at another time than
                 // the probe's is still held (a first version that skipped the lookup above the
                 // newest time held failed here).
-                let probe = AuditEvent(
+                let probe = AuditEvent.make(
                     id: "audit_log-\(Int.random(in: 0..<400, using: &generator))", type: "t",
                     effectiveAt: now + Int64.random(in: -400...20, using: &generator), json: [])
                 let windowStart = position.windowStart(lookback: lookback)

@@ -31,7 +31,7 @@ import Testing
     }
 
     func events(_ seconds: Range<Int>) -> [AuditEvent] {
-        seconds.map { AuditEvent(id: "audit_log-\($0)", type: "t", effectiveAt: Int64($0), json: []) }
+        seconds.map { AuditEvent.make(id: "audit_log-\($0)", type: "t", effectiveAt: Int64($0), json: []) }
     }
 
     /// Delivers `seconds` to every sink as one batch and writes it as the cycle does.

@@ -4,8 +4,8 @@ import Testing
 
 @Suite struct StdoutSinkTests {
     static let events = [
-        AuditEvent(id: "a", type: "t", effectiveAt: 1, json: Array(#"{"id":"a","x":"line\nbreak"}"#.utf8)),
-        AuditEvent(id: "b", type: "t", effectiveAt: 2, json: Array(#"{"id":"b","x":"Zoë"}"#.utf8)),
+        AuditEvent.make(id: "a", type: "t", effectiveAt: 1, json: Array(#"{"id":"a","x":"line\nbreak"}"#.utf8)),
+        AuditEvent.make(id: "b", type: "t", effectiveAt: 2, json: Array(#"{"id":"b","x":"Zoë"}"#.utf8)),
     ]
 
     @Test func writesOneEventPerLine() async throws {

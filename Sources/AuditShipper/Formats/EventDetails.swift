@@ -22,7 +22,7 @@ public struct EventDetails: Sendable, Equatable {
     public var resourceLabel: String?
 
     public init(_ event: AuditEvent) {
-        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(event.json)) else { return }
+        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: event.withJSON { Data($0) }) else { return }
         if let actor = envelope.actor {
             actorType = actor.type
             if let session = actor.session {

@@ -10,7 +10,7 @@ public enum EventFormat: String, Sendable, CaseIterable {
     /// A batch as lines, each ended by a line feed: what a line-oriented sink writes at once.
     public func lines(_ batch: [AuditEvent], origin: SyslogOrigin) -> [UInt8] {
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.json.count + 1 })
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.jsonCount + 1 })
         for event in batch {
             append(event, origin: origin, to: &buffer)
             buffer.append(0x0A)
@@ -22,7 +22,7 @@ public enum EventFormat: String, Sendable, CaseIterable {
     /// JSON is compact, CEF and LEEF escape line breaks.
     public func append(_ event: AuditEvent, origin: SyslogOrigin, to buffer: inout [UInt8]) {
         switch self {
-        case .json: buffer.append(contentsOf: event.json)
+        case .json: event.withJSON { buffer.append(contentsOf: $0) }
         case .rfc5424:
             buffer.append(
                 contentsOf: SyslogFormats.rfc5424(event, details: EventDetails(event), origin: origin, payload: .json))

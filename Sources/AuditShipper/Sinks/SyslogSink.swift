@@ -109,7 +109,8 @@ public final class SyslogSink: Sink {
         let record =
             #"{"id":\#(JSONString.quoted(event.id)),"type":\#(JSONString.quoted(event.type)),"effective_at":\#(event.effectiveAt),"#
             + #""openai_auditd_error":"event of \#(bytes) bytes is too large for this datagram transport; use tcp:// or tls://"}"#
-        let stub = AuditEvent(id: event.id, type: event.type, effectiveAt: event.effectiveAt, json: Array(record.utf8))
+        let stub = AuditEvent.make(
+            id: event.id, type: event.type, effectiveAt: event.effectiveAt, json: Array(record.utf8))
         return line(for: stub, payload: .json)
     }
 }

@@ -16,6 +16,16 @@ extension JSONByteReader {
         throw fail("\(what()) is not a string")
     }
 
+    /// An event's type (`optionalString`), made into a `String` once per process
+    /// (`EventTypeNames`).
+    mutating func typeName(_ what: @autoclosure () -> String) throws(MalformedPage) -> String? {
+        guard try peek() == Byte.quote else { return try optionalString(what()) }
+        let (range, escaped) = try stringRange()
+        return EventTypeNames.shared.name(UnsafeBufferPointer(rebasing: bytes[range])) {
+            escaped ? Self.unescape($0) : String(decoding: $0, as: UTF8.self)
+        }
+    }
+
     mutating func optionalBool() throws(MalformedPage) -> Bool? {
         switch try peek() {
         case UInt8(ascii: "t"):

@@ -160,7 +160,7 @@ struct JSONByteReader {
                 try expect(Byte.colon, "':'")
                 switch key {
                 case .id: id = try optionalString("data[\(index)].id")
-                case .type: type = try optionalString("data[\(index)].type")
+                case .type: type = try typeName("data[\(index)].type")
                 case .effectiveAt: effectiveAt = try integer("data[\(index)].effective_at")
                 case .other: try skipValue(depth: 2)
                 }
@@ -170,49 +170,54 @@ struct JSONByteReader {
         guard let id, !id.isEmpty else { throw fail("data[\(index)] has no \"id\"") }
         guard let type else { throw fail("data[\(index)] (\(id)) has no \"type\"") }
         guard let effectiveAt else { throw fail("data[\(index)] (\(id)) has no \"effective_at\"") }
-        let json = gaps.isEmpty ? Array(raw) : copy(start..<pos, without: gaps)
-        return AuditEvent(id: id, type: type, effectiveAt: effectiveAt, json: json)
+        let dropped = gaps.reduce(0) { $0 + $1.count }
+        return AuditEvent.make(
+            id: id, type: type, effectiveAt: effectiveAt, count: raw.count - dropped, spare: Self.copyOverrun
+        ) { out in
+            if gaps.isEmpty {
+                out.baseAddress!.initialize(from: raw.baseAddress!, count: raw.count)
+            } else {
+                copy(start..<pos, without: gaps, to: UnsafeMutableRawPointer(out.baseAddress!))
+            }
+        }
     }
 
-    /// The bytes of `event` minus the whitespace runs `gaps` (which lie inside it).
+    /// How far past its end `copy` may write.
+    static let copyOverrun = 16
+
+    /// The bytes of `event` minus the whitespace runs `gaps` (which lie inside it), to `target`.
     ///
     /// The pieces between gaps are short (a token or two in `json.dumps` output), so each is
     /// copied sixteen bytes at a time rather than by a `memmove` call: a store may run past the
-    /// piece's end into bytes the next piece overwrites, which the spare capacity allows, and
-    /// a load never runs past the page.
-    func copy(_ event: Range<Int>, without gaps: [Range<Int>]) -> [UInt8] {
-        let dropped = gaps.reduce(0) { $0 + $1.count }
-        let length = event.count - dropped
+    /// piece's end into bytes the next piece overwrites, or up to `copyOverrun` bytes past the
+    /// whole, which the target must have room for; a load never runs past the page.
+    func copy(_ event: Range<Int>, without gaps: [Range<Int>], to target: UnsafeMutableRawPointer) {
         let source = bytes.baseAddress!
         let end = bytes.count
-        return [UInt8](unsafeUninitializedCapacity: length + 16) { out, written in
-            let target = UnsafeMutableRawPointer(out.baseAddress!)
-            var count = 0
-            func piece(_ from: Int, _ until: Int) {
-                var at = from
-                while at < until {
-                    guard at + 16 <= end else {
-                        (target + count).copyMemory(from: source + at, byteCount: until - at)
-                        count += until - at
-                        return
-                    }
-                    let low = UnsafeRawPointer(source + at).loadUnaligned(as: UInt64.self)
-                    let high = UnsafeRawPointer(source + at + 8).loadUnaligned(as: UInt64.self)
-                    (target + count).storeBytes(of: low, as: UInt64.self)
-                    (target + count + 8).storeBytes(of: high, as: UInt64.self)
-                    let step = min(16, until - at)
-                    at += step
-                    count += step
+        var count = 0
+        func piece(_ from: Int, _ until: Int) {
+            var at = from
+            while at < until {
+                guard at + 16 <= end else {
+                    (target + count).copyMemory(from: source + at, byteCount: until - at)
+                    count += until - at
+                    return
                 }
+                let low = UnsafeRawPointer(source + at).loadUnaligned(as: UInt64.self)
+                let high = UnsafeRawPointer(source + at + 8).loadUnaligned(as: UInt64.self)
+                (target + count).storeBytes(of: low, as: UInt64.self)
+                (target + count + 8).storeBytes(of: high, as: UInt64.self)
+                let step = min(16, until - at)
+                at += step
+                count += step
             }
-            var from = event.lowerBound
-            for gap in gaps {
-                piece(from, gap.lowerBound)
-                from = gap.upperBound
-            }
-            piece(from, event.upperBound)
-            written = count
         }
+        var from = event.lowerBound
+        for gap in gaps {
+            piece(from, gap.lowerBound)
+            from = gap.upperBound
+        }
+        piece(from, event.upperBound)
     }
 
     enum EventKey { case id, type, effectiveAt, other }
