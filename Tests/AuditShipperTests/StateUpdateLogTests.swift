@@ -83,19 +83,22 @@ import Testing
         #expect(try readBack() == state)
     }
 
-    @Test func theLogIsFoldedWhenItGrowsAsLargeAsTheFile() throws {
+    @Test func theLogIsFoldedWhenItGrowsToLogGrowthTimesTheFile() throws {
         defer { directory.remove() }
         let store = try StateStore(path: path)
         var state = largeState()
         try store.save(state)
         var largest = 0
-        for batch in 0..<40 {
-            let from = 3000 + batch * 100
-            try deliver(from..<(from + 100), to: &state, store)
+        var largestRatio = 0.0
+        for batch in 0..<60 {
+            let from = 3000 + batch * 1000
+            try deliver(from..<(from + 1000), to: &state, store)
             largest = max(largest, size(updates))
-            #expect(size(updates) <= size(path), "batch \(batch)")
+            largestRatio = max(largestRatio, Double(size(updates)) / Double(size(path)))
+            #expect(size(updates) <= StateStore.logGrowth * size(path), "batch \(batch)")
         }
         #expect(largest > 0 && size(updates) < largest, "the log was folded at least once")
+        #expect(largestRatio > Double(StateStore.logGrowth - 1), "the log grew past the file before it was folded")
         #expect(try readBack() == state)
     }
 

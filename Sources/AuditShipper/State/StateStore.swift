@@ -12,8 +12,8 @@ import Synchronization
 ///
 /// A large state is not rewritten after every batch: a batch's changes are appended to
 /// `<path>.updates` (`StateUpdateLog`) and the file is rewritten whole when the log has grown
-/// as large as the file, and at the end of every cycle, so between cycles the file alone is
-/// the state.
+/// to `logGrowth` times the file, and at the end of every cycle, so between cycles the file
+/// alone is the state.
 public final class StateStore: Sendable {
     public let path: String
     /// `<path>.updates`: the batches written since the file was last written whole.
@@ -28,7 +28,7 @@ public final class StateStore: Sendable {
     /// Why the state is written, which decides how.
     public enum Write: Sendable {
         /// After a batch: appended to the update log when the state is large and the log is
-        /// not yet as large as the file; else written whole.
+        /// not yet `logGrowth` times the file; else written whole.
         case batch
         /// Written whole (a new state, a new set of sinks, a retry after a failed write).
         case whole
@@ -61,6 +61,12 @@ public final class StateStore: Sendable {
 
     /// Below this size the state file is always written whole: appending saves nothing there.
     static let smallestLoggedState = 64 << 10
+
+    /// How many times the file's size the update log may reach before the file is rewritten
+    /// whole. Rewriting costs the file's size, so the whole writes cost 1 / `logGrowth` of
+    /// what the log took in: at 1 they were as dear as the appends (a tenth of a dense burst's
+    /// CPU, perf). Loading then reads at most this many times the file again, once, at start.
+    public static let logGrowth = 4
 
     /// Opens (creating the directory if needed) and locks; throws `.locked` if another process
     /// holds it. Without `lock` (for `state show` beside a running daemon) it only reads.
@@ -181,7 +187,7 @@ public final class StateStore: Sendable {
                     writer.shape == Shape(state), state.positions.values.allSatisfy({ $0.unwritten != nil })
                 {
                     let line = StateUpdateLog.line(for: state, generation: generation)
-                    if writer.logBytes + line.count <= writer.fileBytes {
+                    if writer.logBytes + line.count <= Self.logGrowth * writer.fileBytes {
                         try append(line, &writer)
                         return
                     }
