@@ -63,13 +63,17 @@ import Testing
         #expect(sink.events.count == 7)
     }
 
-    @Test func tiesAreDeliveredInTheReverseOfTheAPIOrder() async throws {
-        let ids = add(count: 5, from: Self.now - 10)
+    /// Newest first, the walk reverses what it read; oldest first, it sorts (both ways end the same).
+    @Test(arguments: [false, true]) func tiesAreDeliveredInTheReverseOfTheAPIOrder(oldestFirst: Bool) async throws {
+        simulator.store.oldestFirst.withLock { $0 = oldestFirst }
+        let ids = add(count: 5, from: Self.now - 10) + add(count: 3, from: Self.now - 5)
         var (cycle, _) = self.cycle()
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
-        // The simulator lists the later-added first within a second; reversed, that is insertion order.
-        #expect(sink.ids == ids)
+        // Newest first, the simulator lists the later-added first within a second: reversed,
+        // that is insertion order. Oldest first it lists the earlier-added first.
+        let expected = oldestFirst ? Array(ids[0..<5].reversed() + ids[5...].reversed()) : ids
+        #expect(sink.ids == expected)
     }
 
     @Test func aLateEventWithinLookbackIsDeliveredExactlyOnce() async throws {

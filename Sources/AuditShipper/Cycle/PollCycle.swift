@@ -335,12 +335,19 @@ public struct PollCycle: Sendable {
         }
         let clock = serverClock ?? now
         if let newestSeen { metrics?.sawEvent(at: min(newestSeen, clock)) }
-        // Oldest first; within one second, the reverse of the API's (newest-first) order.
-        let ordered = held.enumerated().sorted {
+        return .read(Walk(events: Self.oldestFirst(held), newestSeen: newestSeen, serverClock: clock, odd: odd))
+    }
+
+    /// Oldest first; within one second, the reverse of the API's (newest-first) order. What
+    /// the API sends newest first is that order reversed, without a sort (the common case).
+    static func oldestFirst(_ events: [AuditEvent]) -> [AuditEvent] {
+        if zip(events, events.dropFirst()).allSatisfy({ $0.effectiveAt >= $1.effectiveAt }) {
+            return events.reversed()
+        }
+        return events.enumerated().sorted {
             $0.element.effectiveAt != $1.element.effectiveAt
                 ? $0.element.effectiveAt < $1.element.effectiveAt : $0.offset > $1.offset
-        }
-        return .read(Walk(events: ordered.map(\.element), newestSeen: newestSeen, serverClock: clock, odd: odd))
+        }.map(\.element)
     }
 
     /// How densely a slice's kept events lie, overall and on the page read last (events
