@@ -56,6 +56,33 @@ import Testing
         #expect(page.events[0].type == "t/u")
     }
 
+    /// An id is held as bytes (`HashedID`); whichever way the page wrote it, it must equal the
+    /// id the state file gives back as text, or an event would be sent again after a restart.
+    @Test func anIdEqualsItsTextHoweverThePageWroteIt() throws {
+        let long = "audit_log-" + String(repeating: "x", count: 60)  // past the bytes kept inline
+        let ids = [
+            #"audit_log-C7C0QjFGRIaZskr6ZCBkC6kM"#: "audit_log-C7C0QjFGRIaZskr6ZCBkC6kM",
+            #"audit_log-A\/"#: "audit_log-A/",
+            long: long,
+            "audit_log-Zoë": "audit_log-Zoë",
+        ]
+        for (written, text) in ids {
+            let page = try scan(#"{"data":[{"id":"\#(written)","type":"t","effective_at":1}],"has_more":false}"#)
+            let read = page.events[0].hashedID
+            #expect(read == HashedID(text), "\(written)")
+            #expect(read.hashValue == HashedID(text).hashValue, "\(written)")
+            #expect(read.text == text && page.events[0].id == text)
+            #expect(read != HashedID(text + "0") && read != HashedID(String(text.dropLast())))
+        }
+        // Invalid UTF-8 is replaced, as the text written to the state file has it.
+        var bytes = Array(#"{"data":[{"id":"audit_log-"#.utf8) + [0xFF, 0x41]
+        bytes += Array(#"","type":"t","effective_at":1}],"has_more":false}"#.utf8)
+        let page = try PageScanner.scan(bytes)
+        let text = page.events[0].id
+        #expect(text == "audit_log-\u{FFFD}A")
+        #expect(page.events[0].hashedID == HashedID(text))
+    }
+
     @Test func acceptsAFractionalEffectiveAt() throws {
         let page = try scan(#"{"data":[{"id":"a","type":"t","effective_at":1700000000.75}],"has_more":false}"#)
         #expect(page.events[0].effectiveAt == 1_700_000_000)

@@ -6,25 +6,28 @@ public enum JSONString {
     /// The runs between escapes are appended whole: the state file writes tens of thousands of
     /// ids at a time, and a byte at a time cost more than the rest of its writing.
     public static func append(_ text: String, to out: inout [UInt8]) {
-        out.append(0x22)
         var text = text
-        text.withUTF8 { bytes in
-            var start = 0
-            for index in bytes.indices {
-                let byte = bytes[index]
-                guard byte == 0x22 || byte == 0x5C || byte < 0x20 else { continue }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                if byte < 0x20 {
-                    out.append(contentsOf: [
-                        0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)],
-                    ])
-                } else {
-                    out.append(contentsOf: [0x5C, byte])
-                }
-                start = index + 1
+        text.withUTF8 { append(utf8: $0, to: &out) }
+    }
+
+    /// Appends the text whose UTF-8 bytes are `bytes`, quoted (as `append(_:to:)`).
+    public static func append(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(0x22)
+        var start = 0
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte == 0x22 || byte == 0x5C || byte < 0x20 else { continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            if byte < 0x20 {
+                out.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)],
+                ])
+            } else {
+                out.append(contentsOf: [0x5C, byte])
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+            start = index + 1
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         out.append(0x22)
     }
 

@@ -11,7 +11,6 @@
 /// then the bytes), and neither is changed once made.
 public final class AuditEvent: Sendable {
     struct Fields {
-        let id: String
         let hashedID: HashedID
         let type: String
         let effectiveAt: Int64
@@ -24,20 +23,22 @@ public final class AuditEvent: Sendable {
     /// An event whose JSON is `count` bytes that `write` puts in place (it must write all of
     /// them; it may also write up to `spare` bytes past them, which are then ignored).
     static func make(
-        id: String, type: String, effectiveAt: Int64, count: Int, spare: Int = 0,
+        id: HashedID, type: String, effectiveAt: Int64, count: Int, spare: Int = 0,
         write: (UnsafeMutableBufferPointer<UInt8>) -> Void
     ) -> AuditEvent {
         let storage = ManagedBufferPointer<Fields, UInt8>(
             bufferClass: AuditEvent.self, minimumCapacity: count + spare
         ) { _, _ in
-            Fields(id: id, hashedID: HashedID(id), type: type, effectiveAt: effectiveAt, count: count)
+            Fields(hashedID: id, type: type, effectiveAt: effectiveAt, count: count)
         }
         storage.withUnsafeMutablePointerToElements { write(UnsafeMutableBufferPointer(start: $0, count: count)) }
         return unsafeDowncast(storage.buffer, to: AuditEvent.self)
     }
 
     public static func make(id: String, type: String, effectiveAt: Int64, json: some Collection<UInt8>) -> AuditEvent {
-        make(id: id, type: type, effectiveAt: effectiveAt, count: json.count) { _ = $0.initialize(from: json) }
+        make(id: HashedID(id), type: type, effectiveAt: effectiveAt, count: json.count) {
+            _ = $0.initialize(from: json)
+        }
     }
 
     deinit {
@@ -45,8 +46,9 @@ public final class AuditEvent: Sendable {
         _ = storage.withUnsafeMutablePointerToHeader { $0.deinitialize(count: 1) }
     }
 
-    public var id: String { storage.header.id }
-    /// `id`, hashed once for the cycle's many lookups.
+    /// The id as text (made when asked: the cycle itself uses `hashedID`).
+    public var id: String { storage.header.hashedID.text }
+    /// The id's bytes and their hash, for the cycle's many lookups.
     public var hashedID: HashedID { storage.header.hashedID }
     public var type: String { storage.header.type }
     /// Unix seconds (the API's resolution is one second).

@@ -16,6 +16,33 @@ extension JSONByteReader {
         throw fail("\(what()) is not a string")
     }
 
+    /// An event's id (`optionalString`), made from the bytes without a `String` when they are
+    /// ASCII with no escapes (as the API's are); else through the text, so invalid UTF-8 is
+    /// replaced as in every other string read and the id equals the one the state holds.
+    mutating func idValue(_ what: @autoclosure () -> String) throws(MalformedPage) -> HashedID? {
+        guard try peek() == Byte.quote else { return try optionalString(what()).map(HashedID.init) }
+        let (range, escaped) = try stringRange()
+        let raw = UnsafeBufferPointer(rebasing: bytes[range])
+        if !escaped, Self.isASCII(raw) { return HashedID(utf8: raw) }
+        return HashedID(escaped ? Self.unescape(raw) : String(decoding: raw, as: UTF8.self))
+    }
+
+    /// No byte of `raw` has its high bit set (eight at a time).
+    static func isASCII(_ raw: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = raw.baseAddress else { return true }
+        var high: UInt64 = 0
+        var at = 0
+        while at + 8 <= raw.count {
+            high |= UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
+            at += 8
+        }
+        while at < raw.count {
+            high |= UInt64(base[at])
+            at += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
+    }
+
     /// An event's type (`optionalString`), made into a `String` once per process
     /// (`EventTypeNames`).
     mutating func typeName(_ what: @autoclosure () -> String) throws(MalformedPage) -> String? {

@@ -149,7 +149,7 @@ struct JSONByteReader {
         let start = pos
         gaps.removeAll(keepingCapacity: true)
         try expect(Byte.openBrace, "data[\(index)] to be an object")
-        var id: String?
+        var id: HashedID?
         var type: String?
         var effectiveAt: Int64?
         if try peek() == Byte.closeBrace {
@@ -159,7 +159,7 @@ struct JSONByteReader {
                 let key = try eventKey()
                 try expect(Byte.colon, "':'")
                 switch key {
-                case .id: id = try optionalString("data[\(index)].id")
+                case .id: id = try idValue("data[\(index)].id")
                 case .type: type = try typeName("data[\(index)].type")
                 case .effectiveAt: effectiveAt = try integer("data[\(index)].effective_at")
                 case .other: try skipValue(depth: 2)

@@ -103,7 +103,7 @@ public struct AuditState: Sendable, Equatable {
             position.held.forEach { id, effectiveAt in
                 if !first { raw(",") }
                 first = false
-                string(id)
+                id.withUTF8 { JSONString.append(utf8: $0, to: &out) }
                 out.append(UInt8(ascii: ":"))
                 JSONString.append(integer: effectiveAt, to: &out)
             }

@@ -26,9 +26,9 @@ struct RecentIDs: Sendable {
 
     func contains(_ id: HashedID) -> Bool { byHashedID[id] != nil }
 
-    /// Each id and its time, in no order, without copying them.
-    func forEach(_ body: (String, Int64) -> Void) {
-        for (id, at) in byHashedID { body(id.text, at) }
+    /// Each id and its time, in no order, without making text of them.
+    func forEach(_ body: (HashedID, Int64) -> Void) {
+        for (id, at) in byHashedID { body(id, at) }
     }
 
     /// No held id was recorded at a later time than this (nil when none is held): O(1), where

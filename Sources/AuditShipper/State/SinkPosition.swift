@@ -23,7 +23,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     /// store can append them instead of rewriting every id (`StateUpdateLog`); nil when
     /// `recent` was replaced whole, which only a full write records. Not written itself, and
     /// not part of equality.
-    var unwritten: [Receipt]? = []
+    var unwritten: [(id: HashedID, effectiveAt: Int64)]? = []
     /// Events delivered to this sink over the state's life (informational).
     public var delivered: Int64
     /// Why the sink's last delivery failed, and when (Unix seconds); nil once it delivers again.
@@ -61,7 +61,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
     public mutating func accept(_ events: some Sequence<AuditEvent>, through: Int64?) {
         for event in events {
             held.insert(event.hashedID, at: event.effectiveAt)
-            unwritten?.append(Receipt(id: event.id, effectiveAt: event.effectiveAt))
+            unwritten?.append((event.hashedID, event.effectiveAt))
             delivered += 1
         }
         if let through { completeBefore = max(completeBefore, through) }
@@ -77,7 +77,7 @@ public struct SinkPosition: Codable, Sendable, Equatable {
             let id = HashedID(receipt.id)
             guard !held.contains(id) else { continue }
             held.insert(id, at: receipt.effectiveAt)
-            unwritten?.append(receipt)
+            unwritten?.append((id, receipt.effectiveAt))
             delivered += 1
             added += 1
         }

@@ -31,7 +31,7 @@ enum StateUpdateLog {
             raw(",\"added\":{")
             for (offset, receipt) in (position.unwritten ?? []).enumerated() {
                 if offset > 0 { raw(",") }
-                JSONString.append(receipt.id, to: &out)
+                receipt.id.withUTF8 { JSONString.append(utf8: $0, to: &out) }
                 out.append(UInt8(ascii: ":"))
                 JSONString.append(integer: receipt.effectiveAt, to: &out)
             }
