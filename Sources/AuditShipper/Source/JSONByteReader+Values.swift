@@ -24,7 +24,7 @@ extension JSONByteReader {
         let (range, escaped) = try stringRange()
         let raw = UnsafeBufferPointer(rebasing: bytes[range])
         if !escaped, Self.isASCII(raw) { return HashedID(utf8: raw) }
-        return HashedID(escaped ? Self.unescape(raw) : String(decoding: raw, as: UTF8.self))
+        return HashedID(Self.text(raw, escaped: escaped))
     }
 
     /// No byte of `raw` has its high bit set (eight at a time).
@@ -49,7 +49,7 @@ extension JSONByteReader {
         guard try peek() == Byte.quote else { return try optionalString(what()) }
         let (range, escaped) = try stringRange()
         return EventTypeNames.shared.name(UnsafeBufferPointer(rebasing: bytes[range])) {
-            escaped ? Self.unescape($0) : String(decoding: $0, as: UTF8.self)
+            Self.text($0, escaped: escaped)
         }
     }
 
@@ -300,8 +300,12 @@ extension JSONByteReader {
 
     mutating func stringValue() throws(MalformedPage) -> String {
         let (range, escaped) = try stringRange()
-        let raw = UnsafeBufferPointer(rebasing: bytes[range])
-        return escaped ? Self.unescape(raw) : String(decoding: raw, as: UTF8.self)
+        return Self.text(UnsafeBufferPointer(rebasing: bytes[range]), escaped: escaped)
+    }
+
+    /// A validated string body as text: escapes decoded, invalid UTF-8 replaced.
+    static func text(_ raw: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String {
+        escaped ? unescape(raw) : String(decoding: raw, as: UTF8.self)
     }
 
     static func hexValue(_ c: UInt8) -> UInt32? {
