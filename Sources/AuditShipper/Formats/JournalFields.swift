@@ -12,7 +12,7 @@ public enum JournalFields {
             ("PRIORITY", Array(String(EventSummary.priority(type: event.type)).utf8)),
             ("SYSLOG_IDENTIFIER", Array(identifier.utf8)),
             ("MESSAGE_ID", Array(messageID.utf8)),
-            ("OPENAI_AUDIT_ID", Array(event.id.utf8)),
+            ("OPENAI_AUDIT_ID", event.hashedID.withUTF8 { Array($0) }),
             ("OPENAI_EVENT_TYPE", Array(event.type.utf8)),
             ("OPENAI_EFFECTIVE_AT", Array(String(event.effectiveAt).utf8)),
         ]

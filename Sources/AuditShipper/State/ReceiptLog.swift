@@ -33,7 +33,7 @@ public final class ReceiptLog: Sendable {
     /// Appends one event; throws `StateError` when the line could not be written.
     public func record(_ event: AuditEvent) throws(StateError) {
         var line: [UInt8] = Array(#"{"id":"#.utf8)
-        JSONString.append(event.id, to: &line)
+        event.hashedID.withUTF8 { JSONString.append(utf8: $0, to: &line) }
         line.append(contentsOf: #","effective_at":\#(event.effectiveAt)}"#.utf8)
         line.append(0x0A)
         try descriptor.withLock { fd throws(StateError) in
