@@ -20,10 +20,11 @@
 /// The hash is Swift's own (seeded per process), so ids chosen to collide stay as hard to find
 /// as for a `String`; it is never written anywhere.
 public struct HashedID: Hashable, Sendable, CustomStringConvertible {
-    static let inlineCapacity = 40
+    typealias Inline = InlineArray<40, UInt8>
+    static let inlineCapacity = Inline.count
 
     let hash: Int
-    private let small: InlineArray<40, UInt8>
+    private let small: Inline
     /// The bytes of an id longer than `inlineCapacity`; nil when `small` holds them.
     private let large: [UInt8]?
     private let smallCount: UInt8
@@ -38,7 +39,7 @@ public struct HashedID: Hashable, Sendable, CustomStringConvertible {
         var hasher = Hasher()
         hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
         hash = hasher.finalize()
-        var small = InlineArray<40, UInt8>(repeating: 0)
+        var small = Inline(repeating: 0)
         if bytes.count <= Self.inlineCapacity {
             withUnsafeMutableBytes(of: &small) { $0.copyMemory(from: UnsafeRawBufferPointer(bytes)) }
             large = nil
