@@ -9,11 +9,11 @@ public func fuzzPage(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         // An event's bytes are compact: no line break may reach a line-oriented sink.
         precondition(!event.json.contains(0x0A) && !event.json.contains(0x0D), "an event with a line break")
         precondition(event.json.first == UInt8(ascii: "{") && event.json.last == UInt8(ascii: "}"))
-        // The event re-scans as a page of one with the same identity.
+        // The event re-scans as a page of one with the same identity and the same bytes.
         let again = try! PageScanner.scan(Array(#"{"data":["#.utf8) + event.json + Array(#"],"has_more":false}"#.utf8))
         precondition(
             again.events.count == 1 && again.events[0].id == event.id
-                && again.events[0].effectiveAt == event.effectiveAt)
+                && again.events[0].effectiveAt == event.effectiveAt && again.events[0].json == event.json)
     }
     return 0
 }

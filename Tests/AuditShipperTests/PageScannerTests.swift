@@ -1,4 +1,5 @@
 import AuditShipper
+import AuditSimulator
 import Foundation
 import Testing
 
@@ -88,6 +89,27 @@ import Testing
         #expect(page.events[0].effectiveAt == 1_700_000_000)
     }
 
+    /// The integer forms are read without making a string of them; every other number form
+    /// through the text.
+    @Test(
+        arguments: [
+            ("0", 0), ("-5", -5), ("123456789012345678", 123_456_789_012_345_678),
+            ("-123456789012345678", -123_456_789_012_345_678), ("9223372036854775807", Int64.max),
+            ("-9223372036854775808", Int64.min), ("1e3", 1000), ("-1.5", -2), ("17E+2", 1700),
+        ] as [(String, Int64)])
+    func readsEveryNumberFormOfEffectiveAt(text: String, value: Int64) throws {
+        let page = try scan(#"{"data":[{"id":"a","type":"t","effective_at":\#(text)}],"has_more":false}"#)
+        #expect(page.events[0].effectiveAt == value)
+    }
+
+    @Test func rejectsAnEffectiveAtBeyondAnyTime() {
+        #expect {
+            try scan(#"{"data":[{"id":"a","type":"t","effective_at":99999999999999999999}],"has_more":false}"#)
+        } throws: { error in
+            "\(error)".contains("effective_at is out of range")
+        }
+    }
+
     @Test func emptyPage() throws {
         let page = try scan(#"{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}"#)
         #expect(page.events.isEmpty && !page.hasMore)
@@ -141,6 +163,48 @@ import Testing
             "{ \"data\" :\n[ {\t\"id\" : \"a b\" ,\r\n \"type\":\"t\", \"effective_at\" : 1 , \"x\" : [ 1 , { } , [ ] ] } ] , \"has_more\" : false }"
         )
         #expect(page.events[0].jsonString == #"{"id":"a b","type":"t","effective_at":1,"x":[1,{},[]]}"#)
+    }
+
+    /// Whitespace runs of every length, wherever JSON allows them, are dropped and nothing else
+    /// is: checked against the compact text they were put into, events of every size, each
+    /// page ending right after its last event so the last pieces are read near the page's end.
+    @Test func compactsRandomWhitespaceToTheTextItWasAddedTo() throws {
+        let compact = [
+            #"{"id":"a","type":"t","effective_at":1}"#,
+            #"{"id":"audit_log-0123456789abcdef","type":"api_key.created","effective_at":1700000000,"#
+                + #""actor":{"type":"session","session":{"user":{"id":"u","email":"a b@example.com"},"#
+                + #""ip_address":"203.0.113.7"}},"x":[1,-2.5e3,true,false,null,[],{},"sp ace \" \\ \u00e9"]}"#,
+            #"{"effective_at":-7,"type":"t","id":"long-\#(String(repeating: "0123456789", count: 5))","n":[[[{}]]]}"#,
+        ]
+        let spaces: [UInt8] = [0x20, 0x0A, 0x0D, 0x09]
+        let structural = Set("{}[]:,".utf8)
+        var random = SeededRandom(seed: 12)
+        for round in 0..<300 {
+            let event = compact[round % compact.count]
+            var spaced: [UInt8] = []
+            var inString = false
+            var escaped = false
+            var previous: UInt8 = 0
+            for byte in event.utf8 {
+                // Between tokens: next to a structural byte, never inside a string or a number.
+                let between = structural.contains(byte) || byte == UInt8(ascii: "\"") || structural.contains(previous)
+                if !inString, between, Int.random(in: 0..<2, using: &random) == 0 {
+                    let run = Int.random(in: 1...(Bool.random(using: &random) ? 3 : 40), using: &random)
+                    spaced += (0..<run).map { _ in spaces.randomElement(using: &random)! }
+                }
+                spaced.append(byte)
+                previous = inString ? 0 : byte
+                if escaped {
+                    escaped = false
+                } else if inString, byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString.toggle()
+                }
+            }
+            let page = try PageScanner.scan(Array(#"{"has_more":false,"data":["#.utf8) + spaced + Array("]}".utf8))
+            #expect(page.events[0].jsonString == event, "round \(round): \(String(decoding: spaced, as: UTF8.self))")
+        }
     }
 
     /// The values nobody decodes are still validated, at every nesting level, and compacted.

@@ -21,13 +21,13 @@ public final class AuditEvent: Sendable {
     private var storage: ManagedBufferPointer<Fields, UInt8> { ManagedBufferPointer(unsafeBufferObject: self) }
 
     /// An event whose JSON is `count` bytes that `write` puts in place (it must write all of
-    /// them; it may also write up to `spare` bytes past them, which are then ignored).
+    /// them).
     static func make(
-        id: HashedID, type: String, effectiveAt: Int64, count: Int, spare: Int = 0,
+        id: HashedID, type: String, effectiveAt: Int64, count: Int,
         write: (UnsafeMutableBufferPointer<UInt8>) -> Void
     ) -> AuditEvent {
         let storage = ManagedBufferPointer<Fields, UInt8>(
-            bufferClass: AuditEvent.self, minimumCapacity: count + spare
+            bufferClass: AuditEvent.self, minimumCapacity: count
         ) { _, _ in
             Fields(hashedID: id, type: type, effectiveAt: effectiveAt, count: count)
         }

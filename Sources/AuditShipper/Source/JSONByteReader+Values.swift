@@ -70,6 +70,19 @@ extension JSONByteReader {
     mutating func integer(_ what: @autoclosure () -> String) throws(MalformedPage) -> Int64 {
         guard Byte.isDigit(try peek()) || bytes[pos] == Byte.minus else { throw fail("\(what()) is not a number") }
         let range = try number()
+        // Up to 18 digits and nothing else (what the API writes) cannot overflow: accumulated
+        // here, without making a String of them.
+        var at = range.lowerBound
+        let negative = bytes[at] == Byte.minus
+        if negative { at += 1 }
+        if range.upperBound - at <= 18 {
+            var value: Int64 = 0
+            while at < range.upperBound, Byte.isDigit(bytes[at]) {
+                value = value * 10 + Int64(bytes[at] &- 0x30)
+                at += 1
+            }
+            if at == range.upperBound { return negative ? -value : value }
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         if let value = Int64(text) { return value }
         // A fractional or exponent form is still a time: keep the event rather than stall.
@@ -114,7 +127,7 @@ extension JSONByteReader {
             if at < end, Byte.isSpace(base[at]) {
                 let from = at
                 repeat { at += 1 } while at < end && Byte.isSpace(base[at])
-                gaps.append(from..<at)
+                drop(from..<at)
             }
             guard at < end else { throw failing("unexpected end of page") }
             return base[at]

@@ -15,19 +15,19 @@ public enum PageScanner {
     }
 
     public static func scan(_ buffer: UnsafeBufferPointer<UInt8>) throws(MalformedPage) -> AuditPage {
-        var reader = JSONByteReader(buffer)
-        return try reader.page()
+        try JSONByteReader.reading(buffer) { reader throws(MalformedPage) in try reader.page() }
     }
 
     /// One event object alone (a line a sink wrote), validated like an item of `data`, with
     /// nothing but whitespace after it.
     public static func event(_ buffer: UnsafeBufferPointer<UInt8>) throws(MalformedPage) -> AuditEvent {
-        var reader = JSONByteReader(buffer)
-        reader.skipSpace()
-        let event = try reader.event(index: 0)
-        reader.skipSpace()
-        guard reader.pos == buffer.count else { throw reader.fail("text after the event object") }
-        return event
+        try JSONByteReader.reading(buffer) { reader throws(MalformedPage) in
+            reader.skipSpace()
+            let event = try reader.event(index: 0)
+            reader.skipSpace()
+            guard reader.pos == buffer.count else { throw reader.fail("text after the event object") }
+            return event
+        }
     }
 }
 
@@ -50,11 +50,30 @@ enum Byte {
 struct JSONByteReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var pos = 0
-    /// The runs of whitespace skipped outside strings since `gaps` was cleared: exactly the
-    /// bytes compaction drops, so an event is compacted by copying what lies between them.
-    var gaps: [Range<Int>] = []
+    /// An event without its insignificant whitespace, built while it is read: each run of
+    /// whitespace skipped outside strings sends the bytes before it here, so the bytes are
+    /// copied once, in the pass that validates them. Room for the whole page plus the
+    /// overrun of `keep`'s sixteen-byte stores.
+    let compacted: UnsafeMutablePointer<UInt8>
+    /// How many bytes `compacted` holds of the event being read.
+    var compactedCount = 0
+    /// The page bytes before this are in `compacted` or were whitespace.
+    var keptUntil = 0
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    /// A reader over `bytes` for the span of `body`, with its compaction buffer.
+    static func reading<Result>(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (inout JSONByteReader) throws(MalformedPage) -> Result
+    ) throws(MalformedPage) -> Result {
+        let compacted = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count + copyOverrun)
+        defer { compacted.deallocate() }
+        var reader = JSONByteReader(bytes: bytes, compacted: compacted)
+        return try body(&reader)
+    }
+
+    private init(bytes: UnsafeBufferPointer<UInt8>, compacted: UnsafeMutablePointer<UInt8>) {
+        self.bytes = bytes
+        self.compacted = compacted
+    }
 
     func fail(_ reason: String) -> MalformedPage { MalformedPage(reason: reason, offset: pos) }
 
@@ -63,7 +82,44 @@ struct JSONByteReader {
         guard pos < bytes.count, Byte.isSpace(bytes[pos]) else { return }
         let start = pos
         repeat { pos += 1 } while pos < bytes.count && Byte.isSpace(bytes[pos])
-        gaps.append(start..<pos)
+        drop(start..<pos)
+    }
+
+    /// `whitespace` (outside any string) is left out of the event being read: the bytes since
+    /// the last run go to `compacted`.
+    @inline(__always)
+    mutating func drop(_ whitespace: Range<Int>) {
+        keep(until: whitespace.lowerBound)
+        keptUntil = whitespace.upperBound
+    }
+
+    /// The bytes from `keptUntil` to `until`, appended to `compacted`.
+    ///
+    /// The pieces between whitespace runs are short (a token or two in `json.dumps` output),
+    /// so each is copied sixteen bytes at a time rather than by a `memmove` call: a store may
+    /// run up to `copyOverrun` bytes past the piece's end, into room the next piece overwrites
+    /// or `compacted`'s spare; a load never runs past the page.
+    @inline(__always)
+    mutating func keep(until: Int) {
+        let source = bytes.baseAddress!
+        var at = keptUntil
+        var count = compactedCount
+        while at < until {
+            guard at + 16 <= bytes.count else {
+                (compacted + count).update(from: source + at, count: until - at)
+                count += until - at
+                break
+            }
+            let low = UnsafeRawPointer(source + at).loadUnaligned(as: UInt64.self)
+            let high = UnsafeRawPointer(source + at + 8).loadUnaligned(as: UInt64.self)
+            UnsafeMutableRawPointer(compacted + count).storeBytes(of: low, as: UInt64.self)
+            UnsafeMutableRawPointer(compacted + count + 8).storeBytes(of: high, as: UInt64.self)
+            let step = min(16, until - at)
+            at += step
+            count += step
+        }
+        compactedCount = count
+        keptUntil = until
     }
 
     @inline(__always)
@@ -147,7 +203,8 @@ struct JSONByteReader {
 
     mutating func event(index: Int) throws(MalformedPage) -> AuditEvent {
         let start = pos
-        gaps.removeAll(keepingCapacity: true)
+        compactedCount = 0
+        keptUntil = start
         try expect(Byte.openBrace, "data[\(index)] to be an object")
         var id: HashedID?
         var type: String?
@@ -170,55 +227,21 @@ struct JSONByteReader {
         guard let id, !id.isEmpty else { throw fail("data[\(index)] has no \"id\"") }
         guard let type else { throw fail("data[\(index)] (\(id)) has no \"type\"") }
         guard let effectiveAt else { throw fail("data[\(index)] (\(id)) has no \"effective_at\"") }
-        let dropped = gaps.reduce(0) { $0 + $1.count }
-        return AuditEvent.make(
-            id: id, type: type, effectiveAt: effectiveAt, count: raw.count - dropped, spare: Self.copyOverrun
-        ) { out in
-            if gaps.isEmpty {
+        // No whitespace inside (a compact page): the bytes are copied from the page itself.
+        if keptUntil == start {
+            return AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: raw.count) { out in
                 out.baseAddress!.initialize(from: raw.baseAddress!, count: raw.count)
-            } else {
-                copy(start..<pos, without: gaps, to: UnsafeMutableRawPointer(out.baseAddress!))
             }
+        }
+        keep(until: pos)
+        let compacted = UnsafeBufferPointer(start: compacted, count: compactedCount)
+        return AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: compacted.count) { out in
+            out.baseAddress!.initialize(from: compacted.baseAddress!, count: compacted.count)
         }
     }
 
-    /// How far past its end `copy` may write.
+    /// How far past its end `keep` may write.
     static let copyOverrun = 16
-
-    /// The bytes of `event` minus the whitespace runs `gaps` (which lie inside it), to `target`.
-    ///
-    /// The pieces between gaps are short (a token or two in `json.dumps` output), so each is
-    /// copied sixteen bytes at a time rather than by a `memmove` call: a store may run past the
-    /// piece's end into bytes the next piece overwrites, or up to `copyOverrun` bytes past the
-    /// whole, which the target must have room for; a load never runs past the page.
-    func copy(_ event: Range<Int>, without gaps: [Range<Int>], to target: UnsafeMutableRawPointer) {
-        let source = bytes.baseAddress!
-        let end = bytes.count
-        var count = 0
-        func piece(_ from: Int, _ until: Int) {
-            var at = from
-            while at < until {
-                guard at + 16 <= end else {
-                    (target + count).copyMemory(from: source + at, byteCount: until - at)
-                    count += until - at
-                    return
-                }
-                let low = UnsafeRawPointer(source + at).loadUnaligned(as: UInt64.self)
-                let high = UnsafeRawPointer(source + at + 8).loadUnaligned(as: UInt64.self)
-                (target + count).storeBytes(of: low, as: UInt64.self)
-                (target + count + 8).storeBytes(of: high, as: UInt64.self)
-                let step = min(16, until - at)
-                at += step
-                count += step
-            }
-        }
-        var from = event.lowerBound
-        for gap in gaps {
-            piece(from, gap.lowerBound)
-            from = gap.upperBound
-        }
-        piece(from, event.upperBound)
-    }
 
     enum EventKey { case id, type, effectiveAt, other }
 
