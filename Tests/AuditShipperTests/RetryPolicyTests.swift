@@ -11,6 +11,7 @@ import Testing
         "Sun, 06 Nov 1994 08:49:37 GMT",  // IMF-fixdate
         "Sunday, 06-Nov-94 08:49:37 GMT",  // RFC 850
         "Sun Nov  6 08:49:37 1994",  // asctime
+        "SUN, 06 NOV 1994 08:49:37 GMT",  // names are case-insensitive
     ])
     func retryAfterAsAnHTTPDate(value: String) {
         let date: Int64 = 784_111_777
@@ -22,6 +23,7 @@ import Testing
     @Test(arguments: [
         "soon", "", "Sun, 06 Nov 99999999999999 08:49:37 GMT", "Sun, 06 Nov 1994 99999999999:49:37 GMT",
         "Sun, 06 Nov 1994 08:49:-9223372036854775808 GMT", "Sun, 06 Nov 0 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:4x:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT", "Sun, 06 1994 08:49:37 GMT",
     ])
     func garbageRetryAfterIsIgnored(_ value: String) {
         #expect(RetryPolicy.parseRetryAfter(value, now: 0) == nil)

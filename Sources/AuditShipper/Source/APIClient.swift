@@ -155,7 +155,7 @@ public struct APIClient: AuditLogSource {
         }
         let body = response.body ?? ByteBuffer()
         let status = Int(response.status.code)
-        metrics?.apiRequests(code: "\(status)").increment()
+        metrics?.apiRequests(status: status).increment()
         metrics?.apiRequestDuration.record(ContinuousClock.now - started)
         switch status {
         case 200:

@@ -64,37 +64,45 @@ public struct AuditLogQuery: Sendable, Hashable {
     public init(filters: AuditLogFilters = AuditLogFilters()) { self.filters = filters }
 
     /// The wire form the SDKs use: `effective_at[gte]=…`, repeated `event_types[]=…`, brackets
-    /// percent-encoded, every filter on every page.
+    /// percent-encoded, every filter on every page. Built as bytes, once per request.
     public var queryString: String {
-        var items: [(String, String)] = []
-        if let v = effectiveAtGreaterThan { items.append(("effective_at[gt]", String(v))) }
-        if let v = effectiveAtGreaterOrEqual { items.append(("effective_at[gte]", String(v))) }
-        if let v = effectiveAtLessThan { items.append(("effective_at[lt]", String(v))) }
-        if let v = effectiveAtLessOrEqual { items.append(("effective_at[lte]", String(v))) }
-        for field in AuditLogFilters.fields {
-            items += filters[keyPath: field.values].map { (field.name + "[]", $0) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        func add(_ name: String, _ value: String) {
+            if !bytes.isEmpty { bytes.append(UInt8(ascii: "&")) }
+            Self.percentEncode(name, into: &bytes)
+            bytes.append(UInt8(ascii: "="))
+            Self.percentEncode(value, into: &bytes)
         }
-        if tenantOnly { items.append(("tenant_only", "true")) }
-        if let limit { items.append(("limit", String(limit))) }
-        if let after { items.append(("after", after)) }
-        if let before { items.append(("before", before)) }
-        return items.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&")
+        if let v = effectiveAtGreaterThan { add("effective_at[gt]", String(v)) }
+        if let v = effectiveAtGreaterOrEqual { add("effective_at[gte]", String(v)) }
+        if let v = effectiveAtLessThan { add("effective_at[lt]", String(v)) }
+        if let v = effectiveAtLessOrEqual { add("effective_at[lte]", String(v)) }
+        for field in AuditLogFilters.fields {
+            for value in filters[keyPath: field.values] { add(field.name + "[]", value) }
+        }
+        if tenantOnly { add("tenant_only", "true") }
+        if let limit { add("limit", String(limit)) }
+        if let after { add("after", after) }
+        if let before { add("before", before) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
+    static let hexDigits = Array("0123456789ABCDEF".utf8)
+
     /// RFC 3986: everything but the unreserved characters is percent-encoded.
-    static func percentEncode(_ text: String) -> String {
-        var out = ""
+    static func percentEncode(_ text: String, into out: inout [UInt8]) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
                 UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
+                out.append(byte)
             default:
-                let hex = String(byte, radix: 16, uppercase: true)
-                out += byte < 16 ? "%0\(hex)" : "%\(hex)"
+                out.append(UInt8(ascii: "%"))
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
             }
         }
-        return out
     }
 }

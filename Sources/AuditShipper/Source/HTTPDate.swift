@@ -1,26 +1,57 @@
 /// The three date forms HTTP allows (IMF-fixdate, RFC 850, asctime), as Unix seconds.
 enum HTTPDate {
-    static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    /// Three-letter month names, lowercase, as one word each (byte 0 lowest).
+    static let months: [UInt32] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        .map { $0.utf8.reversed().reduce(0) { $0 << 8 | UInt32($1) } }
 
+    /// Read from the header's bytes without making a string of each part: the `Date` of
+    /// every response is read (the server's clock), a cost perf showed per request.
     static func parse(_ text: String) -> Int64? {
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "-" || $0 == "," }).map(String.init)
+        var text = text
+        return text.withUTF8 { parse(bytes: $0) }
+    }
+
+    static func parse(bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        func isSeparator(_ c: UInt8) -> Bool { c == 0x20 || c == UInt8(ascii: "-") || c == UInt8(ascii: ",") }
+        /// Up to 18 ASCII digits (more could overflow, and no field has them), else nil.
+        func number(_ part: Slice<UnsafeBufferPointer<UInt8>>) -> Int64? {
+            guard !part.isEmpty, part.count <= 18 else { return nil }
+            var value: Int64 = 0
+            for c in part {
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                value = value * 10 + Int64(c - 0x30)
+            }
+            return value
+        }
         var day: Int64?
         var month: Int64?
         var year: Int64?
         var clock: [Int64]?
-        for part in parts {
-            if let index = months.firstIndex(of: part.prefix(3).lowercased()), part.count == 3 {
+        var at = 0
+        while at < bytes.count {
+            guard !isSeparator(bytes[at]) else {
+                at += 1
+                continue
+            }
+            let start = at
+            while at < bytes.count, !isSeparator(bytes[at]) { at += 1 }
+            let part = bytes[start..<at]
+            if part.count == 3,
+                let index = months.firstIndex(of: part.reversed().reduce(0) { $0 << 8 | UInt32($1 | 0x20) })
+            {
                 month = Int64(index + 1)
-            } else if part.contains(":") {
-                let fields = part.split(separator: ":").compactMap { Int64($0) }
-                guard fields.count == 3 else { return nil }
-                clock = fields
-            } else if let number = Int64(part) {
+            } else if part.contains(UInt8(ascii: ":")) {
+                let fields = part.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map(number)
+                guard fields.count == 3, let hour = fields[0], let minute = fields[1], let second = fields[2] else {
+                    return nil
+                }
+                clock = [hour, minute, second]
+            } else if let value = number(part) {
                 if day == nil, part.count <= 2 {
-                    day = number
+                    day = value
                     continue
                 }
-                year = part.count == 2 ? (number < 70 ? 2000 + number : 1900 + number) : number
+                year = part.count == 2 ? (value < 70 ? 2000 + value : 1900 + value) : value
             }
         }
         // Bounded fields: a server's header cannot make the arithmetic below overflow.
