@@ -7,7 +7,8 @@
 # the same comparison against a server that is not the project's own (scripts/bench_server.py, Python's
 # http.server): PY_HISTORY events (default 30,000) over 30 days, from `start_at: beginning`,
 # with the requests each client made beside the fewest possible, and the HTTP exchange alone
-# (http-exchange-bench, curl) over the same pages. Last, the page reader alone
+# (http-exchange-bench, curl) over the same pages; then the same job against the same server
+# keeping connections open (HTTP/1.1), as the real API does. Last, the page reader alone
 # (page-reader-bench) over 50 pages recorded from each server, as served and re-encoded
 # compactly.
 set -euo pipefail
@@ -164,6 +165,33 @@ awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(cpu_secon
     -v n="$(cpu_seconds "$work/exchange-nio.time")" -v c="$(cpu_seconds "$work/exchange-curl.time")" 'BEGIN {
   printf "  the HTTP exchange alone, %d pages, bodies thrown away (CPU-s, and how many times fewer than the poller):\n", pages
   printf "    the daemon'"'"'s client (AsyncHTTPClient): %.2f (%.1fx); bare SwiftNIO: %.2f (%.1fx); curl: %.2f (%.1fx)\n", a, pc/a, n, pc/n, c, pc/c
+}' | tee -a "$work/result.txt"
+
+# The same job against the same server keeping connections open (HTTP/1.1 keep-alive, as the
+# real API does): what the daemon costs without a TCP connection per page.
+rm -f "$work/ka.port" "$work/state.json"
+python3 scripts/bench_server.py --keep-alive "$work/ka.port" "$py_history" 30 2>"$work/ka-server.log" &
+py_server=$!
+for _ in $(seq 600); do [ -s "$work/ka.port" ] && break; sleep 0.1; done
+[ -s "$work/ka.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/ka-server.log" >&2; exit 1; }
+port=$(cat "$work/ka.port")
+sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
+/usr/bin/time -v -o "$work/ka-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
+  >/dev/null 2>"$work/ka-daemon.log"
+k_requests=$(requests)
+k_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/ka-daemon.log" | tail -1 | cut -d= -f2)
+/usr/bin/time -v -o "$work/ka-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
+  >/dev/null 2>"$work/ka-python.log"
+kill "$py_server" 2>/dev/null || true
+[ "$k_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $k_delivered of $py_history events" >&2; exit 1; }
+awk -v n="$py_history" -v dq="$k_requests" -v dw="$(seconds "$(field "$work/ka-daemon.time" "Elapsed (wall clock)")")" \
+    -v dc="$(cpu_seconds "$work/ka-daemon.time")" -v dr="$(field "$work/ka-daemon.time" "Maximum resident set size")" \
+    -v pw="$(seconds "$(field "$work/ka-python.time" "Elapsed (wall clock)")")" \
+    -v pc="$(cpu_seconds "$work/ka-python.time")" -v pr="$(field "$work/ka-python.time" "Maximum resident set size")" 'BEGIN {
+  printf "python http.server keeping connections open (HTTP/1.1), the same job:\n"
+  printf "  openai-auditd once: %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB\n", dq, dw, dc, n/dc, dr/1024
+  printf "  python poller:      %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB\n", pw, pc, n/pc, pr/1024
+  printf "  daemon / python: %.1fx fewer CPU-seconds, %.2fx the wall time, %.2fx the peak RSS\n", pc/dc, dw/pw, dr/pr
 }' | tee -a "$work/result.txt"
 
 # The page reader alone, over pages recorded from both servers.

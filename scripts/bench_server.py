@@ -6,7 +6,12 @@ own simulator: newest first, `after=<last_id>` paging, `effective_at[gte|gt|lt|l
 the `Date` header http.server sends. `tenant_only=true` answers an empty list (these events are
 all organization-scoped). GET /_stats gives the number of audit log requests served.
 
-Usage: bench_server.py PORT_FILE EVENTS DAYS [SEED]"""
+By default it answers as http.server does out of the box: HTTP/1.0, a connection per request.
+With --keep-alive it speaks HTTP/1.1 and keeps connections open, with Nagle's algorithm off:
+http.server writes a response's header and body in two sends, and with Nagle on a small body
+waits for the client's delayed ACK (about 40 ms a response, on this machine's loopback).
+
+Usage: bench_server.py [--keep-alive] PORT_FILE EVENTS DAYS [SEED]"""
 import bisect
 import json
 import random
@@ -101,8 +106,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    port_file, count, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    args = sys.argv[1:]
+    if args and args[0] == "--keep-alive":
+        args = args[1:]
+        Handler.protocol_version = "HTTP/1.1"
+        Handler.disable_nagle_algorithm = True
+    port_file, count, days = args[0], int(args[1]), int(args[2])
+    seed = int(args[3]) if len(args) > 3 else 1
     Handler.events = make_events(count, days, seed)
     Handler.times = [-event["effective_at"] for event in Handler.events]
     Handler.positions = {event["id"]: index for index, event in enumerate(Handler.events)}
