@@ -34,12 +34,7 @@ public enum TimeSpec {
         let chars = Array(text.utf8)
         func number(_ from: Int, _ count: Int) -> Int64? {
             guard from + count <= chars.count else { return nil }
-            var value: Int64 = 0
-            for c in chars[from..<(from + count)] {
-                guard c >= 0x30 && c <= 0x39 else { return nil }
-                value = value * 10 + Int64(c - 0x30)
-            }
-            return value
+            return DecimalDigits.value(chars[from..<(from + count)])
         }
         guard let year = number(0, 4), chars.count >= 10, chars[4] == 0x2D, let month = number(5, 2), chars[7] == 0x2D,
             let day = number(8, 2), (1...12).contains(month), (1...31).contains(day)

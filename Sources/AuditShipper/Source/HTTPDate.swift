@@ -13,16 +13,6 @@ enum HTTPDate {
 
     static func parse(bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         func isSeparator(_ c: UInt8) -> Bool { c == 0x20 || c == UInt8(ascii: "-") || c == UInt8(ascii: ",") }
-        /// Up to 18 ASCII digits (more could overflow, and no field has them), else nil.
-        func number(_ part: Slice<UnsafeBufferPointer<UInt8>>) -> Int64? {
-            guard !part.isEmpty, part.count <= 18 else { return nil }
-            var value: Int64 = 0
-            for c in part {
-                guard c >= 0x30 && c <= 0x39 else { return nil }
-                value = value * 10 + Int64(c - 0x30)
-            }
-            return value
-        }
         var day: Int64?
         var month: Int64?
         var year: Int64?
@@ -41,12 +31,13 @@ enum HTTPDate {
             {
                 month = Int64(index + 1)
             } else if part.contains(UInt8(ascii: ":")) {
-                let fields = part.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).map(number)
+                let fields = part.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+                    .map(DecimalDigits.value)
                 guard fields.count == 3, let hour = fields[0], let minute = fields[1], let second = fields[2] else {
                     return nil
                 }
                 clock = [hour, minute, second]
-            } else if let value = number(part) {
+            } else if let value = DecimalDigits.value(part) {
                 if day == nil, part.count <= 2 {
                     day = value
                     continue

@@ -70,18 +70,11 @@ extension JSONByteReader {
     mutating func integer(_ what: @autoclosure () -> String) throws(MalformedPage) -> Int64 {
         guard Byte.isDigit(try peek()) || bytes[pos] == Byte.minus else { throw fail("\(what()) is not a number") }
         let range = try number()
-        // Up to 18 digits and nothing else (what the API writes) cannot overflow: accumulated
-        // here, without making a String of them.
-        var at = range.lowerBound
-        let negative = bytes[at] == Byte.minus
-        if negative { at += 1 }
-        if range.upperBound - at <= 18 {
-            var value: Int64 = 0
-            while at < range.upperBound, Byte.isDigit(bytes[at]) {
-                value = value * 10 + Int64(bytes[at] &- 0x30)
-                at += 1
-            }
-            if at == range.upperBound { return negative ? -value : value }
+        // Digits alone (what the API writes) are read as they are, without making a String.
+        let negative = bytes[range.lowerBound] == Byte.minus
+        let digits = (negative ? range.lowerBound + 1 : range.lowerBound)..<range.upperBound
+        if let value = DecimalDigits.value(bytes[digits]) {
+            return negative ? -value : value
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         if let value = Int64(text) { return value }
