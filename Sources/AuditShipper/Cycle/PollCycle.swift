@@ -288,10 +288,6 @@ public struct PollCycle: Sendable {
                 heartbeat?.beat()
                 progress.report.pages += 1
                 metrics?.eventsReceived.increment(by: Int64(page.events.count))
-                // A walk that goes on past a page may hold up to `cap` ids: room for them at
-                // once, rather than by doubling, each time re-hashing every id held (perf: a
-                // third of the walk's own time).
-                if page.hasMore, let cap, seen.capacity < cap { seen.reserveCapacity(cap + settings.pageSize) }
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
                     guard seen.insert(event.hashedID).inserted, windows.contains(where: { $0.needs(event) }) else {
