@@ -106,13 +106,18 @@ awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v
 
 # Against Python's http.server: the requests each client made, and the usual figures.
 py_history=${PY_HISTORY:-30000}
-rm -f "$work/py.port"
-python3 scripts/bench_server.py "$work/py.port" "$py_history" 30 2>"$work/py-server.log" &
-py_server=$!
-trap 'stop_simulator; kill "$py_server" 2>/dev/null || true' EXIT
-for _ in $(seq 600); do [ -s "$work/py.port" ] && break; sleep 0.1; done
-[ -s "$work/py.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/py-server.log" >&2; exit 1; }
-port=$(cat "$work/py.port")
+start_python_server() { # $1 = a name for its files, then bench_server.py's options
+  local name=$1
+  shift
+  rm -f "$work/$name.port"
+  python3 scripts/bench_server.py "$@" "$work/$name.port" "$py_history" 30 2>"$work/$name-server.log" &
+  py_server=$!
+  for _ in $(seq 600); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
+  [ -s "$work/$name.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/$name-server.log" >&2; exit 1; }
+  port=$(cat "$work/$name.port")
+}
+trap 'stop_simulator; kill "${py_server:-}" 2>/dev/null || true' EXIT
+start_python_server py
 requests() { served "http://127.0.0.1:$port/_stats"; }
 rm -f "$work/state.json"
 cat >"$work/config.yaml" <<YAML
@@ -169,12 +174,8 @@ awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(cpu_secon
 
 # The same job against the same server keeping connections open (HTTP/1.1 keep-alive, as the
 # real API does): what the daemon costs without a TCP connection per page.
-rm -f "$work/ka.port" "$work/state.json"
-python3 scripts/bench_server.py --keep-alive "$work/ka.port" "$py_history" 30 2>"$work/ka-server.log" &
-py_server=$!
-for _ in $(seq 600); do [ -s "$work/ka.port" ] && break; sleep 0.1; done
-[ -s "$work/ka.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/ka-server.log" >&2; exit 1; }
-port=$(cat "$work/ka.port")
+rm -f "$work/state.json"
+start_python_server ka --keep-alive
 sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
 /usr/bin/time -v -o "$work/ka-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
   >/dev/null 2>"$work/ka-daemon.log"
