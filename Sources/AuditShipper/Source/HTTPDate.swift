@@ -1,8 +1,12 @@
 /// The three date forms HTTP allows (IMF-fixdate, RFC 850, asctime), as Unix seconds.
 enum HTTPDate {
-    /// Three-letter month names, lowercase, as one word each (byte 0 lowest).
-    static let months: [UInt32] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-        .map { $0.utf8.reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+    /// The three-letter month names, each as `word` makes it.
+    static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        .map { word($0.utf8) }
+
+    /// A short name as one integer, lowercased (bit 0x20 set on each byte), to compare names
+    /// without making a string of each part.
+    static func word(_ name: some Collection<UInt8>) -> UInt32 { name.reduce(0) { $0 << 8 | UInt32($1 | 0x20) } }
 
     /// Read from the header's bytes without making a string of each part: the `Date` of
     /// every response is read (the server's clock), a cost perf showed per request.
@@ -26,9 +30,7 @@ enum HTTPDate {
             let start = at
             while at < bytes.count, !isSeparator(bytes[at]) { at += 1 }
             let part = bytes[start..<at]
-            if part.count == 3,
-                let index = months.firstIndex(of: part.reversed().reduce(0) { $0 << 8 | UInt32($1 | 0x20) })
-            {
+            if part.count == 3, let index = months.firstIndex(of: word(part)) {
                 month = Int64(index + 1)
             } else if part.contains(UInt8(ascii: ":")) {
                 let fields = part.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)

@@ -227,16 +227,16 @@ struct JSONByteReader {
         guard let id, !id.isEmpty else { throw fail("data[\(index)] has no \"id\"") }
         guard let type else { throw fail("data[\(index)] (\(id)) has no \"type\"") }
         guard let effectiveAt else { throw fail("data[\(index)] (\(id)) has no \"effective_at\"") }
-        // No whitespace inside (a compact page): the bytes are copied from the page itself.
+        // No whitespace inside (a compact page): the event's bytes are the page's own.
+        let json: UnsafeBufferPointer<UInt8>
         if keptUntil == start {
-            return AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: raw.count) { out in
-                out.baseAddress!.initialize(from: raw.baseAddress!, count: raw.count)
-            }
+            json = raw
+        } else {
+            keep(until: pos)
+            json = UnsafeBufferPointer(start: compacted, count: compactedCount)
         }
-        keep(until: pos)
-        let compacted = UnsafeBufferPointer(start: compacted, count: compactedCount)
-        return AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: compacted.count) { out in
-            out.baseAddress!.initialize(from: compacted.baseAddress!, count: compacted.count)
+        return AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: json.count) { out in
+            out.baseAddress!.initialize(from: json.baseAddress!, count: json.count)
         }
     }
 
