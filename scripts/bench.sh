@@ -166,10 +166,15 @@ awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc
   printf "  python poller:      %d requests, %.2f s wall, %.2f CPU-s, %.0f events/CPU-s, peak RSS %.1f MB (%d events)\n", pq, pw, pc, pd/pc, pr/1024, pd
   printf "  daemon / python: %.1fx fewer CPU-seconds, %.2fx the wall time, %.2fx the peak RSS\n", pc/dc, dw/pw, dr/pr
 }' | tee -a "$work/result.txt"
+# Issue 12 asks for 10x fewer CPU-seconds than the poller (15x from 200,000 events): the
+# share of that budget the exchange alone takes shows what is left to read and deliver.
 awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(cpu_seconds "$work/exchange-ahc.time")" \
-    -v n="$(cpu_seconds "$work/exchange-nio.time")" -v c="$(cpu_seconds "$work/exchange-curl.time")" 'BEGIN {
+    -v n="$(cpu_seconds "$work/exchange-nio.time")" -v c="$(cpu_seconds "$work/exchange-curl.time")" \
+    -v goal="$((py_history >= 200000 ? 15 : 10))" 'BEGIN {
   printf "  the HTTP exchange alone, %d pages, bodies thrown away (CPU-s, and how many times fewer than the poller):\n", pages
   printf "    the daemon'"'"'s client (AsyncHTTPClient): %.2f (%.1fx); bare SwiftNIO: %.2f (%.1fx); curl: %.2f (%.1fx)\n", a, pc/a, n, pc/n, c, pc/c
+  b = pc / goal
+  printf "    %dx fewer than the poller is %.2f CPU-s; the exchange alone takes %.0f%% of it with the daemon'"'"'s client, %.0f%% with bare SwiftNIO, %.0f%% with curl\n", goal, b, 100*a/b, 100*n/b, 100*c/b
 }' | tee -a "$work/result.txt"
 
 # The same job against the same server keeping connections open (HTTP/1.1 keep-alive, as the
