@@ -4,7 +4,7 @@ SOURCES := Package.swift Sources Tests Fuzz
 BIN := .build/debug
 RELEASE_BIN := .build/release
 
-.PHONY: all setup build release deb test demo format lint fuzz bench clean
+.PHONY: all setup build release deb test demo format lint fuzz bench bench-idle clean
 
 all: build
 
@@ -49,6 +49,10 @@ fuzz: setup
 ## 200,000 events caught up by a release build; prints events/s and peak RSS (see docs/benchmark.md).
 bench: release
 	scripts/bench.sh
+
+## DESIGN.md's idle budget: CPU per hour at a 60 s interval, RSS over a day's cycles (IDLE_MINUTES, default 24).
+bench-idle: release
+	scripts/bench-idle.sh
 
 clean:
 	rm -rf .build dist

@@ -16,31 +16,10 @@ cd "$(dirname "$0")/.."
 history=${HISTORY:-200000}
 work=.build/bench
 rm -rf "$work" && mkdir -p "$work"
-key=sk-admin-simulator-0000000000000000
-export OPENAI_ADMIN_KEY=$key
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 python3 -c 'import requests' 2>/dev/null || pip install --quiet requests
-
-start_simulator() { # $1 = events, $2 = seconds they span (default 30 days)
-  rm -f "$work/port"
-  .build/release/openai-audit-sim --port 0 --port-file "$work/port" --admin-key "$key" \
-    --history "$1" --history-span "${2:-2592000}" --tricky-rate 0.05 2>"$work/simulator.log" &
-  simulator=$!
-  for _ in $(seq 600); do [ -s "$work/port" ] && break; sleep 0.1; done
-  [ -s "$work/port" ] || { echo "bench: simulator did not start" >&2; cat "$work/simulator.log" >&2; exit 1; }
-  port=$(cat "$work/port")
-}
-stop_simulator() { kill "$simulator" 2>/dev/null || true; wait "$simulator" 2>/dev/null || true; }
 trap stop_simulator EXIT
-
-field() { # $1 = time -v output, $2 = label
-  grep -F "$2" "$1" | head -1 | awk -F': ' '{print $2}'
-}
-cpu_seconds() { # $1 = time -v output: user + system seconds
-  awk -v u="$(field "$1" "User time")" -v s="$(field "$1" "System time")" 'BEGIN{print u+s}'
-}
-seconds() { # h:mm:ss or m:ss.ss -> seconds
-  awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }' <<<"$1"
-}
 
 run_daemon() { # $1 = label; prints "wall cpu rss delivered"
   rm -f "$work/state.json"
@@ -69,8 +48,6 @@ start_simulator $((history / 4))
 read -r q_wall q_cpu q_rss q_delivered < <(run_daemon quarter)
 stop_simulator
 
-# The audit log requests a server has served so far ($1: its stats URL, whose JSON has "requests").
-served() { curl -sf "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
 sim_requests() { served "http://127.0.0.1:$port/_sim/stats"; }
 
 start_simulator "$history"
