@@ -11,9 +11,12 @@ start_simulator() { # $1 = events, $2 = seconds they span (default 30 days), the
   .build/release/openai-audit-sim --port 0 --port-file "$work/port" --admin-key "$key" \
     --history "$events" --history-span "$span" --tricky-rate 0.05 "$@" 2>"$work/simulator.log" &
   simulator=$!
-  for _ in $(seq 600); do [ -s "$work/port" ] && break; sleep 0.1; done
-  [ -s "$work/port" ] || { echo "bench: simulator did not start" >&2; cat "$work/simulator.log" >&2; exit 1; }
-  port=$(cat "$work/port")
+  await_port "$work/port" "$work/simulator.log" "simulator"
+}
+await_port() { # $1 = the port file a server writes, $2 = its log, $3 = what it is; sets `port`
+  for _ in $(seq 600); do [ -s "$1" ] && break; sleep 0.1; done
+  [ -s "$1" ] || { echo "bench: $3 did not start" >&2; cat "$2" >&2; exit 1; }
+  port=$(cat "$1")
 }
 stop_simulator() { kill "${simulator:-}" 2>/dev/null || true; wait "${simulator:-}" 2>/dev/null || true; }
 
@@ -26,5 +29,6 @@ cpu_seconds() { # $1 = time -v output: user + system seconds
 seconds() { # h:mm:ss or m:ss.ss -> seconds
   awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }' <<<"$1"
 }
-# The audit log requests a server has served so far ($1: its stats URL, whose JSON has "requests").
-served() { curl -sf "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
+# A count from a server's stats ($1: its stats URL; $2: the count, default "requests": the audit
+# log requests served so far).
+served() { curl -sf "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['${2:-requests}'])"; }

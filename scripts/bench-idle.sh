@@ -81,7 +81,7 @@ for pid in "$minute" "$second"; do
   [ "$status" = 0 ] || { echo "bench-idle: a daemon exited $status on SIGTERM; see $work/*.log" >&2; exit 1; }
 done
 pids=()
-held=$(curl -sf "http://127.0.0.1:$port/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+held=$(served "http://127.0.0.1:$port/_sim/stats" events)
 stop_simulator
 
 # Every id once in each file; the 1 s daemon holds what the 60 s one does.

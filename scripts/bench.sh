@@ -89,9 +89,7 @@ start_python_server() { # $1 = a name for its files, then bench_server.py's opti
   rm -f "$work/$name.port"
   python3 scripts/bench_server.py "$@" "$work/$name.port" "$py_history" 30 2>"$work/$name-server.log" &
   py_server=$!
-  for _ in $(seq 600); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
-  [ -s "$work/$name.port" ] || { echo "bench: the Python server did not start" >&2; cat "$work/$name-server.log" >&2; exit 1; }
-  port=$(cat "$work/$name.port")
+  await_port "$work/$name.port" "$work/$name-server.log" "the Python server"
 }
 trap 'stop_simulator; kill "${py_server:-}" 2>/dev/null || true' EXIT
 start_python_server py
