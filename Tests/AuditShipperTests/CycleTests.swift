@@ -336,6 +336,47 @@ import Testing
         expectOnceInOrder(sink.events.filter { $0.id != "audit_log-future" }, count: 68)
     }
 
+    /// A server that lists an event outside the slice asked for (a late stamp listed among
+    /// old events, an event stamped in milliseconds listed at its real second, a filter
+    /// ignored now and then): the event is delivered, but the position moves no further than
+    /// the slice's end, so the ground between that end and the event's stamp is still read.
+    /// (Before the fix, `once` delivered 2 of a 10-hour backlog of 1,000 and moved on.)
+    @Test(arguments: [Self.now - 120, (Self.now - 30_000) * 1000])
+    func anEventListedOutsideItsSliceSkipsNoGround(_ stamp: Int64) async throws {
+        let backlog = add(count: 1000, from: Self.now - 36_000, to: Self.now - 3600)
+        let stray = AuditEvent.make(
+            id: "audit_log-stray", type: "login.succeeded", effectiveAt: stamp,
+            json: Array(#"{"id":"audit_log-stray","type":"login.succeeded","effective_at":\#(stamp)}"#.utf8))
+        let inner = StoreSource(simulator)
+        inner.serverTime.withLock { $0 = Self.now }
+        // Listed on the first page of every bounded slice that covers one old second, as if it
+        // were stamped there; nowhere else.
+        let listedAt = Self.now - 30_000
+        let source = ScriptedSource { query in
+            var page = try inner.pageSynchronously(query)
+            if let end = query.effectiveAtLessThan, let start = query.effectiveAtGreaterOrEqual,
+                (start..<end).contains(listedAt), query.after == nil, !query.tenantOnly
+            {
+                page.events.insert(stray, at: 0)
+            }
+            return page
+        }
+        let settings = CycleSettings(pageSize: 100, includeTenantEvents: .off, lookback: 600, maxWindowEvents: 100)
+        var cycle = PollCycle(
+            source: source, sinks: [sink], settings: settings,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _, _ in })
+        var state = freshState(startAt: Self.now - 40_000)
+        _ = try await cycle.run(state: &state, now: Self.now)
+        let missing = Set(backlog).subtracting(sink.ids)
+        #expect(missing.isEmpty, "every event of the backlog, the stray's slice or not: \(missing.count) missing")
+        #expect(sink.ids.count == 1001, "each once, the stray too")
+        #expect(state.recording.completeBefore <= Self.now)
+        // A second run finds nothing it did not send.
+        let again = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(again.delivered == 0)
+        #expect(sink.ids.count == 1001)
+    }
+
     /// Pages that lie make no progress: `has_more` with nothing to continue after, a cursor
     /// that comes back (A → B → A), or cursors without end are malformed; the cycle fails
     /// (retried at the next poll) and no position moves.

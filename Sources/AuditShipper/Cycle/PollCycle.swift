@@ -508,10 +508,14 @@ public struct PollCycle: Sendable {
     /// Hands a slice's `events` to the active sinks in batches, each sink only what it does
     /// not hold; the state is written after each batch. With the last batch (or alone, for an
     /// empty slice) the slice is complete for every sink still active: its T moves to
-    /// `completing`. No T moves past `clock`, the server's.
+    /// `completing`. No T moves past `completing` (nor `clock`, the server's), whatever the
+    /// events' own stamps say.
     func deliver(
         _ events: [AuditEvent], completing end: Int64?, clock: Int64, progress: inout Progress, now: Int64
     ) async throws {
+        // What a batch may complete: up to the slice's end (capped at the server's clock
+        // already), or the clock where the slice reached nothing.
+        let bound = end ?? clock
         var offset = 0
         repeat {
             let batch = events[offset..<min(offset + settings.batchSize, events.count)]
@@ -549,8 +553,11 @@ public struct PollCycle: Sendable {
                     given[index - batch.startIndex] = true
                     if batch[index].effectiveAt < completeBefore { late[index - batch.startIndex] = true }
                 }
+                // Never past what the slice covers: a server may list an event outside the
+                // range asked for (a late stamp, milliseconds, a filter ignored), and the ground
+                // between the slice's end and that event has not been read yet.
                 progress.state.positions[sink.name]!.accept(
-                    subset, through: batch.last.map { min($0.effectiveAt, clock) })
+                    subset, through: batch.last.map { min($0.effectiveAt, bound) })
             }
             if offset == events.count, let end {
                 for sink in progress.active { progress.state.positions[sink.name]!.complete(before: end) }

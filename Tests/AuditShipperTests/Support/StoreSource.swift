@@ -17,7 +17,10 @@ final class StoreSource: AuditLogSource {
 
     var requestCount: Int { queries.withLock { $0.count } }
 
-    func page(_ query: AuditLogQuery) async throws -> AuditPage {
+    func page(_ query: AuditLogQuery) async throws -> AuditPage { try pageSynchronously(query) }
+
+    /// `page`, for a `ScriptedSource` that rewrites what the store lists.
+    func pageSynchronously(_ query: AuditLogQuery) throws -> AuditPage {
         let number = queries.withLock {
             $0.append(query)
             return $0.count
