@@ -242,6 +242,14 @@ import Testing
         #expect(try log.read().isEmpty)
         try log.record(AuditEvent.make(id: "audit_log-4", type: "t", effectiveAt: 12, json: []))
         #expect(try log.read() == [Receipt(id: "audit_log-4", effectiveAt: 12)])
+        // Emptied again through the descriptor `clear` opened: the next line starts the file,
+        // with no hole of NULs before it (the torn first receipt of a second crash).
+        try log.clear()
+        try log.record(AuditEvent.make(id: "audit_log-5", type: "t", effectiveAt: 13, json: []))
+        #expect(try log.read() == [Receipt(id: "audit_log-5", effectiveAt: 13)])
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        #expect(!bytes.contains(0), "no NUL in the record")
+        #expect(bytes.first == UInt8(ascii: "{"))
     }
 
     /// `state reset` run by root on a service's DynamicUser state directory: what root

@@ -37,12 +37,18 @@ public final class ReceiptLog: Sendable {
         line.append(contentsOf: #","effective_at":\#(event.effectiveAt)}"#.utf8)
         line.append(0x0A)
         try descriptor.withLock { fd throws(StateError) in
-            if fd < 0 {
-                fd = try StateStore.openRegular(
-                    path, O_WRONLY | O_APPEND | O_CREAT, mode: 0o600, owner: owner, what: "receipt log")
-            }
+            if fd < 0 { fd = try open(creating: true) }
             try StateStore.writeAll(line, to: fd, path: path)
         }
+    }
+
+    /// The one way the record is opened, by `record` and `clear` alike: always `O_APPEND`,
+    /// so that after `ftruncate` the next line lands at the new end, not at the offset an
+    /// earlier write left (which made the file sparse and its first line unreadable: one
+    /// event twice in the journal after a second crash).
+    func open(creating: Bool) throws(StateError) -> Int32 {
+        try StateStore.openRegular(
+            path, O_WRONLY | O_APPEND | (creating ? O_CREAT : 0), mode: 0o600, owner: owner, what: "receipt log")
     }
 
     /// The events recorded since the last `clear()`. A last line cut by a crash is left out:
@@ -72,7 +78,7 @@ public final class ReceiptLog: Sendable {
         try descriptor.withLock { fd throws(StateError) in
             if fd < 0 {
                 guard access(path, F_OK) == 0 else { return }
-                fd = try StateStore.openRegular(path, O_WRONLY, mode: 0o600, owner: owner, what: "receipt log")
+                fd = try open(creating: false)
             }
             guard ftruncate(fd, 0) == 0 else {
                 throw .unwritable(path: path, reason: "cannot empty the receipt log: \(StateStore.errnoText())")
