@@ -14,12 +14,13 @@ public struct ProxySettings: Sendable, Equatable, CustomStringConvertible {
     /// Where it was set: `api.proxy`, `HTTPS_PROXY`, ...
     public var origin: String
 
-    /// `http://user:***@host:port (from HTTPS_PROXY)`: never the password.
+    /// `http://***:***@host:port (from HTTPS_PROXY)`: never the credentials.
     public var description: String { "\(url) (from \(origin))" }
 
-    /// The proxy's URL with the password replaced by `***`.
+    /// The proxy's URL with the user name and password each replaced by `***`: some proxies
+    /// take a token as the user name, so it is as secret as the password.
     public var url: String {
-        let credentials = username.map { "\($0):***@" } ?? ""
+        let credentials = username == nil ? "" : "***:***@"
         let shown = host.contains(":") ? "[\(host)]" : host
         return "http://\(credentials)\(shown):\(port)"
     }
