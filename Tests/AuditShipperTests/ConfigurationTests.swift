@@ -326,6 +326,10 @@ import Testing
         ("api:\n  base_url: [unclosed", "config.yaml: not valid YAML: line"),
         ("a: 1\na: 2", "config.yaml: not valid YAML"),
         ("- just\n- a list", "top level: expected a mapping of api, poll, state, sinks, metrics, log"),
+        (
+            "poll: &p\n  interval: 30s\nmetrics: *p",
+            "config.yaml:1: YAML anchors and aliases (&p, *p) are not supported"
+        ),
     ])
     func aBadValueIsNamedWithItsKeyPath(yaml: String, message: String) {
         #expect {
@@ -335,6 +339,21 @@ import Testing
             let text = "\(error)"
             if !text.contains(message) { Issue.record("got: \(text)") }
             return text.contains(message)
+        }
+    }
+
+    /// Nine levels of nine aliases ("billion laughs"): refused at the first anchor, before a
+    /// single alias is expanded. (Expanded, it took `check` 30 s and 2.5 GB.)
+    @Test func anAliasBombIsRefusedBeforeItExpands() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            let previous = (0..<9).map { _ in "*a\(level - 1)" }.joined(separator: ", ")
+            yaml += "a\(level): &a\(level) [\(previous)]\n"
+        }
+        #expect {
+            try parse(yaml + "api:\n  filters:\n    event_types: *a8\n")
+        } throws: { error in
+            "\(error)".contains("YAML anchors and aliases") && "\(error)".contains("are not supported")
         }
     }
 

@@ -22,6 +22,17 @@ struct ConfigNode {
 
     init(_ node: Node, file: String) throws(ConfigurationError) {
         origin = node.mark.map { "\(file):\($0.line)" } ?? file
+        // The composer resolves an alias to the very node its anchor names, so an anchored
+        // node is where both meet. Refused there, before anything is copied: a few lines of
+        // nested aliases (a "billion laughs") would otherwise expand into gigabytes, inside
+        // the daemon on a reload.
+        if let anchor = node.anchor {
+            throw .syntax(
+                file: file,
+                message:
+                    "\(origin): YAML anchors and aliases (&\(anchor.rawValue), *\(anchor.rawValue)) are not supported; write the value out"
+            )
+        }
         switch node {
         case .scalar(let scalar):
             let nulls: Set<String> = ["", "~", "null", "Null", "NULL"]

@@ -66,10 +66,11 @@ public enum ConfigurationLoader {
     ) throws(ConfigurationError) -> Configuration {
         var root: ConfigNode
         do {
-            if let node = try Yams.compose(yaml: yaml) {
-                root = try ConfigNode(node, file: file)
-            } else {
-                root = .empty(file)
+            // The parser holds the anchors, which nodes refer to weakly: it stays alive while
+            // the tree is read, so that `ConfigNode` can see (and refuse) them.
+            let parser = try Parser(yaml: yaml)
+            root = try withExtendedLifetime(parser) {
+                try parser.singleRoot().map { try ConfigNode($0, file: file) } ?? .empty(file)
             }
         } catch let error as ConfigurationError {
             throw error
