@@ -21,7 +21,7 @@ struct Run: AsyncParsableCommand {
         // service listens; UnixSignals sees it either way.
         signal(SIGHUP, SIG_IGN)
         try await Invocation.perform(options) { setup in
-            let (daemon, failing) = try await setup.startDaemon(keepsPositions: true)
+            let (daemon, failing) = try await setup.startDaemon(keepsPositions: true, pollsOn: true)
             let slot = DaemonSlot(daemon)
             // The slot shuts down whichever daemons are live at the end (the HTTP clients and
             // sink connections); the store holds the state lock until then.
@@ -32,7 +32,9 @@ struct Run: AsyncParsableCommand {
                     requests: await DaemonServices.hangups(),
                     load: { try ConfigurationLoader.load(file: file, environment: setup.environment) },
                     start: { configuration, previous in
-                        try await setup.with(configuration).startDaemon(keepsPositions: true, replacing: previous).0
+                        try await setup.with(configuration).startDaemon(
+                            keepsPositions: true, pollsOn: true, replacing: previous
+                        ).0
                     },
                     accepted: {
                         setup.logSettings.reloaded(

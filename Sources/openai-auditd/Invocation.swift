@@ -54,13 +54,17 @@ struct Invocation {
     }
 
     /// A daemon whose key, upstream and sinks were checked: a rejected key stops here (77),
-    /// a refused filter too (78); an unreachable API only warns, the loop will retry. A sink
-    /// that cannot be reached only warns too: the others must not go blind because of it,
-    /// and it catches up when it is back. `keepsPositions` for the commands that move the
-    /// state (`run`, `once`). A reload passes the daemon it replaces, whose executor and
-    /// heartbeat carry over. Returns the daemon and the sinks that failed their check.
+    /// a refused filter too (78); an unreachable API only warns, the loop will retry. With
+    /// `pollsOn` (`run` and its reloads), whatever else the API answers (a certificate that
+    /// does not verify, a gateway's 404) is logged and the daemon starts anyway, retrying at
+    /// every poll: the network may be intercepted for a while, and a unit that exits here
+    /// stays down. The commands that end (`once`, `replay`) stop on it (69). A sink that
+    /// cannot be reached only warns: the others must not go blind because of it, and it
+    /// catches up when it is back. `keepsPositions` for the commands that move the state
+    /// (`run`, `once`). A reload passes the daemon it replaces, whose executor and heartbeat
+    /// carry over. Returns the daemon and the sinks that failed their check.
     func startDaemon(
-        keepsPositions: Bool, replacing previous: Daemon? = nil
+        keepsPositions: Bool, pollsOn: Bool = false, replacing previous: Daemon? = nil
     ) async throws -> (Daemon, failing: [(name: String, error: String)]) {
         let statePath = keepsPositions ? configuration.resolvedStatePath(environment: environment) : nil
         let daemon =
@@ -78,17 +82,30 @@ struct Invocation {
             try await daemon.checkUpstream()
         } catch let error as UpstreamError where error.isRetryable {
             logger.warning("the API is not reachable yet, will retry", metadata: ["error": "\(error)"])
+        } catch let error as UpstreamError where pollsOn && error.isUntrusted {
+            logger.error(
+                "the API cannot be trusted; nothing is read until it can, retrying at every poll",
+                metadata: ["error": "\(error)"])
+        } catch let error as UpstreamError where pollsOn && !error.isKeyRejected && !error.refusesConfiguration {
+            logger.warning(
+                "the API refused the first request; starting anyway, retrying at every poll",
+                metadata: ["error": "\(error)"])
         } catch {
             await daemon.shutdown()
             throw error
         }
+        return (daemon, await failingSinks(daemon))
+    }
+
+    /// The sinks that fail their check, each named in a warning.
+    func failingSinks(_ daemon: Daemon) async -> [(name: String, error: String)] {
         let failing = await daemon.failingSinks()
         for sink in failing {
             logger.warning(
                 "sink is not reachable; the other sinks go on, and it catches up when it is back",
                 metadata: ["sink": "\(sink.name)", "error": "\(sink.error)"])
         }
-        return (daemon, failing)
+        return failing
     }
 
     /// The same invocation with a reloaded configuration.
@@ -105,11 +122,14 @@ struct Invocation {
         case let error as UpstreamError:
             switch error.underlying {
             case .keyRejected: return (77, "\(error)")
-            case .badRequest(_, let message) where message.contains("tenant_only"):
+            case .badRequest(_, let message) where error.refusesConfiguration && message.contains("tenant_only"):
                 return (
                     78, "\(error) (this API does not take tenant_only: set api.include_tenant_events to auto or false)"
                 )
-            case .badRequest: return (78, "\(error) (check api.filters and api.page_size)")
+            case .badRequest where error.refusesConfiguration:
+                return (78, "\(error) (check api.filters and api.page_size)")
+            // Any other refusal (a 404 from a gateway, a redirect) is not the configuration's:
+            // 78 would keep a systemd unit down for good (RestartPreventExitStatus).
             default: return (69, "\(error)")
             }
         case let error as SinkError: return (74, "\(error)")

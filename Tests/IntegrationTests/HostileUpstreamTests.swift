@@ -130,4 +130,88 @@ import Testing
             #expect(kilobytes < 100_000, "peak RSS \(kilobytes) kB")
         }
     }
+
+    /// A refusal at start that is not the configuration's (a gateway's 404, a redirect) is no
+    /// 78, which would keep a systemd unit down for good: `check` and `once` exit 69, and `run`
+    /// starts, warns, and delivers once the API answers again. A 400 that names a parameter
+    /// the configuration sets (an event type the API does not know) is still 78.
+    @Test func aRefusalThatIsNotTheConfigurationsIsRetriedNotFatal() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 20, from: Self.now - 300, to: Self.now - 10)
+            try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
+            for status in [404, 302] {
+                harness.simulator.faults.enqueue(.status(status, retryAfter: nil))
+                #expect(try await harness.run(["check", "--config", harness.configPath]) == 69, "\(harness.stderr)")
+                #expect(harness.stderr.contains("(HTTP \(status))"), "\(harness.stderr)")
+                #expect(!harness.stderr.contains("check api.filters"), "no hint at the configuration")
+            }
+            harness.simulator.faults.enqueue(.status(404, retryAfter: nil))
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 69, "\(harness.stderr)")
+            #expect(try harness.deliveredIDs().isEmpty)
+
+            // The start-up request and the first cycle's are refused; the next poll delivers.
+            harness.simulator.faults.enqueue(.status(404, retryAfter: nil), count: 2)
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("all 20 delivered by run") { try harness.deliveredIDs().count >= 20 }
+            #expect(daemon.isRunning, "a 404 at start is not the end of the daemon")
+            #expect(harness.stderr.contains("the API refused the first request; starting anyway"), "\(harness.stderr)")
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 0)
+            let delivered = try harness.deliveredIDs()
+            #expect(delivered.count == 20 && Set(delivered).count == 20)
+
+            try harness.writeConfig(poll: "  start_at: -1h", api: "  filters:\n    event_types: [no.such_type]")
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 78, "\(harness.stderr)")
+            #expect(harness.stderr.contains("event_types") && harness.stderr.contains("check api.filters"))
+        }
+    }
+
+    /// The API's certificate from another CA: `check` and `once` fail at once (69) without a
+    /// retry, saying which URL, why, and which trust roots, in words: no library type, no
+    /// source path. `run` stays up, says so at error level, and retries at every poll.
+    @Test func anUntrustedCertificateIsNamedAtOnceAndNotRetriedByOnce() async throws {
+        let certificates = NSTemporaryDirectory() + "auditd-ca-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: certificates, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: certificates) }
+        for ca in ["ca", "other-ca"] { try TestCertificates.makeCA(ca, in: certificates) }
+        try TestCertificates.issue("api", subject: "/CN=api.test", altNames: "IP:127.0.0.1", in: certificates)
+        try TestCertificates.issue(
+            "elsewhere", subject: "/CN=elsewhere", altNames: "DNS:elsewhere.test", in: certificates)
+        for (certificate, roots, reason) in [
+            ("api", "other-ca", "does not verify against the trust roots"),
+            ("elsewhere", "ca", "does not name"),
+        ] {
+            try await DaemonHarness.with(
+                certificate: "\(certificates)/\(certificate).pem", privateKey: "\(certificates)/\(certificate).key"
+            ) { harness async throws in
+                harness.simulator.addEvents(count: 5, from: Self.now - 300, to: Self.now - 10)
+                let caFile = "\(certificates)/\(roots).pem"
+                try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h", api: "  tls: {ca_file: \(caFile)}")
+                for command in ["check", "once"] {
+                    let earlier = harness.stderr.count
+                    #expect(
+                        try await harness.run([command, "--config", harness.configPath]) == 69, "\(harness.stderr)")
+                    let text = String(harness.stderr.dropFirst(earlier))
+                    #expect(text.contains("the API's TLS certificate is not trusted"), "\(text)")
+                    #expect(text.contains(harness.simulator.baseURL) && text.contains(reason), "\(text)")
+                    #expect(text.contains("trust roots: api.tls.ca_file \(caFile)"), "\(text)")
+                    #expect(!text.contains("retrying") && !text.contains("not reachable yet"), "no retry: \(text)")
+                    for dump in ["NIOSSL", "BoringSSL", "handshake.cc", "OPENSSL_internal", ".swift:"] {
+                        #expect(!text.contains(dump), "no library text (\(dump)): \(text)")
+                    }
+                }
+                #expect(try harness.deliveredIDs().isEmpty)
+                let earlier = harness.stderr.count
+                let daemon = try harness.launch(["run", "--config", harness.configPath])
+                try await harness.waitFor("run to say it at start and at a poll") {
+                    harness.stderr.dropFirst(earlier).components(separatedBy: "TLS certificate is not trusted").count
+                        > 2
+                }
+                #expect(daemon.isRunning, "run keeps retrying")
+                #expect(harness.stderr.contains("the API cannot be trusted; nothing is read until it can"))
+                kill(daemon.processIdentifier, SIGTERM)
+                #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 0)
+            }
+        }
+    }
 }

@@ -65,7 +65,8 @@ public struct Daemon: Sendable {
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
             timeout: configuration.api.requestTimeout, maxResponseBytes: configuration.api.maxResponseBytes,
-            proxy: proxy, retry: retry, logger: logger, eventLoop: executor.eventLoop, metrics: metrics,
+            proxy: proxy, caFile: configuration.api.caFile, retry: retry, logger: logger,
+            eventLoop: executor.eventLoop, metrics: metrics,
             heartbeat: heartbeat)
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in

@@ -30,8 +30,10 @@ public struct APIClient: AuditLogSource {
     let maxResponseBytes: Int
     let retry: RetryPolicy
     let logger: Logger
-    /// Named in transport errors (never its password): a proxy that refuses is the proxy's fault.
+    /// Named in transport errors (never its credentials): a proxy that refuses is the proxy's fault.
     let proxy: ProxySettings?
+    /// `api.tls.ca_file`, named when the API's certificate does not verify (nil: the system's roots).
+    let caFile: String?
     /// Requests run on this loop when set (see `EventLoopExecutor`).
     let eventLoop: (any EventLoop)?
     let metrics: DaemonMetrics?
@@ -42,10 +44,12 @@ public struct APIClient: AuditLogSource {
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
-        maxResponseBytes: Int = 32 << 20, proxy: ProxySettings? = nil, retry: RetryPolicy = RetryPolicy(),
-        logger: Logger, eventLoop: (any EventLoop)? = nil, metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
+        maxResponseBytes: Int = 32 << 20, proxy: ProxySettings? = nil, caFile: String? = nil,
+        retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil,
+        metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
     ) {
         self.proxy = proxy
+        self.caFile = caFile
         self.eventLoop = eventLoop
         self.metrics = metrics
         self.heartbeat = heartbeat
@@ -61,12 +65,16 @@ public struct APIClient: AuditLogSource {
 
     /// The client every part of the daemon shares: TLS verification on (against `caFile`
     /// when given, else the system's roots), no redirects (the key must not follow one to
-    /// another host), keep-alive pool, through `proxy` if any (CONNECT for https).
+    /// another host), keep-alive pool, through `proxy` if any (CONNECT for https). A
+    /// connection that cannot be made fails the request at once instead of being tried again
+    /// inside the client until the connect timeout: retries are `RetryPolicy`'s alone, and a
+    /// certificate that does not verify is named at once, not after ten seconds.
     public static func makeHTTPClient(
         connectTimeout: Duration, proxy: ProxySettings? = nil, caFile: String? = nil
     ) -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout.connect = connectTimeout.timeAmount
+        configuration.connectionPool.retryConnectionEstablishment = false
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
         if let caFile { tls.trustRoots = .file(caFile) }
@@ -151,6 +159,11 @@ public struct APIClient: AuditLogSource {
             if Task.isCancelled { throw CancellationError() }
             metrics?.apiRequests(code: "error").increment()
             let route = proxy.map { " through the proxy \($0)" } ?? ""
+            if let reason = TransportFailure.untrusted(error) {
+                let roots =
+                    caFile.map { "api.tls.ca_file \($0)" } ?? "the system's (set api.tls.ca_file for a private CA)"
+                throw UpstreamError.untrusted(key.redact("\(baseURL)\(route): \(reason); trust roots: \(roots)"))
+            }
             throw UpstreamError.transport(key.redact("\(baseURL)\(route): \(Self.describe(error))"))
         }
         let body = response.body ?? ByteBuffer()
@@ -193,16 +206,23 @@ public struct APIClient: AuditLogSource {
         }
     }
 
-    /// The API's `error.message`, or the start of whatever else came back; never the key.
+    /// The API's `error.message` (with its `param` when the message does not name it), or
+    /// the start of whatever else came back; never the key.
     func apiMessage(_ body: ByteBuffer) -> String {
         struct Envelope: Decodable {
-            struct Detail: Decodable { let message: String? }
+            struct Detail: Decodable {
+                let message: String?
+                let param: String?
+            }
             let error: Detail?
         }
         let bytes = Data(body.readableBytesView)
-        let message: String
+        var message: String
         if let envelope = try? JSONDecoder().decode(Envelope.self, from: bytes), let text = envelope.error?.message {
             message = text
+            if let param = envelope.error?.param, !param.isEmpty, !text.contains(param) {
+                message += " (parameter \(param))"
+            }
         } else {
             let text = String(decoding: bytes.prefix(300), as: UTF8.self)
             message = text.isEmpty ? "(empty body)" : text

@@ -63,6 +63,11 @@ public struct AuditLogQuery: Sendable, Hashable {
 
     public init(filters: AuditLogFilters = AuditLogFilters()) { self.filters = filters }
 
+    /// The parameters whose value comes from the configuration (`api.filters`, `api.page_size`
+    /// as `limit`, `api.include_tenant_events` as `tenant_only`): a 400 naming one of them is
+    /// the operator's to fix (`UpstreamError.refusesConfiguration`).
+    public static let parameterNames = AuditLogFilters.fields.map(\.name) + ["limit", "tenant_only"]
+
     /// The wire form the SDKs use: `effective_at[gte]=…`, repeated `event_types[]=…`, brackets
     /// percent-encoded, every filter on every page. Built as bytes, once per request.
     public var queryString: String {
