@@ -205,4 +205,72 @@ extension JournaldSinkTests {
             #expect(repeated.isEmpty, "each entry exactly once: \(repeated.count) repeated")
         }
     }
+
+    /// A journald that stops reading (SIGSTOP: its socket is there and takes a connection, and
+    /// nothing drains it) freezes nothing: while the journal's batch is blocked the watchdog is
+    /// still fed, SIGTERM exits 0 within the sink's 30 s send timeout, the batch fails after it
+    /// and is retried, and the file sink beside it gets every event. Once journald reads
+    /// again, every event is in the journal once.
+    @Test func aJournalThatStopsReadingFreezesNothing() async throws {
+        try await JournaldHarness.shared.start()
+        try await DaemonHarness.with { harness async throws in
+            let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
+            let file = harness.directory + "/audit.json"
+            func lines() -> [String] {
+                ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            }
+            harness.simulator.addEvents(count: 3000, from: Self.now - 7200, to: Self.now - 60)
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -3h",
+                extra: """
+                    sinks:
+                      - type: file
+                        path: \(file)
+                      - type: journald
+                        identifier: \(identifier)
+                    """)
+            let listener = try NotifyListener(directory: harness.directory)
+            defer { listener.stop() }
+            try await JournaldHarness.shared.signal(SIGSTOP)
+            do {
+                // A batch blocked in the journal's send, the file's part of it written.
+                let daemon = try harness.launch(
+                    ["run", "--config", harness.configPath],
+                    environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
+                try await harness.waitFor("the journal's batch to block") {
+                    lines().count >= 1000 && Self.blockedSending(daemon.processIdentifier)
+                }
+                let blocked = ContinuousClock.now
+                try await Task.sleep(for: .seconds(5))
+                let pings = listener.times(of: "WATCHDOG=1").filter { $0 > blocked }.count
+                #expect(pings >= 3, "the watchdog is fed while the journal blocks: \(pings) pings in 5 s")
+                kill(daemon.processIdentifier, SIGTERM)
+                #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(45)) == 0, "\(harness.stderr)")
+                #expect(
+                    ContinuousClock.now - blocked < .seconds(40), "SIGTERM ended the run within the send timeout")
+                #expect(harness.stderr.contains("journald took no entry for"), "\(harness.stderr)")
+                #expect(harness.stderr.contains("the batch is retried"))
+
+                // Still frozen: the file gets everything; the journal's sink sits out.
+                let again = try harness.launch(["run", "--config", harness.configPath])
+                try await harness.waitFor("the file to hold all 3000", timeout: .seconds(120)) {
+                    lines().count >= 3000
+                }
+                #expect(again.isRunning)
+                kill(again.processIdentifier, SIGTERM)
+                #expect(try await DaemonHarness.wait(again, timeout: .seconds(45)) == 0, "\(harness.stderr)")
+            } catch {
+                try await JournaldHarness.shared.signal(SIGCONT)
+                throw error
+            }
+            try await JournaldHarness.shared.signal(SIGCONT)
+            #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
+            let written = lines().compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? String
+            }
+            #expect(written.count == 3000 && Set(written).count == 3000, "the file: each once")
+            let ids = try journalIDs(identifier)
+            #expect(ids.count == 3000 && Set(ids).count == 3000, "the journal: each once, \(ids.count) entries")
+        }
+    }
 }

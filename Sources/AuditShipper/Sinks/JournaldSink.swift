@@ -10,7 +10,8 @@ import Logging
 /// `sd_journal_sendv` returns success when no journald listens (no socket file), so the
 /// socket is probed before every batch: missing, or present with nobody reading (a stopped
 /// journald leaves it behind), fails the batch and the sink's position does not move. A
-/// negative return for any event fails the batch too.
+/// negative return for any event fails the batch too, and so does a journal that takes no
+/// entry for `sendTimeout` (`JournalSender`: the sends run off the cycle's thread).
 ///
 /// Exactly once: the journal takes entries one by one, and each one it took is written to
 /// the `ReceiptLog` at once. The events of a batch cut short (by a failure, or by `kill -9`)
@@ -26,15 +27,21 @@ public struct JournaldSink: Sink {
     /// nil where nothing may be recorded (`replay`, which keeps no position).
     let receiptLog: ReceiptLog?
     let logger: Logger?
+    /// Sends off the cycle's thread, and gives a batch up when the journal takes nothing for
+    /// `sendTimeout` (a journald that stops reading its socket).
+    let sender: JournalSender
+    /// As long as a syslog sink's default `timeout`: a journald under load catches up within it.
+    public static let defaultSendTimeout: Duration = .seconds(30)
 
     public init(
         name: String = "journald", identifier: String = defaultIdentifier, receiptLog: ReceiptLog? = nil,
-        logger: Logger? = nil
+        logger: Logger? = nil, sendTimeout: Duration = defaultSendTimeout
     ) {
         self.name = name
         self.identifier = identifier
         self.receiptLog = receiptLog
         self.logger = logger
+        sender = JournalSender(timeout: sendTimeout)
     }
 
     public func receipts() async throws -> [Receipt] {
@@ -51,23 +58,36 @@ public struct JournaldSink: Sink {
 
     public func deliver(_ batch: [AuditEvent]) async throws {
         try probe()
-        var unrecorded: StateError?
-        for event in batch {
-            let code = Self.send(JournalFields.fields(for: event, identifier: identifier))
-            guard code >= 0 else {
-                throw SinkError.writeFailed(
-                    sink: name, reason: "sd_journal_sendv failed for \(event.id): \(String(cString: strerror(-code)))")
-            }
-            // The entry is in the journal whatever happens to its receipt: a receipt that
-            // cannot be written (a full disk) only narrows exactly-once to at-most-one-batch.
-            if unrecorded == nil {
-                do { try receiptLog?.record(event) } catch { unrecorded = error }
-            }
+        let identifier = self.identifier
+        let receiptLog = self.receiptLog
+        let outcome: JournalSender.Outcome
+        do {
+            outcome = try await sender.send(
+                batch, entry: { JournalFields.fields(for: $0, identifier: identifier) },
+                taken: { event in
+                    // A receipt that cannot be written (a full disk) only narrows exactly-once
+                    // to at-most-one-batch.
+                    do throws(StateError) {
+                        try receiptLog?.record(event)
+                        return nil
+                    } catch { return error }
+                })
+        } catch let timeout as JournalSender.Timeout {
+            throw SinkError.writeFailed(
+                sink: name,
+                reason: "journald took no entry for \(Int(timeout.waited.components.seconds)) s: "
+                    + "it is not reading \(Self.socketPath) (stopped or overloaded); the batch is retried, "
+                    + "and the entries it took are not sent again")
         }
-        if let unrecorded {
+        switch outcome {
+        case .failed(let code, let id):
+            throw SinkError.writeFailed(
+                sink: name, reason: "sd_journal_sendv failed for \(id): \(String(cString: strerror(-code)))")
+        case .sent(let unrecorded?):
             logger?.warning(
                 "cannot record which events the journal took; after a crash this batch may be sent again",
                 metadata: ["sink": "\(name)", "error": "\(unrecorded)"])
+        case .sent(nil): break
         }
     }
 
@@ -89,8 +109,15 @@ public struct JournaldSink: Sink {
         }
     }
 
-    /// Is journald there? The socket must exist and accept a connection.
+    /// Is journald there? The socket must exist and accept a connection, and no batch given
+    /// up on may still be blocked in a send (journald is not reading).
     func probe() throws {
+        if let blocked = sender.blockedFor {
+            throw SinkError.closed(
+                sink: name,
+                reason: "journald has not taken an entry for \(Int(blocked.components.seconds)) s: "
+                    + "it is not reading \(Self.socketPath) (stopped or overloaded)")
+        }
         var info = stat()
         guard stat(Self.socketPath, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else {
             throw SinkError.closed(sink: name, reason: "\(Self.socketPath) does not exist: journald is not running")
