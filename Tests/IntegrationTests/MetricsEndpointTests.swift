@@ -2,6 +2,10 @@ import AuditSimulator
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `metrics.listen` with the binary as a process: the Prometheus exposition (checked by the
 /// real `promtool`), health and readiness through a failing upstream and its recovery, and the
 /// answers to paths and methods it does not serve.
@@ -203,6 +207,95 @@ import Testing
             #expect(!rules.contains(#""health":"err""#), "\(rules)")
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+        }
+    }
+
+    /// A peer that opens a request and sends one more header line now and then, never
+    /// finishing it (slowloris), from `source` (any of 127.0.0.0/8).
+    final class SlowPeer {
+        let fd: Int32
+
+        init(port: Int, source: String) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            func address(_ host: String, _ port: Int) -> sockaddr_in {
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_addr.s_addr = inet_addr(host)
+                address.sin_port = UInt16(port).bigEndian
+                return address
+            }
+            var local = address(source, 0)
+            var remote = address("127.0.0.1", port)
+            let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let connected = withUnsafePointer(to: &local) { localPointer in
+                withUnsafePointer(to: &remote) { remotePointer in
+                    localPointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { from in
+                        remotePointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { to in
+                            bind(fd, from, length) == 0 && connect(fd, to, length) == 0
+                        }
+                    }
+                }
+            }
+            guard connected else {
+                Glibc.close(fd)
+                throw HarnessError("a slow peer could not connect from \(source): errno \(errno)")
+            }
+            _ = send("GET /metrics HTTP/1.1\r\n")
+        }
+
+        deinit { Glibc.close(fd) }
+
+        @discardableResult
+        func send(_ text: String) -> Bool {
+            text.utf8CString.withUnsafeBufferPointer {
+                Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) > 0
+            }
+        }
+
+        /// The server closed the connection (end of file or reset), without waiting.
+        var closedByServer: Bool {
+            var byte: UInt8 = 0
+            let count = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+            return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        }
+    }
+
+    /// Sixteen peers from two other addresses fill every slot, each sending a header line
+    /// every second and never finishing its request, and reconnecting when closed (slowloris):
+    /// a scrape is still answered every second, taking the place of the peer that waited
+    /// longest, and no slow peer lives past the head's total deadline (5 s) however often it
+    /// sends. (Before, they held all 16 slots and each byte reset a 10 s idle timer: /metrics
+    /// was down for 40 s.)
+    @Test func slowPeersCannotKeepAScrapeOut() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let port = try RsyslogHarness.freePort()
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            let base = "http://127.0.0.1:\(port)"
+            try await harness.waitFor("the endpoint") { (try? get(base + "/healthz").status) == 200 }
+            let sources = (0..<16).map { $0 < 8 ? "127.0.0.2" : "127.0.0.3" }
+            var peers = try sources.map { (peer: try SlowPeer(port: port, source: $0), opened: ContinuousClock.now) }
+            var answered = 0
+            var reopened = 0
+            var oldest = Duration.zero
+            for second in 1...12 {
+                try await Task.sleep(for: .seconds(1))
+                for index in peers.indices {
+                    if peers[index].peer.closedByServer || !peers[index].peer.send("X-Slow-\(second): 1\r\n") {
+                        peers[index] = (try SlowPeer(port: port, source: sources[index]), ContinuousClock.now)
+                        reopened += 1
+                    }
+                    oldest = max(oldest, ContinuousClock.now - peers[index].opened)
+                }
+                let scrape = try get(base + "/metrics")
+                if scrape.status == 200 && scrape.body.contains("openai_auditd_build_info") { answered += 1 }
+            }
+            #expect(answered == 12, "a scrape answered every second: \(answered) of 12")
+            #expect(reopened >= 16, "every slow peer was closed at least once: \(reopened) closings")
+            #expect(oldest < .seconds(8), "no slow peer lived past the deadline: the oldest \(oldest)")
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "\(harness.stderr)")
         }
     }
 

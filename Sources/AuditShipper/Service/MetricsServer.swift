@@ -10,7 +10,10 @@ import Synchronization
 /// within three poll intervals). 404 for other paths, 405 for other methods.
 ///
 /// It runs on its own event loop, never the cycle's, so a scrape never delays a cycle; at most
-/// `maxConnections` at once, and a connection idle for `readTimeout` is closed.
+/// `maxConnections` at once and `maxPerPeer` from one address, a newcomer taking the place of
+/// the connection that waited longest for its request (`MetricsConnections`); a request head
+/// must be complete within `headDeadline` (`HeadDeadline`), and a connection idle for
+/// `readTimeout` is closed.
 public final class MetricsServer: Service, Sendable {
     public let host: String
     public let port: Int
@@ -18,6 +21,8 @@ public final class MetricsServer: Service, Sendable {
     let health: ServiceHealth
     let logger: Logger
     static let maxConnections = 16
+    static let maxPerPeer = 8
+    static let headDeadline = TimeAmount.seconds(5)
     static let readTimeout = TimeAmount.seconds(10)
     let channel: Mutex<(any Channel)?> = Mutex(nil)
     /// A thread of its own: a scrape never runs on the cycle's event loop.
@@ -33,23 +38,23 @@ public final class MetricsServer: Service, Sendable {
 
     /// Binds now, so that a port in use fails start-up (78) instead of a later scrape.
     public func bind() async throws -> any Channel {
-        let open = Mutex(0)
+        let connections = MetricsConnections(limit: Self.maxConnections, perPeer: Self.maxPerPeer)
         let metrics = self.metrics
         let health = self.health
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                let admitted = open.withLock { count -> Bool in
-                    guard count < Self.maxConnections else { return false }
-                    count += 1
-                    return true
-                }
+                let (admitted, evicted) = connections.admit(
+                    channel, peer: channel.remoteAddress?.ipAddress ?? "unknown")
+                evicted?.close(promise: nil)
                 guard admitted else { return channel.close() }
-                channel.closeFuture.whenComplete { _ in open.withLock { $0 -= 1 } }
+                channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.readTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(
+                        HeadDeadline(limit: Self.headDeadline, connections: connections))
                     try channel.pipeline.syncOperations.addHandler(Responder(metrics: metrics, health: health))
                 }
             }
