@@ -177,6 +177,13 @@ import Testing
         let viaDirectory = try parse("api:\n  organization: org-a")
         let explicit = try parse("api:\n  organization: org-a\nstate:\n  path: /run/s/state.json")
         #expect(explicit.reloadRefusal(replacing: viaDirectory, environment: ["STATE_DIRECTORY": "/run/s"]) == nil)
+        // Filters are sets, for the state and for a reload alike: another order is no change.
+        let filtered = try parse("api:\n  filters:\n    event_types: [login.failed, api_key.created]")
+        let reordered = try parse(
+            "api:\n  filters:\n    event_types: [api_key.created, login.failed, api_key.created]")
+        #expect(reordered.stateSource == filtered.stateSource)
+        #expect(reordered.reloadRefusal(replacing: filtered, environment: [:]) == nil)
+        #expect(reordered.changedKeys(from: filtered).isEmpty)
     }
 
     @Test func sinksHaveANameAndAStartForTheirPosition() throws {

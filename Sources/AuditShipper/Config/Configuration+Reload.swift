@@ -11,7 +11,7 @@ extension Configuration {
             ("api.max_response_bytes", api.maxResponseBytes != old.api.maxResponseBytes),
             ("api.proxy", api.proxy != old.api.proxy),
             ("api.tls.ca_file", api.caFile != old.api.caFile),
-            ("api.filters", api.filters != old.api.filters),
+            ("api.filters", api.filters.normalized != old.api.filters.normalized),
             ("poll.interval", poll.interval != old.poll.interval),
             ("poll.lookback", poll.lookback != old.poll.lookback),
             ("poll.start_at", poll.startAt != old.poll.startAt),
@@ -35,7 +35,9 @@ extension Configuration {
         var keys: [String] = []
         if api.baseURL != running.api.baseURL { keys.append("api.base_url") }
         if api.organization != running.api.organization { keys.append("api.organization") }
-        if api.filters != running.api.filters { keys.append("api.filters") }
+        // As the state compares them (`StateSource`): as sets, so that the same filters in
+        // another order or with a repeat are no change.
+        if api.filters.normalized != running.api.filters.normalized { keys.append("api.filters") }
         // The endpoint is bound once, before READY=1; moving it is a restart.
         if metricsListen != running.metricsListen { keys.append("metrics.listen") }
         if resolvedStatePath(environment: environment) != running.resolvedStatePath(environment: environment) {

@@ -59,15 +59,6 @@ public struct Daemon: Sendable {
                     message: "cannot read '\(caFile)' as PEM certificates: \(error)")
             }
         }
-        http = APIClient.makeHTTPClient(
-            connectTimeout: min(configuration.api.requestTimeout, .seconds(10)), proxy: proxy,
-            caFile: configuration.api.caFile)
-        client = APIClient(
-            http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
-            timeout: configuration.api.requestTimeout, maxResponseBytes: configuration.api.maxResponseBytes,
-            proxy: proxy, caFile: configuration.api.caFile, retry: retry, logger: logger,
-            eventLoop: executor.eventLoop, metrics: metrics,
-            heartbeat: heartbeat)
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
             switch entry.settings {
@@ -92,6 +83,17 @@ public struct Daemon: Sendable {
             }
         }
         self.receiptLogs = receiptLogs
+        // Last: nothing after it may throw, or a failed start (or reload) would leave the
+        // client's connection pool running with nothing to shut it down.
+        http = APIClient.makeHTTPClient(
+            connectTimeout: min(configuration.api.requestTimeout, .seconds(10)), proxy: proxy,
+            caFile: configuration.api.caFile)
+        client = APIClient(
+            http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
+            timeout: configuration.api.requestTimeout, maxResponseBytes: configuration.api.maxResponseBytes,
+            proxy: proxy, caFile: configuration.api.caFile, retry: retry, logger: logger,
+            eventLoop: executor.eventLoop, metrics: metrics,
+            heartbeat: heartbeat)
     }
 
     /// `<state file>.<kind>.<sink name>` (a journald sink's `receipts`, a file sink's `mark`),
