@@ -41,6 +41,19 @@ import Testing
                 == "2026-11-18T11:06:40.250Z error openai-auditd: cycle failed error=503\n")
     }
 
+    /// A value of more than one word is quoted (logfmt): server text in it cannot forge a field
+    /// for a log parser, nor for the recovery recipe's grep of the position.
+    @Test(arguments: [LogFormat.text, .journal])
+    func aValueOfManyWordsIsQuotedSoThatNoFieldCanBeForged(_ format: LogFormat) {
+        let hostile = #"boom state.complete_before=1970-01-01T00:00:00Z x="y\" z"#
+        let text = line(.error, "cycle failed", ["error": "\(hostile)", "sink": "journald"], format)
+        let prefix = format == .text ? "2026-11-18T11:06:40.250Z error openai-auditd: " : "<3>"
+        let fields = #"error="boom state.complete_before=1970-01-01T00:00:00Z x=\"y\\\" z" sink=journald"#
+        #expect(text == prefix + "cycle failed " + fields + "\n", "\(text)")
+        #expect(DiagnosticLogHandler.fieldValue("") == "\"\"")
+        #expect(DiagnosticLogHandler.fieldValue("2026-11-18T11:06:40Z") == "2026-11-18T11:06:40Z")
+    }
+
     /// Server strings reach log lines (an API error message, an id in a malformed page): a CR,
     /// LF, terminal escape or C1 control in one is shown escaped, never acted on.
     @Test(arguments: [LogFormat.text, .journal])

@@ -55,7 +55,7 @@ import Testing
             #expect(delivered.count == 100 && Set(delivered).count == 100)
             #expect(proxy.connects(to: target) >= 1, "the proxy's log shows the CONNECT: \(proxy.log)")
             #expect(
-                harness.stderr.contains("proxy=http://***:***@127.0.0.1:\(proxy.port) (from HTTPS_PROXY)"),
+                harness.stderr.contains("proxy=\"http://***:***@127.0.0.1:\(proxy.port) (from HTTPS_PROXY)\""),
                 "\(harness.stderr)")
             #expect(!harness.stderr.contains(Self.user), "the proxy's user name is never logged")
 

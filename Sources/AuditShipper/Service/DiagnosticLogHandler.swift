@@ -131,10 +131,10 @@ public struct DiagnosticLogHandler: LogHandler {
         case .journal, .auto:
             out.append(contentsOf: "<\(priority(level))>".utf8)
             out.append(contentsOf: oneLine(message).utf8)
-            for (key, value) in pairs { out.append(contentsOf: " \(key)=\(oneLine("\(value)"))".utf8) }
+            for (key, value) in pairs { out.append(contentsOf: " \(key)=\(fieldValue("\(value)"))".utf8) }
         case .text:
             var text = "\(timestamp(now)) \(level) \(label): \(oneLine(message))"
-            for (key, value) in pairs { text += " \(key)=\(oneLine("\(value)"))" }
+            for (key, value) in pairs { text += " \(key)=\(fieldValue("\(value)"))" }
             out.append(contentsOf: text.utf8)
         }
         out.append(0x0A)
@@ -152,6 +152,17 @@ public struct DiagnosticLogHandler: LogHandler {
         case .error: 3
         case .critical: 2
         }
+    }
+
+    /// A metadata value as logfmt writes it: bare when it is one word, else in double quotes
+    /// with `\` and `"` escaped. Server text reaches values (an API's error message), and a
+    /// space in it must not start a field of its own: `error=boom state.complete_before=1970`
+    /// would read as two fields to a log parser, or to a person's grep.
+    public static func fieldValue(_ value: String) -> String {
+        let text = oneLine(value)
+        guard text.isEmpty || text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return text }
+        // Escaped before the control characters, whose escapes (`\n`) must stay single.
+        return "\"" + oneLine(value.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"")) + "\""
     }
 
     /// `text` with every control character escaped (`\n`, `\r`, `\t`, else `\u{1b}`): server
