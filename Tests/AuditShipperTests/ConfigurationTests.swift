@@ -203,6 +203,8 @@ import Testing
         #expect(config.sinks.map(\.name) == ["journald", "syslog tcp://siem:514", "siem-tls", "stdout"])
         #expect(config.sinks.map(\.startAt) == [nil, nil, .beginning, .time("-7d")])
         #expect(config.sinkStarts(now: 1_000_000) == ["siem-tls": 0, "stdout": 1_000_000 - 7 * 86_400])
+        // Only a default name carries a url or path, and so may change with it.
+        #expect(config.defaultNamedKinds == ["syslog tcp://siem:514": "syslog "])
     }
 
     @Test func theMetricsEndpointTakesHostAndPort() throws {

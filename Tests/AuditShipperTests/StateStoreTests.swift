@@ -81,6 +81,36 @@ import Testing
         #expect(state.positions["a"] == nil)
     }
 
+    /// A lagging syslog sink known by its default name (`syslog <url>`) pointed at a backup
+    /// collector is the same sink: it keeps its position and backlog instead of starting where
+    /// the others are. When which was which cannot be told (two of its kind changed at once),
+    /// the new ones start where the others are; a sink with a `name:` never changes name.
+    @Test func aSinkWhoseDefaultNameChangedWithItsURLKeepsItsPosition() throws {
+        var state = AuditState(source: Self.source, startAt: 1000, now: 0)
+        _ = state.reconcile(sinks: ["journald", "syslog tcp://a:514"], starts: [:])
+        state.positions["journald"]!.accept(
+            [AuditEvent.make(id: "x", type: "t", effectiveAt: 9000, json: [])], through: 9000)
+        let lagging = try #require(state.positions["syslog tcp://a:514"])
+        let kinds = ["syslog tcp://backup:514": "syslog "]
+        let changes = state.reconcile(sinks: ["journald", "syslog tcp://backup:514"], starts: [:], kinds: kinds)
+        #expect(changes.renamed == ["syslog tcp://backup:514": "syslog tcp://a:514"])
+        #expect(changes.added.isEmpty && changes.removed.isEmpty)
+        #expect(state.positions["syslog tcp://backup:514"] == lagging, "the backlog stays the sink's")
+        #expect(state.positions["syslog tcp://a:514"] == nil)
+
+        // Two of a kind moved at once: no guess, both start where the others are.
+        _ = state.reconcile(
+            sinks: ["journald", "syslog tcp://backup:514", "syslog udp://b:514"], starts: [:],
+            kinds: kinds.merging(["syslog udp://b:514": "syslog "]) { $1 })
+        let both = ["syslog tcp://c:514": "syslog ", "syslog udp://d:514": "syslog "]
+        let ambiguous = state.reconcile(sinks: ["journald"] + both.keys.sorted(), starts: [:], kinds: both)
+        #expect(ambiguous.renamed.isEmpty && ambiguous.added.count == 2 && ambiguous.removed.count == 2)
+        #expect(state.positions["syslog tcp://c:514"]?.completeBefore == 9000)
+        // Without a kind (a sink with a name:), nothing is carried over.
+        let named = state.reconcile(sinks: ["journald", "siem"], starts: [:])
+        #expect(named.renamed.isEmpty && named.added == ["siem"])
+    }
+
     @Test func filtersInAnotherOrderOrRepeatedAreTheSameSource() {
         let one = StateSource(
             baseURL: "x", organization: nil, filters: AuditLogFilters(eventTypes: ["b", "a"], projectIDs: ["p"]))

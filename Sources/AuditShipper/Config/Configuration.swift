@@ -185,6 +185,21 @@ public struct Configuration: Sendable, Equatable {
     }
 
     /// The sinks that say where they start when they are new to the state, by name.
+    /// The sinks known by their default name, which carries their URL or path (`syslog
+    /// tcp://…`, `file /…`): name → that kind's part of it, so that a sink pointed elsewhere
+    /// keeps its position (`AuditState.reconcile`). A sink with a `name:` keeps it anyway.
+    public var defaultNamedKinds: [String: String] {
+        var kinds: [String: String] = [:]
+        for sink in sinks where sink.name == sink.settings.defaultName {
+            switch sink.settings {
+            case .syslog: kinds[sink.name] = "syslog "
+            case .file: kinds[sink.name] = "file "
+            case .stdout, .journald: break
+            }
+        }
+        return kinds
+    }
+
     public func sinkStarts(now: Int64) -> [String: Int64] {
         var starts: [String: Int64] = [:]
         for sink in sinks { if let start = sink.startAt { starts[sink.name] = start.resolved(now: now) } }

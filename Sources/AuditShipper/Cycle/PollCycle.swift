@@ -10,6 +10,8 @@ public struct PollCycle: Sendable {
     public let sinks: [any Sink]
     /// Where a sink new to the state starts, by name, when its configuration says so.
     public let sinkStarts: [String: Int64]
+    /// Sinks known by a default name that carries their URL or path (`Configuration.defaultNamedKinds`).
+    public let sinkKinds: [String: String]
     public var settings: CycleSettings
     /// Writes the state: `StateStore.save` (which appends a batch to its update log or writes
     /// the file whole, as the `Write` says), or a recorder in tests.
@@ -31,7 +33,8 @@ public struct PollCycle: Sendable {
     public private(set) var tenantPassRejected = false
 
     public init(
-        source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:], settings: CycleSettings,
+        source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:],
+        sinkKinds: [String: String] = [:], settings: CycleSettings,
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
         persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
     ) {
@@ -40,6 +43,7 @@ public struct PollCycle: Sendable {
         self.source = source
         self.sinks = sinks
         self.sinkStarts = sinkStarts
+        self.sinkKinds = sinkKinds
         self.settings = settings
         self.persist = persist
         self.logger = logger
@@ -166,12 +170,25 @@ public struct PollCycle: Sendable {
     /// probe, cheap) before it is given anything: a sink that is down sits the cycle out, and
     /// its backlog is not read at every poll while it is.
     func prepare(_ progress: inout Progress, now: Int64) async throws {
-        let changes = progress.state.reconcile(sinks: sinks.map(\.name), starts: sinkStarts)
+        let changes = progress.state.reconcile(sinks: sinks.map(\.name), starts: sinkStarts, kinds: sinkKinds)
+        for (name, old) in changes.renamed.sorted(by: { $0.key < $1.key }) {
+            logger.notice(
+                "sink's default name changed with its url or path; it keeps its position and its backlog",
+                metadata: ["sink": "\(name)", "sink.was": "\(old)"])
+        }
         for name in changes.added {
             let position = progress.state.positions[name]!
-            logger.notice(
-                "sink has no position yet, starting it",
-                metadata: ["sink": "\(name)", "sink.complete_before": "\(TimeSpec.format(position.completeBefore))"])
+            let metadata: Logger.Metadata = [
+                "sink": "\(name)", "sink.complete_before": "\(TimeSpec.format(position.completeBefore))",
+            ]
+            // A sink of its kind left in the same change, and which was which cannot be told.
+            if let kind = sinkKinds[name], changes.removed.contains(where: { $0.hasPrefix(kind) }) {
+                logger.warning(
+                    "sink has no position yet and starts where the others are: what a removed sink of its kind had not delivered is not sent to it; to keep a position when a url or path changes, give the sink a name:",
+                    metadata: metadata)
+            } else {
+                logger.notice("sink has no position yet, starting it", metadata: metadata)
+            }
         }
         for name in changes.removed {
             logger.notice("sink is no longer configured, its position is dropped", metadata: ["sink": "\(name)"])

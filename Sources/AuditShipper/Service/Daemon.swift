@@ -170,7 +170,8 @@ public struct Daemon: Sendable {
         settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
     ) -> PollCycle {
         PollCycle(
-            source: client, sinks: sinks, sinkStarts: sinkStarts, settings: settings ?? configuration.cycleSettings,
+            source: client, sinks: sinks, sinkStarts: sinkStarts, sinkKinds: configuration.defaultNamedKinds,
+            settings: settings ?? configuration.cycleSettings,
             logger: logger, heartbeat: heartbeat, metrics: metrics, persist: persist)
     }
 

@@ -34,15 +34,32 @@ public struct AuditState: Sendable, Equatable {
     public struct Changes: Sendable, Equatable {
         public var added: [String] = []
         public var removed: [String] = []
-        public var isEmpty: Bool { added.isEmpty && removed.isEmpty }
+        /// New name → the old one whose position it took (a default name that changed with
+        /// the sink's URL or path).
+        public var renamed: [String: String] = [:]
+        public var isEmpty: Bool { added.isEmpty && removed.isEmpty && renamed.isEmpty }
     }
 
     /// Gives every sink in `names` a position and drops the positions of sinks no longer
     /// configured. A new sink starts at its own `start_at` if it has one (`starts`), else
     /// where the sinks already here are (the furthest one: a new sink is not flooded with
     /// history), else, in a new or version 1 state, at the state's start or shared position.
-    public mutating func reconcile(sinks names: [String], starts: [String: Int64]) -> Changes {
+    ///
+    /// `kinds` names the sinks known by a default name that carries their URL or path (name →
+    /// `syslog ` or `file `): pointed elsewhere, such a sink is still the same sink, so when it
+    /// is the only new one of its kind and one position of that kind is left without a sink,
+    /// it takes that position (a lagging collector moved to a backup keeps its backlog).
+    public mutating func reconcile(
+        sinks names: [String], starts: [String: Int64], kinds: [String: String] = [:]
+    ) -> Changes {
         var changes = Changes()
+        for kind in Set(kinds.values) {
+            let new = names.filter { kinds[$0] == kind && positions[$0] == nil && starts[$0] == nil }
+            let orphans = positions.keys.filter { $0.hasPrefix(kind) && !names.contains($0) }
+            guard new.count == 1, orphans.count == 1 else { continue }
+            positions[new[0]] = positions.removeValue(forKey: orphans[0])
+            changes.renamed[new[0]] = orphans[0]
+        }
         let leader = positions.values.max { $0.completeBefore < $1.completeBefore }
         for name in names where positions[name] == nil {
             var position: SinkPosition
