@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// Who holds the metrics endpoint's connections: at most `limit` in all and `perPeer` from one
@@ -54,6 +53,4 @@ final class MetricsConnections: Sendable {
     func remove(_ channel: any Channel) {
         _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
-
-    var count: Int { entries.withLock { $0.count } }
 }

@@ -34,7 +34,8 @@ final class JournalSender: Sendable {
         self.timeout = timeout
     }
 
-    /// How long the batch given up on has been blocked, if one still is.
+    /// How long the batch still on the queue has gone without an entry taken, if one is:
+    /// between batches, only one given up on and still blocked in its send.
     var blockedFor: Duration? {
         current.withLock { job in job.map { ContinuousClock.now - $0.progress.withLock { $0 } } }
     }

@@ -6,7 +6,8 @@ public indirect enum UpstreamError: Error, CustomStringConvertible, Sendable {
     case badRequest(status: Int, message: String)
     case rateLimited(message: String, retryAfter: Duration?)
     case serverError(status: Int, message: String)
-    /// Connection refused or reset, timeout, a TLS handshake that failed for want of a peer.
+    /// Connection refused or reset, a timeout, a TLS handshake that failed for another reason
+    /// than trust (a peer that does not speak TLS, or closed the connection).
     case transport(String)
     /// The API's TLS certificate is not trusted (it does not verify against the trust roots,
     /// or names another host): no retry can fix that, only the certificate, `api.tls.ca_file`
