@@ -147,6 +147,27 @@ import Testing
         #expect(try await directory.sink().receipts().isEmpty)
     }
 
+    /// A file that carries the mark's inode but not its bytes (the inode freed by rotation and
+    /// taken by `audit.json.1.gz`) is not the rotated file: it is never read back nor cut, and
+    /// the sink does not fail on it. (It cut the compressed file's tail: gzip -t failed.)
+    @Test func aFileWithTheMarksInodeButOtherBytesIsLeftAlone() async throws {
+        let directory = try Directory()
+        let first = directory.sink()
+        try await first.deliver(try Self.events(0..<4))
+        try await first.positionRecorded()
+        let compressed = directory.file + ".1.gz"
+        #expect(rename(directory.file, compressed) == 0)
+        // Other bytes in place (the same inode), with no newline at the end.
+        let bytes = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }.map { $0 == 0x0A ? 0x0B : $0 })
+        let handle = try #require(FileHandle(forUpdatingAtPath: compressed))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        try await first.deliver(try Self.events(4..<6))
+        #expect(ids(try await directory.sink().receipts()) == ["audit_log-4", "audit_log-5"])
+        #expect(FileManager.default.contents(atPath: compressed) == bytes, "the compressed file is untouched")
+    }
+
     @Test func withoutAMarkTheEndOfTheFileIsReadBack() async throws {
         let directory = try Directory()
         try await directory.sink(mark: false).deliver(try Self.events(0..<3))

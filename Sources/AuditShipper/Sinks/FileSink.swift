@@ -108,8 +108,9 @@ public final class FileSink: Sink {
                 // no longer being those it saw: all of it is new.
                 receipts += try readBack(path, from: mark.matches(path) ? mark.offset : 0)
             } else {
+                // A rotated file is no longer the sink's to change: read, never cut.
                 if let mark = held.mark, let rotated = rotatedFile(mark) {
-                    receipts += try readBack(rotated, from: mark.matches(rotated) ? mark.offset : 0)
+                    receipts += try readBack(rotated, from: mark.offset, cutsTornLine: false)
                 }
                 if present { receipts += try readBack(path, from: 0) }
             }
@@ -267,7 +268,12 @@ public final class FileSink: Sink {
         for name in names.sorted() {
             let candidate = directoryPath == "/" ? "/\(name)" : "\(directoryPath)/\(name)"
             var info = stat()
-            if candidate != path, lstat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, mark.names(info) {
+            // The inode alone is not enough: rotation and compression free it, and the
+            // compressed file (`audit.json.1.gz`) may get it. The bytes before the mark must be
+            // the ones it saw.
+            if candidate != path, lstat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, mark.names(info),
+                mark.matches(candidate)
+            {
                 return candidate
             }
         }
@@ -275,9 +281,10 @@ public final class FileSink: Sink {
     }
 
     /// The events in `file` from byte `from` on, at most its last `readBackLimit` bytes (from
-    /// the first whole line there). A torn last line is cut off.
-    func readBack(_ file: String, from: Int64) throws(SinkError) -> [Receipt] {
-        let fd = Glibc.open(file, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+    /// the first whole line there). A torn last line is cut off when `cutsTornLine` (the live
+    /// file only: a rotated one is opened read-only and left as it is).
+    func readBack(_ file: String, from: Int64, cutsTornLine: Bool = true) throws(SinkError) -> [Receipt] {
+        let fd = Glibc.open(file, (cutsTornLine ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return [] }
             throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
@@ -332,7 +339,7 @@ public final class FileSink: Sink {
                 "lines in the file that are not \(format.rawValue) events of this sink; left as they are",
                 metadata: ["sink": "\(name)", "path": "\(file)", "lines": "\(foreign)"])
         }
-        if lineStart < bytes.count {
+        if lineStart < bytes.count, cutsTornLine {
             let torn = bytes.count - lineStart
             guard ftruncate(fd, off_t(size) - off_t(torn)) == 0 else {
                 throw SinkError.closed(
