@@ -191,11 +191,10 @@ public struct Configuration: Sendable, Equatable {
     public var defaultNamedKinds: [String: String] {
         var kinds: [String: String] = [:]
         for sink in sinks where sink.name == sink.settings.defaultName {
-            switch sink.settings {
-            case .syslog: kinds[sink.name] = "syslog "
-            case .file: kinds[sink.name] = "file "
-            case .stdout, .journald: break
-            }
+            // `defaultName` is `<type> <url or path>` where it carries one (`stdout` and
+            // `journald` do not): its first word and the space name the kind.
+            guard let space = sink.name.firstIndex(of: " ") else { continue }
+            kinds[sink.name] = String(sink.name[...space])
         }
         return kinds
     }
