@@ -251,8 +251,14 @@ extension JournaldSinkTests {
                 #expect(harness.stderr.contains("journald took no entry for"), "\(harness.stderr)")
                 #expect(harness.stderr.contains("the batch is retried"))
 
-                // Still frozen: the file gets everything; the journal's sink sits out.
+                // Still frozen: the file gets everything; the journal's sink sits out. (The first
+                // run may have written all of it before it stopped: the second is waited for
+                // until it is up, so that its SIGTERM is never one that comes before its handler.)
+                let started = harness.stderr.components(separatedBy: "openai-auditd: started").count
                 let again = try harness.launch(["run", "--config", harness.configPath])
+                try await harness.waitFor("the second run to start") {
+                    harness.stderr.components(separatedBy: "openai-auditd: started").count > started
+                }
                 try await harness.waitFor("the file to hold all 3000", timeout: .seconds(120)) {
                     lines().count >= 3000
                 }
