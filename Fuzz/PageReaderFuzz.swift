@@ -1,5 +1,5 @@
 /// libFuzzer target: any bytes as a page of the audit log API. The reader either cuts it into
-/// events or throws `MalformedPage`; it must never trap, read out of bounds (AddressSanitizer)
+/// events (and items that are no event) or throws `MalformedPage`; it must never trap, read out of bounds (AddressSanitizer)
 /// or hand out an event whose bytes are not valid, one-line JSON of its own.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPage(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -14,6 +14,10 @@ public func fuzzPage(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         precondition(
             again.events.count == 1 && again.events[0].id == event.id
                 && again.events[0].effectiveAt == event.effectiveAt && again.events[0].json == event.json)
+    }
+    for item in page.unreadable {
+        // An item set aside is written whole into the dead-letter file's lines: compact too.
+        precondition(!item.json.contains(0x0A) && !item.json.contains(0x0D), "an item with a line break")
     }
     return 0
 }

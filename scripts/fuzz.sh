@@ -18,7 +18,7 @@ only=${1:-}
 out=.build/fuzz
 s=Sources/AuditShipper
 reader="$s/Source/PageScanner.swift $s/Source/JSONByteReader+Values.swift $s/Source/AuditEvent.swift
-  $s/Source/HashedID.swift $s/Source/EventTypeNames.swift $s/Source/DecimalDigits.swift"
+  $s/Source/HashedID.swift $s/Source/EventTypeNames.swift $s/Source/DecimalDigits.swift $s/Source/UnreadableItem.swift"
 formats="$s/Formats/SyslogFormats.swift $s/Formats/EventDetails.swift $s/Formats/EventSummary.swift
   $s/Formats/JSONString.swift $s/Formats/EventFormat.swift $s/Formats/EventFormat+ReadBack.swift $s/State/Receipt.swift
   $s/Config/TimeSpec.swift $s/Config/String+Editing.swift

@@ -89,14 +89,29 @@ public final class AuditSimulator: Sendable {
     }
 
     /// Adds events given as JSON objects, served as given (apart from spacing).
-    public func addRaw(_ values: [JSONValue], visibleAfter: Double = 0) throws(APIFailure) -> [String] {
+    /// Adds `values` as given. With `listedAt`, a value that is no event (no string id or
+    /// type, no integer effective_at) is kept too and listed as if stamped then: a server that
+    /// writes one item of a page wrong, as the shipper must survive.
+    public func addRaw(_ values: [JSONValue], visibleAfter: Double = 0, listedAt: Int64? = nil) throws(APIFailure)
+        -> [String]
+    {
         let visibleAt = visibleAfter > 0 ? Date().timeIntervalSince1970 + visibleAfter : 0
         var events: [SimulatedEvent] = []
         for (index, value) in values.enumerated() {
-            guard let event = SimulatedEvent(value: value, visibleAt: visibleAt) else {
+            if let event = SimulatedEvent(value: value, visibleAt: visibleAt) {
+                events.append(event)
+                continue
+            }
+            guard let listedAt else {
                 throw .badRequest("events[\(index)] needs a string id and type and an integer effective_at", param: nil)
             }
-            events.append(event)
+            var json: [UInt8] = []
+            value.write(into: &json, spaced: true)
+            events.append(
+                SimulatedEvent(
+                    id: value["id"]?.stringValue ?? "unreadable-\(index)-\(UUID().uuidString)",
+                    type: value["type"]?.stringValue ?? "unreadable", effectiveAt: listedAt, projectID: nil,
+                    actorIDs: [], actorEmail: nil, resourceID: nil, isTenant: false, visibleAt: visibleAt, json: json))
         }
         store.add(events)
         return events.map(\.id)

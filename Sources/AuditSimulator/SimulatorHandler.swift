@@ -131,7 +131,9 @@ final class SimulatorHandler: ChannelInboundHandler {
 /// - `POST /_sim/events` `{"count", "from", "to", "type", "tricky", "large", "visible_after"}`
 ///   adds generated events spread over `[from, to]` (default: now), hidden for
 ///   `visible_after` seconds (late arrival); answers `{"added", "ids"}`.
-/// - `POST /_sim/events/raw?visible_after=S` with a JSON array of events adds them as given.
+/// - `POST /_sim/events/raw?visible_after=S` with a JSON array of events adds them as given;
+///   with `listed_at=T`, items that are no event (an `effective_at` that is a string) too,
+///   listed as if stamped at T.
 /// - `POST /_sim/faults` `{"kind": "status"|"reset"|"slow"|"malformed"|"pass"|"rewind"|"huge",
 ///   "status", "retry_after", "delay_ms", "variant": "truncated"|"not_json"|"no_data"|
 ///   "empty_has_more", "bytes", "count"}` queues a fault for the next `count` audit log requests.
@@ -188,12 +190,13 @@ enum ControlRoutes {
             guard let values = try? decoder.decode([JSONValue].self, from: Data(body)) else {
                 return fail("expected a JSON array of events")
             }
-            let visibleAfter =
-                query.split(separator: "&").compactMap { item -> Double? in
-                    item.hasPrefix("visible_after=") ? Double(item.dropFirst("visible_after=".count)) : nil
-                }.first ?? 0
+            func parameter(_ name: String) -> Substring? {
+                query.split(separator: "&").first { $0.hasPrefix(name + "=") }?.dropFirst(name.count + 1)
+            }
+            let visibleAfter = parameter("visible_after").flatMap { Double($0) } ?? 0
             do {
-                let ids = try simulator.addRaw(values, visibleAfter: visibleAfter)
+                let ids = try simulator.addRaw(
+                    values, visibleAfter: visibleAfter, listedAt: parameter("listed_at").flatMap { Int64($0) })
                 return (
                     200,
                     JSONValue.object([

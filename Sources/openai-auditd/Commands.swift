@@ -80,6 +80,7 @@ struct Once: AsyncParsableCommand {
                     metadata: [
                         "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
                         "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
+                        "cycle.set_aside": "\(report.setAside)",
                     ])
             }
         }

@@ -377,6 +377,87 @@ import Testing
         #expect(sink.ids.count == 1001)
     }
 
+    /// An item that is JSON but no event (an `effective_at` written as a string, an item
+    /// stamped at 0) is set aside whole in the dead-letter file, once however often it is
+    /// listed again, and every event around it is delivered: on 0ffbb0c the page failed
+    /// every attempt and no sink got any of the 50.
+    @Test func anItemThatIsNoEventIsSetAsideAndTheCycleGoesOn() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state.json.dead-letters"
+        add(count: 50, from: Self.now - 500, to: Self.now - 100)
+        let poison: [JSONValue] = [
+            .object([
+                ("id", .string("audit_log-poison")), ("type", .string("login.succeeded")),
+                ("effective_at", .string("soon")),
+            ]),
+            .object([
+                ("id", .string("audit_log-epoch")), ("type", .string("login.succeeded")), ("effective_at", .integer(0)),
+            ]),
+        ]
+        // The first is listed among the others; the second, at 0, where a window from the
+        // organization's beginning would meet it.
+        _ = try simulator.addRaw([poison[0]], listedAt: Self.now - 300)
+        _ = try simulator.addRaw([poison[1]])
+        func makeCycle() -> PollCycle {
+            PollCycle(
+                source: StoreSource(simulator), sinks: [sink], settings: CycleSettings(lookback: 600),
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                deadLetters: DeadLetterFile(path: path), persist: { _, _ in })
+        }
+        var cycle = makeCycle()
+        var state = AuditState(source: Self.source, startAt: 0, now: Self.now)
+        let report = try await cycle.run(state: &state, now: Self.now)
+        #expect(report.delivered == 50)
+        #expect(report.setAside == 2)
+        expectOnceInOrder(sink.events, count: 50)
+        #expect(state.recording.completeBefore > Self.now - 300, "the position went past the item")
+        func lines() throws -> [[String: String]] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+                try JSONDecoder().decode([String: String?].self, from: Data($0.utf8)).compactMapValues { $0 }
+            }
+        }
+        var written = try lines()
+        #expect(written.map { $0["id"] } == ["audit_log-epoch", "audit_log-poison"])
+        #expect(
+            written.map { $0["reason"] } == [
+                "its effective_at 0 is not a time after 1970", "its effective_at is not a number",
+            ])
+        // Whole, as the API sent it (the simulator spaces its JSON; the reader drops that).
+        #expect(written[1]["item"] == #"{"id":"audit_log-poison","type":"login.succeeded","effective_at":"soon"}"#)
+        #expect(written.allSatisfy { $0["set_aside_at"] == TimeSpec.format(Self.now) })
+        // Read again by the lookback, and after a restart (a new file object): not again.
+        let again = try await cycle.run(state: &state, now: Self.now + 60)
+        #expect(again.setAside == 0 && again.delivered == 0)
+        var restarted = makeCycle()
+        var fresh = AuditState(source: Self.source, startAt: 0, now: Self.now)
+        _ = try await restarted.run(state: &fresh, now: Self.now + 120)
+        written = try lines()
+        #expect(written.count == 2)
+    }
+
+    /// A dead-letter file that cannot be written fails the cycle (as a state file would):
+    /// nothing moves past an item that was not kept.
+    @Test func anItemThatCannotBeSetAsideStopsTheSlice() async throws {
+        add(count: 10, from: Self.now - 500, to: Self.now - 100)
+        _ = try simulator.addRaw(
+            [.object([("id", .string("p")), ("type", .string("t")), ("effective_at", .string("x"))])],
+            listedAt: Self.now - 300)
+        var cycle = PollCycle(
+            source: StoreSource(simulator), sinks: [sink], settings: CycleSettings(lookback: 600),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            deadLetters: DeadLetterFile(path: "/nonexistent-\(UUID())/dead-letters"), persist: { _, _ in })
+        var state = freshState(startAt: Self.now - 1000)
+        let before = state.recording
+        await #expect {
+            _ = try await cycle.run(state: &state, now: Self.now)
+        } throws: { error in
+            "\(error)".contains("dead-letter file") && "\(error)".contains("No such file or directory")
+        }
+        #expect(sink.events.isEmpty)
+        #expect(state.recording.completeBefore == before.completeBefore)
+    }
+
     /// Pages that lie make no progress: `has_more` with nothing to continue after, a cursor
     /// that comes back (A → B → A), or cursors without end are malformed; the cycle fails
     /// (retried at the next poll) and no position moves.

@@ -7,8 +7,10 @@ import Testing
         #"{"id":"audit_log-1","type":"api_key.created","effective_at":1722471046,"project":{"id":"proj_abc","name":"P"},"actor":{"type":"session","session":{"user":{"id":"user-1","email":"al\"i]ce@example.com"},"ip_address":"203.0.113.7"}},"api_key.created":{"id":"key_xyz","data":{"scopes":["a|b=c\\d\ne^f"]}}}"#
     static let origin = SyslogOrigin(facility: 16, hostname: "host", appName: "openai-auditd", procID: "42")
 
+    /// One event read as a sink's line is (a page would set aside the times at 0 or before
+    /// that the header clamping is tested with).
     func event(_ json: String = json) throws -> AuditEvent {
-        try PageScanner.scan(Array(#"{"data":[\#(json)],"has_more":false}"#.utf8)).events[0]
+        try Array(json.utf8).withUnsafeBufferPointer { try PageScanner.event($0) }
     }
 
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

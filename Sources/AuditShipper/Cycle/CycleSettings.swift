@@ -42,6 +42,8 @@ public struct CycleReport: Sendable, Equatable {
     public var duplicatesDropped = 0
     /// Events delivered although older than `completeBefore` at the time: they arrived late.
     public var lateEvents = 0
+    /// Items of a page that were no readable event, set aside in the dead-letter file (each once).
+    public var setAside = 0
     public var slices = 0
     public var pages = 0
     /// The newest `effective_at` delivered in this cycle.

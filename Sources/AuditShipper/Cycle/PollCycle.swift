@@ -16,6 +16,8 @@ public struct PollCycle: Sendable {
     /// Writes the state: `StateStore.save` (which appends a batch to its update log or writes
     /// the file whole, as the `Write` says), or a recorder in tests.
     public let persist: @Sendable (AuditState, StateStore.Write) throws -> Void
+    /// Where the items of a page that are no readable event are set aside.
+    public let deadLetters: DeadLetterFile
     let logger: Logger
     /// Beaten at every page and batch, for the watchdog.
     let heartbeat: Heartbeat?
@@ -36,8 +38,10 @@ public struct PollCycle: Sendable {
         source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:],
         sinkKinds: [String: String] = [:], settings: CycleSettings,
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
+        deadLetters: DeadLetterFile = DeadLetterFile(path: nil),
         persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
     ) {
+        self.deadLetters = deadLetters
         self.heartbeat = heartbeat
         self.metrics = metrics
         self.source = source
@@ -245,7 +249,7 @@ public struct PollCycle: Sendable {
         /// The server's clock when the walk began (its first response's `Date`; the local clock
         /// if the server sent none): nothing newer can be complete yet.
         var serverClock: Int64
-        /// Events kept whose `effective_at` is ahead of the server's clock or not positive.
+        /// Events kept whose `effective_at` is ahead of the server's clock.
         var odd: [AuditEvent]
     }
 
@@ -305,6 +309,7 @@ public struct PollCycle: Sendable {
                 heartbeat?.beat()
                 progress.report.pages += 1
                 metrics?.eventsReceived.increment(by: Int64(page.events.count))
+                for item in page.unreadable { try setAside(item, progress: &progress, now: now) }
                 for event in page.events {
                     newestSeen = max(newestSeen ?? event.effectiveAt, event.effectiveAt)
                     guard seen.insert(event.hashedID).inserted, windows.contains(where: { $0.needs(event) }) else {
@@ -315,7 +320,7 @@ public struct PollCycle: Sendable {
                     held.append(event)
                     // Named in a warning; a minute's grace, as the API's own servers' clocks may
                     // differ by seconds (positions are capped at the clock regardless).
-                    if event.effectiveAt > (page.serverTime ?? now) + Self.oddGrace || event.effectiveAt <= 0 {
+                    if event.effectiveAt > (page.serverTime ?? now) + Self.oddGrace {
                         odd.append(event)
                     }
                     if let cap, held.count > cap {
@@ -330,7 +335,7 @@ public struct PollCycle: Sendable {
                 if let cap, !tenantOnly, density.projected(held: held.count) > Double(cap) {
                     return overflow(density, held: held, start: start, cap: cap, width: width)
                 }
-                guard let last = page.lastID ?? page.events.last?.id else {
+                guard let last = page.lastID ?? page.lastListedID else {
                     throw UpstreamError.malformedPage(
                         MalformedPage(
                             reason: "has_more is true but the page has no last_id to continue after", offset: 0))
@@ -353,6 +358,22 @@ public struct PollCycle: Sendable {
         let clock = serverClock ?? now
         if let newestSeen { metrics?.sawEvent(at: min(newestSeen, clock)) }
         return .read(Walk(events: Self.oldestFirst(consume held), newestSeen: newestSeen, serverClock: clock, odd: odd))
+    }
+
+    /// An item that is no readable event goes to the dead-letter file, once, named in an error
+    /// line; the walk goes on past it. If it cannot be written, the cycle fails before any
+    /// position passes it (a state error, as when the state cannot be written).
+    func setAside(_ item: UnreadableItem, progress: inout Progress, now: Int64) throws {
+        guard try deadLetters.setAside(item, now: now) else { return }
+        progress.report.setAside += 1
+        metrics?.deadLetters.increment()
+        logger.error(
+            "an item of the page is not an event that can be delivered; it is set aside in the dead-letter file and the cycle goes on",
+            metadata: [
+                "event.id": "\(item.id ?? "none")", "item.index": "\(item.index)", "item.reason": "\(item.reason)",
+                "item.bytes": "\(item.json.count)",
+                "dead_letters.path": "\(deadLetters.path ?? "none (replay keeps no state)")",
+            ])
     }
 
     /// Oldest first; within one second, the reverse of the API's (newest-first) order. What

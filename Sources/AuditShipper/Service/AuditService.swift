@@ -107,6 +107,7 @@ public struct AuditService: Service {
             "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
             "cycle.late": "\(report.lateEvents)", "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
         ]
+        if report.setAside > 0 { metadata["cycle.set_aside"] = "\(report.setAside)" }
         // The oldest sink's position: what a reset after a lost state file would start from.
         if let oldest = state.positions.values.map(\.completeBefore).min() {
             metadata["state.complete_before"] = "\(TimeSpec.format(oldest))"

@@ -24,6 +24,8 @@ public struct Daemon: Sendable {
     let receiptLogs: [ReceiptLog]
     /// The proxy the API is reached through (`api.proxy`, else the environment's), if any.
     public let proxy: ProxySettings?
+    /// Beside the state file for the commands that keep positions; else nothing is written.
+    public let deadLetters: DeadLetterFile
 
     /// A daemon built on reload passes its predecessor's `executor` and `heartbeat`, so the
     /// cycle stays on the same thread and the watchdog keeps watching the same loop. With
@@ -43,6 +45,7 @@ public struct Daemon: Sendable {
         self.metrics = metrics
         metrics.register(sinks: configuration.sinks.map(\.name))
         sinkStarts = configuration.sinkStarts(now: Daemon.now())
+        deadLetters = DeadLetterFile(path: statePath.map(DeadLetterFile.path(statePath:)))
         switch ProxySettings.resolve(
             baseURL: configuration.api.baseURL, configured: configuration.api.proxy, environment: environment)
         {
@@ -138,6 +141,7 @@ public struct Daemon: Sendable {
         let store = try StateStore(path: configuration.resolvedStatePath(environment: environment))
         // Readable receipts, or a clear refusal now (a link planted there is 73 like the state's).
         for log in receiptLogs { _ = try log.read() }
+        _ = try deadLetters.read()
         if let state = try store.load() {
             guard state.source == configuration.stateSource else {
                 throw .otherSource(path: store.path, recorded: state.source, configured: configuration.stateSource)
@@ -172,7 +176,7 @@ public struct Daemon: Sendable {
         PollCycle(
             source: client, sinks: sinks, sinkStarts: sinkStarts, sinkKinds: configuration.defaultNamedKinds,
             settings: settings ?? configuration.cycleSettings,
-            logger: logger, heartbeat: heartbeat, metrics: metrics, persist: persist)
+            logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters, persist: persist)
     }
 
     /// Closes the sinks' connections and the HTTP client; the daemon is done after this.

@@ -15,6 +15,7 @@ public final class DaemonMetrics: Sendable {
     let eventsReceived: Counter
     let duplicatesDropped: Counter
     let lateEvents: Counter
+    let deadLetters: Counter
     let newestEvent: Gauge
     let lastSuccess: Gauge
     let cycleDuration: DurationHistogram
@@ -59,6 +60,11 @@ public final class DaemonMetrics: Sendable {
             descriptor: Self.family(
                 "openai_auditd_late_events_total",
                 "Events delivered although older than a sink's position: they became visible late."))
+        deadLetters = registry.makeCounter(
+            descriptor: Self.family(
+                "openai_auditd_dead_letters_total",
+                "Items of a page that were no readable event (no id, an effective_at that is not a time), set aside in the dead-letter file."
+            ))
         newestEvent = registry.makeGauge(
             descriptor: Self.family(
                 "openai_auditd_newest_event_timestamp_seconds",

@@ -67,21 +67,17 @@ extension JSONByteReader {
         }
     }
 
-    mutating func integer(_ what: @autoclosure () -> String) throws(MalformedPage) -> Int64 {
-        guard Byte.isDigit(try peek()) || bytes[pos] == Byte.minus else { throw fail("\(what()) is not a number") }
-        let range = try number()
+    /// A validated number's text as whole seconds; nil beyond any time.
+    static func seconds(_ text: UnsafeBufferPointer<UInt8>) -> Int64? {
         // Digits alone (what the API writes) are read as they are, without making a String.
-        let negative = bytes[range.lowerBound] == Byte.minus
-        let digits = (negative ? range.lowerBound + 1 : range.lowerBound)..<range.upperBound
-        if let value = DecimalDigits.value(bytes[digits]) {
+        let negative = text[0] == Byte.minus
+        if let value = DecimalDigits.value(text[(negative ? 1 : 0)...]) {
             return negative ? -value : value
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-        if let value = Int64(text) { return value }
+        let string = String(decoding: text, as: UTF8.self)
+        if let value = Int64(string) { return value }
         // A fractional or exponent form is still a time: keep the event rather than stall.
-        guard let value = Double(text), value.isFinite, abs(value) < 1e15 else {
-            throw fail("\(what()) is out of range")
-        }
+        guard let value = Double(string), value.isFinite, abs(value) < 1e15 else { return nil }
         return Int64(value.rounded(.down))
     }
 

@@ -8,7 +8,10 @@
 /// one line): re-encoding through `JSONSerialization` would cost ten times more and could
 /// change numbers or key order. Only `id`, `type` and `effective_at` are decoded. The whole
 /// page is validated as JSON on the way: a page that is not JSON, or lacks `data` or
-/// `has_more`, is an upstream error and the cycle makes no progress on it.
+/// `has_more`, is an upstream error and the cycle makes no progress on it. An item that is
+/// JSON but not an event the cycle can read (no id, a `type` that is not a string, an
+/// `effective_at` that is not a number) is `AuditPage.unreadable`, not an error: one such item
+/// must not stop the page, or every sink would stall on it for good.
 public enum PageScanner {
     public static func scan(_ bytes: [UInt8]) throws(MalformedPage) -> AuditPage {
         try bytes.withUnsafeBufferPointer { buffer throws(MalformedPage) in try scan(buffer) }
@@ -23,10 +26,13 @@ public enum PageScanner {
     public static func event(_ buffer: UnsafeBufferPointer<UInt8>) throws(MalformedPage) -> AuditEvent {
         try JSONByteReader.reading(buffer) { reader throws(MalformedPage) in
             reader.skipSpace()
-            let event = try reader.event(index: 0)
+            let item = try reader.item(index: 0)
             reader.skipSpace()
             guard reader.pos == buffer.count else { throw reader.fail("text after the event object") }
-            return event
+            switch item {
+            case .event(let event): return event
+            case .unreadable(let item): throw MalformedPage(reason: "not an event: \(item.reason)", offset: 0)
+            }
         }
     }
 }
@@ -150,6 +156,7 @@ struct JSONByteReader {
     mutating func page() throws(MalformedPage) -> AuditPage {
         try expect(Byte.openBrace, "a JSON object")
         var events: [AuditEvent]?
+        var unreadable: [UnreadableItem] = []
         var hasMore: Bool?
         var firstID: String?
         var lastID: String?
@@ -160,7 +167,7 @@ struct JSONByteReader {
                 let key = try stringValue()
                 try expect(Byte.colon, "':'")
                 switch key {
-                case "data": events = try eventArray()
+                case "data": (events, unreadable) = try items()
                 case "has_more":
                     guard let flag = try optionalBool() else { throw fail("has_more is not a boolean") }
                     hasMore = flag
@@ -174,7 +181,9 @@ struct JSONByteReader {
         guard pos == bytes.count else { throw fail("unexpected bytes after the page object") }
         guard let events else { throw fail("the page has no \"data\" array") }
         guard let hasMore else { throw fail("the page has no \"has_more\" flag") }
-        return AuditPage(events: events, hasMore: hasMore, firstID: firstID, lastID: lastID)
+        var page = AuditPage(events: events, hasMore: hasMore, firstID: firstID, lastID: lastID)
+        page.unreadable = unreadable
+        return page
     }
 
     /// After a member or element: true for ',', false for the closing byte.
@@ -187,47 +196,85 @@ struct JSONByteReader {
         throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'")
     }
 
-    mutating func eventArray() throws(MalformedPage) -> [AuditEvent] {
+    /// The items of `data`: the events, and the items that are JSON but no event.
+    mutating func items() throws(MalformedPage) -> ([AuditEvent], [UnreadableItem]) {
         try expect(Byte.openBracket, "\"data\" to be an array")
         var events: [AuditEvent] = []
+        var unreadable: [UnreadableItem] = []
         if try peek() == Byte.closeBracket {
             pos += 1
-            return events
+            return (events, unreadable)
         }
+        var index = 0
         repeat {
             skipSpace()
-            events.append(try event(index: events.count))
+            switch try item(index: index) {
+            case .event(let event) where event.effectiveAt <= 0:
+                // Before any audit log existed: no position can cover it, so no sink would
+                // ever be given it; set aside rather than dropped as a repeat.
+                unreadable.append(
+                    UnreadableItem(
+                        index: index, id: event.id,
+                        reason: "its effective_at \(event.effectiveAt) is not a time after 1970", json: event.json))
+            case .event(let event): events.append(event)
+            case .unreadable(let item): unreadable.append(item)
+            }
+            index += 1
         } while try separator(close: Byte.closeBracket)
-        return events
+        return (events, unreadable)
     }
 
-    mutating func event(index: Int) throws(MalformedPage) -> AuditEvent {
+    enum Item {
+        case event(AuditEvent)
+        case unreadable(UnreadableItem)
+    }
+
+    /// One item of `data`. Its syntax is checked as the page's (an error there is the page's);
+    /// what it holds is not: a member of the wrong kind is skipped and named, so the item is
+    /// still read to its end and kept whole.
+    mutating func item(index: Int) throws(MalformedPage) -> Item {
         let start = pos
         compactedCount = 0
         keptUntil = start
-        try expect(Byte.openBrace, "data[\(index)] to be an object")
         var id: HashedID?
         var type: String?
         var effectiveAt: Int64?
-        if try peek() == Byte.closeBrace {
-            pos += 1
+        // The first thing found wrong with the item, if anything.
+        var problem: String?
+        func wrong(_ reason: String) { problem = problem ?? reason }
+        if try peek() != Byte.openBrace {
+            try skipValue(depth: 1)
+            wrong("it is not an object")
         } else {
-            repeat {
-                let key = try eventKey()
-                try expect(Byte.colon, "':'")
-                switch key {
-                case .id: id = try idValue("data[\(index)].id")
-                case .type: type = try typeName("data[\(index)].type")
-                case .effectiveAt: effectiveAt = try integer("data[\(index)].effective_at")
-                case .other: try skipValue(depth: 2)
-                }
-            } while try separator(close: Byte.closeBrace)
+            pos += 1
+            if try peek() == Byte.closeBrace {
+                pos += 1
+            } else {
+                repeat {
+                    let key = try eventKey()
+                    try expect(Byte.colon, "':'")
+                    let c = try peek()
+                    let text = c == Byte.quote || c == UInt8(ascii: "n")
+                    switch key {
+                    case .id where text: id = try idValue("id")
+                    case .type where text: type = try typeName("type")
+                    case .effectiveAt where Byte.isDigit(c) || c == Byte.minus:
+                        let range = try number()
+                        effectiveAt = Self.seconds(UnsafeBufferPointer(rebasing: bytes[range]))
+                        if effectiveAt == nil { wrong("its effective_at is out of range") }
+                    case .id, .type, .effectiveAt:
+                        try skipValue(depth: 2)
+                        wrong(key == .effectiveAt ? "its effective_at is not a number" : "its \(key) is not a string")
+                    case .other: try skipValue(depth: 2)
+                    }
+                } while try separator(close: Byte.closeBrace)
+            }
+            if id == nil || id!.isEmpty { wrong("it has no \"id\"") }
+            if type == nil { wrong("it has no \"type\"") }
+            if effectiveAt == nil { wrong("it has no \"effective_at\"") }
         }
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<pos])
-        guard let id, !id.isEmpty else { throw fail("data[\(index)] has no \"id\"") }
-        guard let type else { throw fail("data[\(index)] (\(id)) has no \"type\"") }
-        guard let effectiveAt else { throw fail("data[\(index)] (\(id)) has no \"effective_at\"") }
-        // No whitespace inside (a compact page): the event's bytes are the page's own.
+        // No whitespace inside (a compact page): the item's bytes are the page's own.
         let json: UnsafeBufferPointer<UInt8>
         if keptUntil == start {
             json = raw
@@ -235,15 +282,30 @@ struct JSONByteReader {
             keep(until: pos)
             json = UnsafeBufferPointer(start: compacted, count: compactedCount)
         }
-        return AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: json.count) { out in
-            out.baseAddress!.initialize(from: json.baseAddress!, count: json.count)
+        guard problem == nil, let id, let type, let effectiveAt else {
+            let named = id.flatMap { $0.isEmpty ? nil : $0.text }
+            return .unreadable(UnreadableItem(index: index, id: named, reason: problem!, json: Array(json)))
         }
+        return .event(
+            AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: json.count) { out in
+                out.baseAddress!.initialize(from: json.baseAddress!, count: json.count)
+            })
     }
 
     /// How far past its end `keep` may write.
     static let copyOverrun = 16
 
-    enum EventKey { case id, type, effectiveAt, other }
+    enum EventKey: CustomStringConvertible {
+        case id, type, effectiveAt, other
+        var description: String {
+            switch self {
+            case .id: "id"
+            case .type: "type"
+            case .effectiveAt: "effective_at"
+            case .other: "member"
+            }
+        }
+    }
 
     /// An event member's name, compared as bytes: most names are neither of the three, and
     /// making a `String` of each would cost an allocation per member of every event.
