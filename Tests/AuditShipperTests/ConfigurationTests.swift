@@ -20,6 +20,7 @@ import Testing
         #expect(config.poll.lookback == 600)
         #expect(config.poll.startAt == .now)
         #expect(config.poll.maxWindowEvents == 10_000)
+        #expect(config.poll.maxWindowBytes == 256 << 20)
         #expect(config.sinks.map(\.settings) == [.stdout(format: .json)])
         #expect(config.logLevel == .info)
         #expect(config.logFormat == .auto)
@@ -49,6 +50,7 @@ import Testing
               lookback: 1h
               start_at: 2026-11-01T00:00:00Z
               max_window_events: 5000
+              max_window_bytes: 64MiB
             state:
               path: /var/tmp/state.json
             sinks:
@@ -81,6 +83,8 @@ import Testing
         #expect(config.poll.startAt == .time("2026-11-01T00:00:00Z"))
         #expect(config.startTime(now: 0) == 1_793_491_200)
         #expect(config.poll.maxWindowEvents == 5000)
+        #expect(config.poll.maxWindowBytes == 64 << 20)
+        #expect(config.cycleSettings.maxWindowBytes == 64 << 20)
         #expect(config.statePath == "/var/tmp/state.json")
         #expect(config.logLevel == .debug)
         #expect(config.logFormat == .json)
@@ -247,6 +251,8 @@ import Testing
         ("poll:\n  start_at: yesterday", "poll.start_at: 'yesterday' is not a time"),
         ("poll:\n  start_at: null", "poll.start_at: must not be null"),
         ("poll:\n  max_window_events: 10", "poll.max_window_events: '10' is not a whole number from 100 to 10000000"),
+        ("poll:\n  max_window_bytes: 512KiB", "poll.max_window_bytes: '512KiB' is out of range (1MiB to 65536MiB)"),
+        ("poll:\n  max_window_bytes: lots", "poll.max_window_bytes: 'lots' is not a size"),
         ("api:\n  page_size: 101", "api.page_size: '101' is not a whole number from 1 to 100"),
         ("api:\n  page_size: many", "api.page_size: 'many' is not a whole number"),
         ("api:\n  include_tenant_events: maybe", "api.include_tenant_events: 'maybe' is not auto, true or false"),

@@ -197,13 +197,77 @@ import Testing
         #expect(state.recording.completeBefore == Self.now - 1)
     }
 
-    @Test func aSingleSecondThatOverflowsIsReadWhole() async throws {
-        add(count: 1500, from: Self.now - 7200)
+    /// One second with more events than the bound cannot be cut into slices: it is delivered
+    /// in parts while it is read, so the walk never holds much more than the bound, and every
+    /// event arrives once. (On 0ffbb0c the second was held whole: a hostile server could make
+    /// memory grow without end.)
+    @Test func aSingleSecondThatOverflowsIsDeliveredInParts() async throws {
+        add(count: 3500, from: Self.now - 7200)
         add(count: 10, from: Self.now - 60, to: Self.now - 1)
-        var (cycle, _) = self.cycle(CycleSettings(pageSize: 100, lookback: 600, maxWindowEvents: 1000))
+        var (cycle, source) = self.cycle(CycleSettings(pageSize: 100, lookback: 600, maxWindowEvents: 1000))
+        // At each request for the dense second, how many of its events were read and how many
+        // the sink had: the difference is what the walk held.
+        let held = Locked<[Int]>([])
+        let sink = self.sink
+        let second = Self.now - 7200
+        source.failure.withLock {
+            $0 = { [source] _ in
+                let pages = source.queries.withLock { queries in
+                    queries.count { $0.effectiveAtGreaterOrEqual == second && $0.effectiveAtLessThan == second + 1 }
+                }
+                guard pages > 0 else { return }
+                let delivered = sink.events.count { $0.effectiveAt == second }
+                held.withLock { $0.append((pages - 1) * 100 - delivered) }
+            }
+        }
         var state = freshState()
         _ = try await cycle.run(state: &state, now: Self.now)
-        expectOnceInOrder(sink.events, count: 1510)
+        expectOnceInOrder(sink.events, count: 3510)
+        let most = held.withLock { $0.max() ?? 0 }
+        #expect(most <= 1100, "the walk held at most the bound and a page: \(most)")
+        #expect(state.recording.completeBefore == Self.now - 1)
+    }
+
+    /// Events of 100 KB reach `max_window_bytes` long before `max_window_events`: slices are
+    /// sized in bytes too, within one second as across seconds, and a batch holds at most
+    /// `maxBatchBytes` (one event when that alone is more).
+    @Test(arguments: [false, true])
+    func largeEventsAreBoundedInBytes(inOneSecond: Bool) async throws {
+        let ids = simulator.addEvents(
+            count: 60, from: Self.now - 3000, to: inOneSecond ? nil : Self.now - 100, large: true)
+        let window = 1 << 20
+        var (cycle, _) = self.cycle(
+            CycleSettings(
+                pageSize: 10, lookback: 600, maxWindowEvents: 10_000, maxWindowBytes: window,
+                maxBatchBytes: 8 << 20))
+        var state = freshState(startAt: Self.now - 4000)
+        let report = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 60)
+        #expect(Set(sink.ids) == Set(ids))
+        let sizes = sink.batches.withLock { $0.map { $0.reduce(0) { $0 + $1.jsonCount } } }
+        let event = sink.events[0].jsonCount
+        #expect(event > 90_000)
+        // A part is delivered once the window is full after a page: at most the window plus a page.
+        #expect(sizes.allSatisfy { $0 <= window + 10 * event }, "\(sizes)")
+        #expect(sizes.count >= 3, "\(sizes.count) batches")
+        if !inOneSecond { #expect(report.slices >= 5) }
+
+        // Batches are bounded in bytes whatever the window.
+        let limit = 3 * event
+        let smallBatches = RecordingSink(name: "small")
+        var (bounded, _) = self.cycle(
+            sinks: [smallBatches], settings: CycleSettings(lookback: 600, maxBatchBytes: limit))
+        var fresh = freshState(startAt: Self.now - 4000)
+        _ = try await bounded.run(state: &fresh, now: Self.now)
+        let batches = smallBatches.batches.withLock { $0 }
+        #expect(batches.reduce(0) { $0 + $1.count } == 60)
+        #expect(batches.count >= 20, "three events of the largest size at most: \(batches.map(\.count))")
+        #expect(batches.allSatisfy { $0.reduce(0) { $0 + $1.jsonCount } <= limit })
+        let tiny = RecordingSink(name: "tiny")
+        var (single, _) = self.cycle(sinks: [tiny], settings: CycleSettings(lookback: 600, maxBatchBytes: 1000))
+        var again = freshState(startAt: Self.now - 4000)
+        _ = try await single.run(state: &again, now: Self.now)
+        #expect(tiny.batches.withLock { $0.map(\.count) } == Array(repeating: 1, count: 60), "one event, alone")
     }
 
     @Test func tenantEventsAreWalkedOnlyWhenIncluded() async throws {

@@ -149,6 +149,42 @@ import Testing
         }
     }
 
+    /// Events of 100 KB, as real ones reach: memory follows `poll.max_window_bytes`, not the
+    /// event count. On 0ffbb0c, 3,000 of them peaked at 440 MB in `once`. Run side by side
+    /// with a budget that does not bind, so the bound is seen to do the work (RSS is sampled
+    /// from /proc while the process runs: VmHWM is its peak so far).
+    @Test func largeEventsStayInsideTheByteBudget() async throws {
+        try await DaemonHarness.with { harness async throws in
+            harness.simulator.addEvents(count: 1500, from: Self.now - 3 * 3600, to: Self.now - 60, large: true)
+            func peak(budget: String) async throws -> Int {
+                try? FileManager.default.removeItem(atPath: harness.statePath)
+                try? FileManager.default.removeItem(atPath: harness.stdoutPath)
+                try harness.writeConfig(poll: "  start_at: -4h\n  max_window_bytes: \(budget)")
+                let daemon = try harness.launch(["once", "--config", harness.configPath])
+                var peak = 0
+                while daemon.isRunning {
+                    if let status = try? String(
+                        contentsOfFile: "/proc/\(daemon.processIdentifier)/status", encoding: .utf8),
+                        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                        let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+                    {
+                        peak = max(peak, kilobytes / 1024)
+                    }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(daemon.terminationStatus == 0, "\(harness.stderr)")
+                let delivered = try harness.deliveredIDs()
+                #expect(delivered.count == 1500 && Set(delivered).count == 1500)
+                return peak
+            }
+            let bounded = try await peak(budget: "16MiB")
+            let unbounded = try await peak(budget: "64GiB")
+            print("peak RSS with 1,500 events of 100 KB: \(bounded) MB within 16MiB, \(unbounded) MB unbounded")
+            #expect(bounded < 110, "\(bounded) MB within a 16 MiB budget")
+            #expect(unbounded > bounded + 60, "the budget is what bounds it: \(unbounded) MB without")
+        }
+    }
+
     @Test func killNineDuringCatchUpThenRestartLosesNothingAndRepeatsAtMostOneBatchEachTime() async throws {
         try await DaemonHarness.with { harness async throws in
             let start = Self.now - 5 * 86_400

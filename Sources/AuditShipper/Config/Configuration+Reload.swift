@@ -16,6 +16,7 @@ extension Configuration {
             ("poll.lookback", poll.lookback != old.poll.lookback),
             ("poll.start_at", poll.startAt != old.poll.startAt),
             ("poll.max_window_events", poll.maxWindowEvents != old.poll.maxWindowEvents),
+            ("poll.max_window_bytes", poll.maxWindowBytes != old.poll.maxWindowBytes),
             ("state.path", statePath != old.statePath),
             ("sinks", sinks != old.sinks),
             ("metrics.listen", metricsListen != old.metricsListen),

@@ -45,6 +45,7 @@ public struct Configuration: Sendable, Equatable {
         public var lookback: Int64 = 600
         public var startAt: StartAt = .now
         public var maxWindowEvents = 10_000
+        public var maxWindowBytes = 256 << 20
     }
 
     public enum SinkSettings: Sendable, Equatable {
@@ -176,7 +177,7 @@ public struct Configuration: Sendable, Equatable {
     public var cycleSettings: CycleSettings {
         CycleSettings(
             filters: api.filters, pageSize: api.pageSize, includeTenantEvents: api.includeTenantEvents,
-            lookback: poll.lookback, maxWindowEvents: poll.maxWindowEvents)
+            lookback: poll.lookback, maxWindowEvents: poll.maxWindowEvents, maxWindowBytes: poll.maxWindowBytes)
     }
 
     /// The first run's window start for `start_at`.

@@ -20,6 +20,7 @@ import Yams
 /// | `poll.lookback` | `10m` | whole seconds, 0 to 7d |
 /// | `poll.start_at` | `now` | `now`, `beginning`, RFC 3339, Unix seconds, `-7d` |
 /// | `poll.max_window_events` | 10000 | 100 to 10,000,000 |
+/// | `poll.max_window_bytes` | `256MiB` | bytes, or with KiB/MiB/GiB; 1MiB to 64GiB |
 /// | `state.path` | null | path |
 /// | `sinks` | one stdout sink | list of `{type: stdout, format: json}` |
 /// | `metrics.listen` | null | `HOST:PORT` (`[v6]:PORT`): serves /metrics, /healthz, /readyz |
@@ -35,7 +36,7 @@ public enum ConfigurationLoader {
         "api.base_url", "api.admin_key_file", "api.organization", "api.request_timeout", "api.page_size",
         "api.include_tenant_events", "api.max_response_bytes", "api.proxy", "api.tls.ca_file", "poll.interval",
         "poll.lookback", "poll.start_at",
-        "poll.max_window_events",
+        "poll.max_window_events", "poll.max_window_bytes",
         "state.path", "metrics.listen", "log.level", "log.format",
     ]
     static let listKeys = AuditLogFilters.fields.map { "api.filters.\($0.name)" }

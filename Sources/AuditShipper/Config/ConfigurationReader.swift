@@ -87,7 +87,8 @@ struct ConfigurationReader {
 
     func poll(_ node: ConfigNode, pageSize: Int) throws(ConfigurationError) -> Configuration.Poll {
         var poll = Configuration.Poll()
-        let f = try fields(node, "poll", allowed: ["interval", "lookback", "start_at", "max_window_events"])
+        let f = try fields(
+            node, "poll", allowed: ["interval", "lookback", "start_at", "max_window_events", "max_window_bytes"])
         if let n = f["interval"] { poll.interval = try duration(n, "poll.interval", .seconds(1)...(.seconds(86_400))) }
         if let n = f["lookback"] {
             let lookback = try duration(n, "poll.lookback", .zero...(.seconds(7 * 86_400)))
@@ -107,6 +108,9 @@ struct ConfigurationReader {
             guard poll.maxWindowEvents >= pageSize else {
                 throw invalid(n, "poll.max_window_events", "must be at least api.page_size (\(pageSize))")
             }
+        }
+        if let n = f["max_window_bytes"] {
+            poll.maxWindowBytes = try byteSize(n, "poll.max_window_bytes", (1 << 20)...(64 << 30))
         }
         return poll
     }

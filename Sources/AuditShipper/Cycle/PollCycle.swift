@@ -109,7 +109,8 @@ public struct PollCycle: Sendable {
                 if let until { min(reach, until) } else {
                     reach < now ? reach : nil
                 }
-            // One second is never cut: if it alone overflows, it is read whole.
+            // One second is never cut into slices: if it alone overflows, the walk delivers it
+            // in parts as it reads (`walk`).
             let singleSecond = (end ?? now) - start <= 1
             let cap = singleSecond ? nil : settings.maxWindowEvents
             let walk: Walk
@@ -151,11 +152,13 @@ public struct PollCycle: Sendable {
             try await deliver(walk.events, completing: reached, clock: walk.serverClock, progress: &progress, now: now)
             // A slice reaching past the server's clock is the last: what follows is not there yet.
             guard let end, end < until ?? .max, end <= walk.serverClock else { break }
-            // Aim the next slice at half the cap, growing at most fourfold at a time.
+            // Aim the next slice at half the cap (in events of the size seen), growing at most
+            // fourfold at a time.
             let held = walk.events.count
+            let bound = fitting(settings.maxWindowEvents, held: held, bytes: walk.bytes)
             barren = held == 0
-            if held < settings.maxWindowEvents / 4 {
-                let factor = held == 0 ? 4 : min(4, max(1, settings.maxWindowEvents / 2 / held))
+            if held < bound / 4 {
+                let factor = held == 0 ? 4 : min(4, max(1, bound / 2 / held))
                 sliceWidth = min(sliceWidth * Int64(factor), Self.maxSliceWidth)
             }
             start = end
@@ -245,6 +248,8 @@ public struct PollCycle: Sendable {
 
     struct Walk {
         var events: [AuditEvent]
+        /// The bytes of `events`.
+        var bytes: Int
         var newestSeen: Int64?
         /// The server's clock when the walk began (its first response's `Date`; the local clock
         /// if the server sent none): nothing newer can be complete yet.
@@ -284,6 +289,7 @@ public struct PollCycle: Sendable {
         let width = max(1, (end ?? now) - start)
         var density = Density(start: start, end: end ?? now)
         var held: [AuditEvent] = []
+        var heldBytes = 0
         var odd: [AuditEvent] = []
         var seen = Set<HashedID>()
         var newestSeen: Int64?
@@ -318,22 +324,39 @@ public struct PollCycle: Sendable {
                         continue
                     }
                     held.append(event)
+                    heldBytes += event.jsonCount
                     // Named in a warning; a minute's grace, as the API's own servers' clocks may
                     // differ by seconds (positions are capped at the clock regardless).
                     if event.effectiveAt > (page.serverTime ?? now) + Self.oddGrace {
                         odd.append(event)
                     }
-                    if let cap, held.count > cap {
+                    if let cap, held.count > cap || heldBytes > settings.maxWindowBytes {
                         density.page(page.events)
-                        return overflow(density, held: held, start: start, cap: cap, width: width)
+                        let bound = fitting(cap, held: held.count, bytes: heldBytes)
+                        return overflow(density, held: held, start: start, cap: bound, width: width)
                     }
                 }
                 density.page(page.events)
+                // One second alone over a bound: what is held is delivered now and the walk
+                // goes on after it, so memory stays bounded however much one second holds.
+                // Nothing is lost: the second stays open (no T passes it until the walk ends),
+                // and the ids delivered are in each sink's `recent` and in `seen`.
+                if cap == nil, held.count >= settings.maxWindowEvents || heldBytes >= settings.maxWindowBytes {
+                    let part = Self.oldestFirst(consume held)
+                    held = []
+                    heldBytes = 0
+                    try await deliver(
+                        part, completing: end, clock: serverClock ?? now, final: false, progress: &progress, now: now)
+                    if progress.active.isEmpty { break }
+                }
                 guard page.hasMore else { break }
                 // At the density where the walk is now, the rest would not fit: stop after this
                 // page rather than after cap / page_size pages whose events would be thrown away.
-                if let cap, !tenantOnly, density.projected(held: held.count) > Double(cap) {
-                    return overflow(density, held: held, start: start, cap: cap, width: width)
+                if let cap, !tenantOnly {
+                    let bound = fitting(cap, held: held.count, bytes: heldBytes)
+                    if density.projected(held: held.count) > Double(bound) {
+                        return overflow(density, held: held, start: start, cap: bound, width: width)
+                    }
                 }
                 guard let last = page.lastID ?? page.lastListedID else {
                     throw UpstreamError.malformedPage(
@@ -357,7 +380,17 @@ public struct PollCycle: Sendable {
         }
         let clock = serverClock ?? now
         if let newestSeen { metrics?.sawEvent(at: min(newestSeen, clock)) }
-        return .read(Walk(events: Self.oldestFirst(consume held), newestSeen: newestSeen, serverClock: clock, odd: odd))
+        return .read(
+            Walk(
+                events: Self.oldestFirst(consume held), bytes: heldBytes, newestSeen: newestSeen, serverClock: clock,
+                odd: odd))
+    }
+
+    /// The event bound `cap`, lowered to what `poll.max_window_bytes` holds of events the size
+    /// of those held (`bytes` over `held`): events of 100 KB reach the byte bound first.
+    func fitting(_ cap: Int, held: Int, bytes: Int) -> Int {
+        guard held > 0, bytes > 0 else { return cap }
+        return max(1, min(cap, settings.maxWindowBytes / max(1, bytes / held)))
     }
 
     /// An item that is no readable event goes to the dead-letter file, once, named in an error
@@ -546,17 +579,28 @@ public struct PollCycle: Sendable {
     /// Hands a slice's `events` to the active sinks in batches, each sink only what it does
     /// not hold; the state is written after each batch. With the last batch (or alone, for an
     /// empty slice) the slice is complete for every sink still active: its T moves to
-    /// `completing`. No T moves past `completing` (nor `clock`, the server's), whatever the
-    /// events' own stamps say.
+    /// `completing`, unless this is not the `final` part of the slice (one second read in
+    /// parts). No T moves past `completing` (nor `clock`, the server's), whatever the events'
+    /// own stamps say. A batch holds at most `batchSize` events and `maxBatchBytes` bytes
+    /// (one event at least).
     func deliver(
-        _ events: [AuditEvent], completing end: Int64?, clock: Int64, progress: inout Progress, now: Int64
+        _ events: [AuditEvent], completing end: Int64?, clock: Int64, final: Bool = true, progress: inout Progress,
+        now: Int64
     ) async throws {
         // What a batch may complete: up to the slice's end (capped at the server's clock
         // already), or the clock where the slice reached nothing.
         let bound = end ?? clock
         var offset = 0
         repeat {
-            let batch = events[offset..<min(offset + settings.batchSize, events.count)]
+            var batchEnd = offset
+            var batchBytes = 0
+            while batchEnd < events.count, batchEnd - offset < settings.batchSize,
+                batchEnd == offset || batchBytes + events[batchEnd].jsonCount <= settings.maxBatchBytes
+            {
+                batchBytes += events[batchEnd].jsonCount
+                batchEnd += 1
+            }
+            let batch = events[offset..<batchEnd]
             offset += batch.count
             // Per event of the batch: given to some sink, and late for some sink (counted once).
             var given = [Bool](repeating: false, count: batch.count)
@@ -597,7 +641,7 @@ public struct PollCycle: Sendable {
                 progress.state.positions[sink.name]!.accept(
                     subset, through: batch.last.map { min($0.effectiveAt, bound) })
             }
-            if offset == events.count, let end {
+            if final, offset == events.count, let end {
                 for sink in progress.active { progress.state.positions[sink.name]!.complete(before: end) }
             }
             for sink in progress.active { progress.state.positions[sink.name]!.prune(lookback: settings.lookback) }
