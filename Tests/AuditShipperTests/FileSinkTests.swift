@@ -98,6 +98,123 @@ import Testing
         }
     }
 
+    /// Another writer is in the middle of its line (written in two parts, a pause between)
+    /// when the sink reads the file back, then appends more: its line is not cut as torn,
+    /// whether or not it looks like one of ours, and no line of its is lost. On 0ffbb0c the
+    /// first part was cut and the line left broken.
+    @Test(arguments: [("agent marker ", "written in two parts"), (#"{"marker":"#, #""json"}"#)])
+    func aConcurrentWriterLosesNoLine(first: String, second: String) async throws {
+        let directory = try Directory()
+        let sink = directory.sink()
+        try await sink.deliver(try Self.events(0..<3))
+        try await sink.positionRecorded()
+        let file = directory.file
+        let started = Locked(false)
+        let writer = Thread {
+            let fd = open(file, O_WRONLY | O_APPEND)
+            defer { close(fd) }
+            func put(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+            put(first)
+            started.withLock { $0 = true }
+            usleep(100_000)
+            put(second + "\n")
+            // One write() per whole line (O_APPEND), as `echo >>` does.
+            for n in 0..<20 { put("marker \(n)\n") }
+        }
+        writer.start()
+        while !started.withLock({ $0 }) { usleep(1000) }
+        let receipts = try await directory.sink().receipts()
+        while !writer.isFinished { usleep(1000) }
+        #expect(receipts.isEmpty)
+        let lines = directory.lines()
+        #expect(lines.count == 25, "three events, the line, 20 markers, the end: \(lines)")
+        #expect(lines.contains(first + second), "the other writer's line is whole")
+        for n in 0..<20 { #expect(lines.contains("marker \(n)")) }
+    }
+
+    /// `fdatasync` fails (an I/O error): the lines are in the page cache, which a read-back
+    /// would count as delivered, but maybe never on the disk. They are taken off again; when
+    /// another writer appended after them, they stay but are not read back as delivered, so
+    /// the batch is sent again rather than lost.
+    @Test(arguments: [false, true])
+    func linesThatCouldNotBeSyncedDoNotCountAsDelivered(anotherWriterAppended: Bool) async throws {
+        let directory = try Directory()
+        let failing = Locked(false)
+        let file = directory.file
+        var settings = Configuration.FileSettings(path: file)
+        settings.fsync = true
+        let sink = FileSink(
+            settings: settings, markPath: directory.mark, logger: nil,
+            sync: { fd in
+                guard failing.withLock({ $0 }) else { return fdatasync(fd) }
+                if anotherWriterAppended {
+                    let other = open(file, O_WRONLY | O_APPEND)
+                    _ = Array("agent marker\n".utf8).withUnsafeBytes { write(other, $0.baseAddress, $0.count) }
+                    close(other)
+                }
+                errno = EIO
+                return -1
+            })
+        try await sink.deliver(try Self.events(0..<2))
+        try await sink.positionRecorded()
+        failing.withLock { $0 = true }
+        await #expect {
+            try await sink.deliver(try Self.events(2..<5))
+        } throws: { error in
+            "\(error)".contains("cannot fsync") && "\(error)".contains("Input/output error")
+        }
+        failing.withLock { $0 = false }
+        #expect(try await sink.receipts().isEmpty, "nothing unsynced counts as delivered")
+        let lines = directory.lines()
+        // Two events and the end; with the other writer, the three unsynced lines and its own too.
+        let expected = anotherWriterAppended ? 7 : 3
+        #expect(lines.count == expected, "\(lines.count) lines")
+        // The cycle sends the batch again; it is synced this time and reads back as delivered.
+        try await sink.deliver(try Self.events(2..<5))
+        #expect(ids(try await sink.receipts()).suffix(3) == ["audit_log-2", "audit_log-3", "audit_log-4"])
+    }
+
+    /// A last line that is not this sink's (an agent's marker written without its newline) is
+    /// ended with a newline, never cut; one of ours that stays as it is, is cut.
+    @Test func onlyATornLineOfOursIsCut() async throws {
+        let directory = try Directory()
+        let sink = directory.sink()
+        try await sink.deliver(try Self.events(0..<2))
+        try await sink.positionRecorded()
+        directory.append("agent marker without a newline")
+        #expect(try await directory.sink().receipts().isEmpty)
+        #expect(directory.lines().suffix(2) == ["agent marker without a newline", ""], "ended, not cut")
+        directory.append(#"{"id":"audit_log-2","type":"api_"#)
+        #expect(try await directory.sink().receipts().isEmpty)
+        #expect(directory.lines().suffix(2) == ["agent marker without a newline", ""], "ours, cut")
+    }
+
+    /// `replay` beside the service: another openai-auditd holds the file's lock while it
+    /// writes a batch. The read-back waits for it, so a line in the middle of being written is
+    /// seen whole, not cut as torn.
+    @Test func theReadBackWaitsForAnotherOpenaiAuditdsWrite() async throws {
+        let directory = try Directory()
+        let sink = directory.sink()
+        try await sink.deliver(try Self.events(0..<2))
+        try await sink.positionRecorded()
+        let replay = open(directory.file, O_WRONLY | O_APPEND)
+        defer { close(replay) }
+        #expect(flock(replay, LOCK_EX) == 0)
+        var line: [UInt8] = []
+        EventFormat.json.append(try Self.events(2..<3)[0], origin: SyslogOrigin(), to: &line)
+        line.append(0x0A)
+        let half = line.count / 2
+        #expect(write(replay, line, half) == half)
+        let reader = directory.sink()
+        let reading = Task { try await reader.receipts() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(line[half...].withUnsafeBytes { write(replay, $0.baseAddress, $0.count) } == line.count - half)
+        #expect(flock(replay, LOCK_UN) == 0)
+        let receipts = try await reading.value
+        #expect(ids(receipts) == ["audit_log-2"], "the line was waited for, whole")
+        #expect(directory.lines().count == 4)
+    }
+
     @Test func aRenamedFileIsNeverWrittenAgainAndANewOneGetsTheMode() async throws {
         let directory = try Directory()
         let sink = directory.sink()

@@ -32,6 +32,19 @@ extension EventFormat {
         }
     }
 
+    /// Whether `fragment` (the start of a line, cut short) can be the start of a line of this
+    /// format: the file sink cuts a torn last line only when it may be its own.
+    public func mayBeginLine(_ fragment: [UInt8]) -> Bool {
+        let start: [UInt8] =
+            switch self {
+            case .json: Array(#"{"#.utf8)
+            case .rfc5424: Array("<".utf8)
+            case .cef: Array("CEF:".utf8)
+            case .leef: Array("LEEF:".utf8)
+            }
+        return fragment.prefix(start.count).elementsEqual(start.prefix(fragment.count))
+    }
+
     static func receipt(json: UnsafeBufferPointer<UInt8>) -> Receipt? {
         guard let event = try? PageScanner.event(json) else { return nil }
         return Receipt(id: event.id, effectiveAt: event.effectiveAt)

@@ -20,10 +20,20 @@ import Synchronization
 /// mark, in that file (found by inode even when rotated) and in the file now at the path,
 /// and names the events there; the cycle holds them as delivered. A torn last line (a crash
 /// or a full disk mid-write) is cut there before anything is appended, so every line parses.
+///
+/// Other writers: `replay` run beside the service appends with this same type, and an agent
+/// may append a marker of its own. Writes and the read-back that may cut a torn line take an
+/// exclusive `flock` on the file, so two openai-auditd processes never cut each other's
+/// lines; and a torn line is cut only when it looks like a line of this sink's and the file
+/// did not grow while it was looked at (a writer of another kind, which takes no lock, may be
+/// in the middle of its line): else it is ended with a newline, which loses no one's bytes.
 public final class FileSink: Sink {
-    /// The most of a file read back at once: far more than one batch, the most that can be
-    /// unrecorded, and a bound when the mark is missing.
+    /// The most of a file read back when it has no mark to start from (a first run beside an
+    /// existing file). From a mark, everything after it is read, in chunks: that is what may
+    /// be unrecorded, however large one batch's events were.
     static let readBackLimit = 64 << 20
+    /// How long a last line without its newline must stay as it is before it counts as torn.
+    static let tornLineSettle: Duration = .milliseconds(200)
 
     public let name: String
     public let path: String
@@ -32,6 +42,8 @@ public final class FileSink: Sink {
     let mode: mode_t
     let group: gid_t?
     let fsync: Bool
+    /// `fdatasync`, or a failing one in tests (an I/O error cannot be had on demand).
+    let sync: @Sendable (Int32) -> Int32
     /// nil where nothing may be recorded (`replay`): the file is only appended to, and what
     /// it holds is not read back as delivered.
     let markPath: String?
@@ -46,6 +58,11 @@ public final class FileSink: Sink {
         /// The mark last written or read; nil until then.
         var mark: FileMark?
         var markRead = false
+        /// Said once: another process holds a lock on the file for seconds at a time.
+        var warnedLock = false
+        /// Lines in this range of the file with this inode were written but not synced
+        /// (`fdatasync` failed) and could not be taken off: not delivered, whatever reads back.
+        var unsynced: (inode: UInt64, lines: Range<Int64>)?
 
         mutating func closeFiles() {
             if fd >= 0 { Glibc.close(fd) }
@@ -57,8 +74,9 @@ public final class FileSink: Sink {
 
     public init(
         settings: Configuration.FileSettings, name: String? = nil, markPath: String?, logger: Logger?,
-        origin: SyslogOrigin = SyslogOrigin()
+        origin: SyslogOrigin = SyslogOrigin(), sync: @escaping @Sendable (Int32) -> Int32 = { fdatasync($0) }
     ) {
+        self.sync = sync
         self.name = name ?? Configuration.SinkSettings.file(settings).defaultName
         path = settings.path
         format = settings.format
@@ -86,10 +104,27 @@ public final class FileSink: Sink {
         let buffer = format.lines(batch, origin: origin)
         try state.withLock { held throws(SinkError) in
             try open(&held)
-            try write(buffer, to: held.fd)
-            if fsync, fdatasync(held.fd) != 0 {
-                // The lines may be in the file: the next cycle reads them back, none is sent twice.
-                throw SinkError.writeFailed(sink: name, reason: "cannot fsync \(path): \(StateStore.errnoText())")
+            let locked = lock(held.fd, &held)
+            defer { if locked { flock(held.fd, LOCK_UN) } }
+            try write(buffer, to: held.fd, locked: locked)
+            if fsync, sync(held.fd) != 0 {
+                let reason = StateStore.errnoText()
+                // The lines are in the page cache, which reads them back, but not on the disk
+                // (after an I/O error the kernel may drop them): they must not count as
+                // delivered. Taken off again while the file ends with them; else (another
+                // writer appended since) not read back as delivered by this process.
+                let end = lseek(held.fd, 0, SEEK_CUR)
+                let start = Int64(end) - Int64(buffer.count)
+                var info = stat()
+                let cut =
+                    locked && fstat(held.fd, &info) == 0 && info.st_size == end && ftruncate(held.fd, off_t(start)) == 0
+                if !cut {
+                    let earlier =
+                        held.unsynced.flatMap { $0.inode == held.inode ? $0.lines : nil } ?? start..<Int64(end)
+                    held.unsynced = (held.inode, min(earlier.lowerBound, start)..<max(earlier.upperBound, Int64(end)))
+                }
+                throw SinkError.writeFailed(
+                    sink: name, reason: "cannot fsync \(path): \(reason); its lines of the batch are sent again")
             }
         }
     }
@@ -106,13 +141,14 @@ public final class FileSink: Sink {
             if let mark = held.mark, present, mark.names(current) {
                 // Truncated since (copytruncate), by its size or by the bytes before the mark
                 // no longer being those it saw: all of it is new.
-                receipts += try readBack(path, from: mark.matches(path) ? mark.offset : 0)
+                let matches = mark.matches(path)
+                receipts += try readBack(path, from: matches ? mark.offset : 0, bounded: !matches, &held)
             } else {
                 // A rotated file is no longer the sink's to change: read, never cut.
                 if let mark = held.mark, let rotated = rotatedFile(mark) {
-                    receipts += try readBack(rotated, from: mark.offset, cutsTornLine: false)
+                    receipts += try readBack(rotated, from: mark.offset, bounded: false, cutsTornLine: false, &held)
                 }
-                if present { receipts += try readBack(path, from: 0) }
+                if present { receipts += try readBack(path, from: 0, bounded: true, &held) }
             }
             // Nothing of ours past where it read: later cycles of this process start there (a
             // file without a mark, of foreign lines only, is not read again at every poll).
@@ -240,16 +276,39 @@ public final class FileSink: Sink {
 
     /// Writes every byte. On a failure (a full disk) the complete lines written stay (the next
     /// cycle reads them back) and a line cut short is taken off again, so the file never ends
-    /// in half a line that the next batch would run on from.
-    func write(_ bytes: [UInt8], to fd: Int32) throws(SinkError) {
+    /// in half a line that the next batch would run on from: only while the file ends where
+    /// this write ended (the descriptor's offset, `O_APPEND`), so nothing another writer
+    /// appended since is cut. Otherwise the next read-back deals with the half line.
+    func write(_ bytes: [UInt8], to fd: Int32, locked: Bool) throws(SinkError) {
         let (written, failure) = StateStore.write(bytes, to: fd)
         guard let failure else { return }
         let complete = bytes[..<written].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
         var info = stat()
-        if written > complete, fstat(fd, &info) == 0 {
+        let end = lseek(fd, 0, SEEK_CUR)
+        if written > complete, locked, fstat(fd, &info) == 0, info.st_size == end {
             _ = ftruncate(fd, info.st_size - off_t(written - complete))
         }
         throw SinkError.writeFailed(sink: name, reason: "cannot write \(path): \(failure)")
+    }
+
+    /// An exclusive `flock` on `fd`, waited for up to two seconds: every openai-auditd writing
+    /// the file takes it. Past that (a process that holds its own lock on the file for long),
+    /// the sink goes on without, as a writer that takes none would, and says so once.
+    func lock(_ fd: Int32, _ held: inout Held) -> Bool {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+                if !held.warnedLock {
+                    held.warnedLock = true
+                    logger?.warning(
+                        "another process holds a lock on the file; writing without it (a torn last line is then ended, not cut)",
+                        metadata: ["sink": "\(name)", "path": "\(path)"])
+                }
+                return false
+            }
+            usleep(10_000)
+        }
+        return true
     }
 
     // MARK: reading back
@@ -280,16 +339,26 @@ public final class FileSink: Sink {
         return nil
     }
 
-    /// The events in `file` from byte `from` on, at most its last `readBackLimit` bytes (from
-    /// the first whole line there). A torn last line is cut off when `cutsTornLine` (the live
-    /// file only: a rotated one is opened read-only and left as it is).
-    func readBack(_ file: String, from: Int64, cutsTornLine: Bool = true) throws(SinkError) -> [Receipt] {
-        let fd = Glibc.open(file, (cutsTornLine ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)
+    /// The events in `file` from byte `from` on (`bounded`: at most its last `readBackLimit`
+    /// bytes, from the first whole line there), read a chunk at a time so that memory is one
+    /// chunk and one line whatever the region holds. A last line without its newline is
+    /// ended (`endTornLine`) when `cutsTornLine` (the live file only: a rotated one is opened
+    /// read-only and left as it is).
+    func readBack(
+        _ file: String, from: Int64, bounded: Bool, cutsTornLine: Bool = true, _ held: inout Held
+    ) throws(SinkError) -> [Receipt] {
+        let fd = Glibc.open(file, (cutsTornLine ? O_RDWR | O_APPEND : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return [] }
             throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
         }
-        defer { Glibc.close(fd) }
+        // Taken before the size is read: a `replay` beside the service writes its batch whole
+        // before or after this, never while a torn line is looked at.
+        let locked = cutsTornLine && lock(fd, &held)
+        defer {
+            if locked { flock(fd, LOCK_UN) }
+            Glibc.close(fd)
+        }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
@@ -297,58 +366,105 @@ public final class FileSink: Sink {
         let size = Int64(info.st_size)
         var start = min(from, size)
         // Cut to the limit, the region no longer begins at a line: it starts after the first.
-        var atLine = true
-        if size - start > Int64(Self.readBackLimit) {
+        var skipping = false
+        if bounded, size - start > Int64(Self.readBackLimit) {
             start = size - Int64(Self.readBackLimit)
-            atLine = false
+            skipping = true
         }
-        guard size > start else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(size - start))
-        var got = 0
-        while got < bytes.count {
-            let n = bytes.withUnsafeMutableBytes {
-                pread(fd, $0.baseAddress! + got, $0.count - got, off_t(start) + off_t(got))
+        var receipts: [Receipt] = []
+        var foreign = 0
+        // What this process wrote but could not sync is in the page cache only.
+        let unsynced = held.unsynced.flatMap { UInt64(info.st_ino) == $0.inode ? $0.lines : nil } ?? 0..<0
+        var lineStart = start
+        func take(_ line: UnsafeBufferPointer<UInt8>) {
+            if let receipt = format.receipt(ofLine: line) {
+                if !unsynced.contains(lineStart) { receipts.append(receipt) }
+            } else if !line.isEmpty {
+                foreign += 1
+            }
+        }
+        // The start of a line not yet ended, carried from one chunk to the next.
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = start
+        while offset < size {
+            let n = chunk.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress!, min($0.count, Int(size - offset)), off_t(offset))
             }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else {
                 throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
             }
-            got += n
-        }
-        var lineStart = 0
-        if !atLine {
-            guard let newline = bytes.firstIndex(of: 0x0A) else { return [] }
-            lineStart = newline + 1
-        }
-        var receipts: [Receipt] = []
-        var foreign = 0
-        bytes.withUnsafeBufferPointer { buffer in
-            var i = lineStart
-            while let newline = buffer[i...].firstIndex(of: 0x0A) {
-                if let receipt = format.receipt(ofLine: UnsafeBufferPointer(rebasing: buffer[i..<newline])) {
-                    receipts.append(receipt)
-                } else if newline > i {
-                    foreign += 1
+            chunk.withUnsafeBufferPointer { buffer in
+                var i = 0
+                while let newline = buffer[i..<n].firstIndex(of: 0x0A) {
+                    if skipping {
+                        skipping = false
+                    } else if pending.isEmpty {
+                        take(UnsafeBufferPointer(rebasing: buffer[i..<newline]))
+                    } else {
+                        pending.append(contentsOf: buffer[i..<newline])
+                        pending.withUnsafeBufferPointer { take($0) }
+                    }
+                    pending.removeAll(keepingCapacity: false)
+                    i = newline + 1
+                    lineStart = offset + Int64(i)
                 }
-                i = newline + 1
+                if !skipping { pending.append(contentsOf: buffer[i..<n]) }
             }
-            lineStart = i
+            offset += Int64(n)
         }
         if foreign > 0 {
             logger?.warning(
                 "lines in the file that are not \(format.rawValue) events of this sink; left as they are",
                 metadata: ["sink": "\(name)", "path": "\(file)", "lines": "\(foreign)"])
         }
-        if lineStart < bytes.count, cutsTornLine {
-            let torn = bytes.count - lineStart
-            guard ftruncate(fd, off_t(size) - off_t(torn)) == 0 else {
+        if !skipping, lineStart < size, cutsTornLine {
+            try endTornLine(fd, file, at: lineStart, size: size, ours: format.mayBeginLine(pending), locked: locked)
+        }
+        return receipts
+    }
+
+    /// The file ends in `[at, size)`, a line without its newline. Torn by a crash or a full
+    /// disk while this sink wrote, it is cut, and its event is sent again whole. But another
+    /// process may be writing it (an agent's marker; a writer that takes no lock): the line
+    /// must look like one of this sink's, the lock be held, and the file not grow for a
+    /// moment; else the line is ended with a newline, which cuts no one's bytes, and the next
+    /// line starts clean. A file that grew to end in a newline needs nothing.
+    func endTornLine(
+        _ fd: Int32, _ file: String, at: Int64, size: Int64, ours: Bool, locked: Bool
+    ) throws(SinkError) {
+        let settle = Self.tornLineSettle.components
+        usleep(useconds_t(settle.seconds * 1_000_000 + settle.attoseconds / 1_000_000_000_000))
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+        }
+        let grew = Int64(info.st_size) != size
+        if grew {
+            var last: UInt8 = 0
+            if pread(fd, &last, 1, off_t(info.st_size) - 1) == 1, last == 0x0A { return }
+        }
+        let bytes = size - at
+        if ours, locked, !grew {
+            guard ftruncate(fd, off_t(at)) == 0 else {
                 throw SinkError.closed(
                     sink: name, reason: "cannot cut the torn last line of \(file): \(StateStore.errnoText())")
             }
             logger?.warning(
                 "cut a torn last line left by a crash or a full disk; its event is sent again whole",
-                metadata: ["sink": "\(name)", "path": "\(file)", "bytes": "\(torn)"])
+                metadata: ["sink": "\(name)", "path": "\(file)", "bytes": "\(bytes)"])
+            return
         }
-        return receipts
+        if let failure = StateStore.write([0x0A], to: fd).failure {
+            throw SinkError.closed(sink: name, reason: "cannot end the last line of \(file): \(failure)")
+        }
+        logger?.warning(
+            "the file ended in a line without its newline that may be another writer's; ended it with one, cutting nothing",
+            metadata: [
+                "sink": "\(name)", "path": "\(file)", "bytes": "\(bytes)",
+                "why":
+                    "\(!ours ? "not a line of this sink's format" : grew ? "the file grew meanwhile" : "no lock on the file")",
+            ])
     }
 }
