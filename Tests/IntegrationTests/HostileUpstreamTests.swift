@@ -216,7 +216,9 @@ import Testing
 
     /// The API's certificate from another CA: `check` and `once` fail at once (69) without a
     /// retry, saying which URL, why, and which trust roots, in words: no library type, no
-    /// source path. `run` stays up, says so at error level, and retries at every poll.
+    /// source path; which reason (a CA not among the roots, expired, another name), found by a
+    /// second look at the certificate the server offers. `run` stays up, says so at error
+    /// level, and retries at every poll.
     @Test func anUntrustedCertificateIsNamedAtOnceAndNotRetriedByOnce() async throws {
         let certificates = NSTemporaryDirectory() + "auditd-ca-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: certificates, withIntermediateDirectories: true)
@@ -225,9 +227,13 @@ import Testing
         try TestCertificates.issue("api", subject: "/CN=api.test", altNames: "IP:127.0.0.1", in: certificates)
         try TestCertificates.issue(
             "elsewhere", subject: "/CN=elsewhere", altNames: "DNS:elsewhere.test", in: certificates)
+        try TestCertificates.issue(
+            "expired", subject: "/CN=api.test", altNames: "IP:127.0.0.1",
+            validity: ("20200101000000Z", "20200102000000Z"), in: certificates)
         for (certificate, roots, reason) in [
-            ("api", "other-ca", "does not verify against the trust roots"),
+            ("api", "other-ca", "issued by a CA that is not among the trust roots"),
             ("elsewhere", "ca", "does not name"),
+            ("expired", "ca", "its certificate expired on 2020-01-02T00:00:00Z"),
         ] {
             try await DaemonHarness.with(
                 certificate: "\(certificates)/\(certificate).pem", privateKey: "\(certificates)/\(certificate).key"

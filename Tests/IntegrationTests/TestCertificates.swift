@@ -36,7 +36,8 @@ enum TestCertificates {
     /// `<name>.pem` and `<name>.key` for `subject`, signed by the CA `ca`, with
     /// `subjectAltName` (`DNS:localhost`, `IP:127.0.0.1`) when given.
     static func issue(
-        _ name: String, subject: String, altNames: String? = nil, by ca: String = "ca", in directory: String
+        _ name: String, subject: String, altNames: String? = nil, by ca: String = "ca",
+        validity: (from: String, until: String)? = nil, in directory: String
     ) throws {
         try run(
             openssl,
@@ -50,6 +51,34 @@ enum TestCertificates {
             try "subjectAltName=\(altNames)\n".write(
                 toFile: directory + "/\(name).ext", atomically: true, encoding: .utf8)
             extensions = ["-extfile", "\(name).ext"]
+        }
+        if let validity {
+            // `openssl x509 -req` cannot date a certificate in the past; `openssl ca` can.
+            let config = """
+                [ca]
+                default_ca = test
+                [test]
+                database = \(name).index
+                new_certs_dir = .
+                serial = \(name).serial
+                default_md = sha256
+                policy = anything
+                unique_subject = no
+                [anything]
+                commonName = supplied
+
+                """
+            try config.write(toFile: directory + "/\(name).cnf", atomically: true, encoding: .utf8)
+            try "".write(toFile: directory + "/\(name).index", atomically: true, encoding: .utf8)
+            try "01\n".write(toFile: directory + "/\(name).serial", atomically: true, encoding: .utf8)
+            try run(
+                openssl,
+                [
+                    "ca", "-batch", "-config", "\(name).cnf", "-cert", "\(ca).pem", "-keyfile", "\(ca).key", "-in",
+                    "\(name).csr", "-out", "\(name).pem", "-startdate", validity.from, "-enddate", validity.until,
+                    "-notext",
+                ] + extensions, in: directory)
+            return
         }
         try run(
             openssl,

@@ -23,15 +23,23 @@ enum TransportFailure {
                 return "its certificate does not name \(text[start.upperBound..<end.lowerBound])"
             }
             return "its certificate does not name the host connected to"
-        case let ssl as NIOSSLError:
-            guard case .handshakeFailed(let boring) = ssl else { return nil }
-            return untrusted(boring)
-        case let boring as BoringSSLError:
-            guard reasons(boring).contains("CERTIFICATE_VERIFY_FAILED") else { return nil }
+        default:
+            guard failedVerification(error) else { return nil }
             return
                 "its certificate does not verify against the trust roots (expired or not yet valid, self-signed, "
                 + "or issued by a CA that is not among them)"
-        default: return nil
+        }
+    }
+
+    /// The certificate chain did not verify (BoringSSL's `CERTIFICATE_VERIFY_FAILED`, which
+    /// names no reason: `TLSDiagnosis` finds it).
+    static func failedVerification(_ error: any Error) -> Bool {
+        switch error {
+        case let ssl as NIOSSLError:
+            guard case .handshakeFailed(let boring) = ssl else { return false }
+            return failedVerification(boring)
+        case let boring as BoringSSLError: return reasons(boring).contains("CERTIFICATE_VERIFY_FAILED")
+        default: return false
         }
     }
 

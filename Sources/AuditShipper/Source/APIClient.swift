@@ -159,7 +159,15 @@ public struct APIClient: AuditLogSource {
             if Task.isCancelled { throw CancellationError() }
             metrics?.apiRequests(code: "error").increment()
             let route = proxy.map { " through the proxy \($0)" } ?? ""
-            if let reason = TransportFailure.untrusted(error) {
+            if var reason = TransportFailure.untrusted(error) {
+                // Which reason, from a second look at what the server offers (directly only:
+                // through a proxy the server is not ours to reach).
+                if TransportFailure.failedVerification(error), proxy == nil, let url = URL(string: baseURL),
+                    let host = url.host,
+                    let found = await TLSDiagnosis.reason(host: host, port: url.port ?? 443, caFile: caFile)
+                {
+                    reason = found
+                }
                 let roots =
                     caFile.map { "api.tls.ca_file \($0)" } ?? "the system's (set api.tls.ca_file for a private CA)"
                 throw UpstreamError.untrusted(key.redact("\(baseURL)\(route): \(reason); trust roots: \(roots)"))
