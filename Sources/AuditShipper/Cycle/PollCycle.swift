@@ -339,14 +339,15 @@ public struct PollCycle: Sendable {
                 density.page(page.events)
                 // One second alone over a bound: what is held is delivered now and the walk
                 // goes on after it, so memory stays bounded however much one second holds.
-                // Nothing is lost: the second stays open (no T passes it until the walk ends),
-                // and the ids delivered are in each sink's `recent` and in `seen`.
+                // Nothing is lost: the second stays open (a part completes nothing at or past
+                // `start`, even with an event listed here but stamped later), and the ids
+                // delivered are in each sink's `recent` and in `seen`.
                 if cap == nil, held.count >= settings.maxWindowEvents || heldBytes >= settings.maxWindowBytes {
                     let part = Self.oldestFirst(consume held)
                     held = []
                     heldBytes = 0
                     try await deliver(
-                        part, completing: end, clock: serverClock ?? now, final: false, progress: &progress, now: now)
+                        part, completing: start, clock: serverClock ?? now, final: false, progress: &progress, now: now)
                     if progress.active.isEmpty { break }
                 }
                 guard page.hasMore else { break }
