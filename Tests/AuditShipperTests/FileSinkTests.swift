@@ -197,20 +197,29 @@ import Testing
         let sink = directory.sink()
         try await sink.deliver(try Self.events(0..<2))
         try await sink.positionRecorded()
-        let replay = open(directory.file, O_WRONLY | O_APPEND)
-        defer { close(replay) }
-        #expect(flock(replay, LOCK_EX) == 0)
         var line: [UInt8] = []
         EventFormat.json.append(try Self.events(2..<3)[0], origin: SyslogOrigin(), to: &line)
         line.append(0x0A)
-        let half = line.count / 2
-        #expect(write(replay, line, half) == half)
-        let reader = directory.sink()
-        let reading = Task { try await reader.receipts() }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(line[half...].withUnsafeBytes { write(replay, $0.baseAddress, $0.count) } == line.count - half)
-        #expect(flock(replay, LOCK_UN) == 0)
-        let receipts = try await reading.value
+        let whole = line
+        let file = directory.file
+        let locked = Locked(false)
+        // The other process, on a thread of its own (not the test's pool, which the read-back
+        // below blocks while it waits for the lock).
+        let replay = Thread {
+            let fd = open(file, O_WRONLY | O_APPEND)
+            defer { close(fd) }
+            _ = flock(fd, LOCK_EX)
+            let half = whole.count / 2
+            _ = whole.withUnsafeBytes { write(fd, $0.baseAddress, half) }
+            locked.withLock { $0 = true }
+            usleep(300_000)
+            _ = whole.withUnsafeBytes { write(fd, $0.baseAddress! + half, whole.count - half) }
+            _ = flock(fd, LOCK_UN)
+        }
+        replay.start()
+        while !locked.withLock({ $0 }) { usleep(1000) }
+        let receipts = try await directory.sink().receipts()
+        while !replay.isFinished { usleep(1000) }
         #expect(ids(receipts) == ["audit_log-2"], "the line was waited for, whole")
         #expect(directory.lines().count == 4)
     }

@@ -162,13 +162,31 @@ extension JournaldSinkTests {
                 // Once journald stops reading, the daemon can send only what its socket's queue
                 // takes (net.unix.max_dgram_qlen) and then blocks in sd_journal_sendv: at most
                 // one more batch completes, and the one after is cut, its receipts kept.
-                try await JournaldHarness.shared.signal(SIGSTOP)
                 // Killed only once a thread of it sleeps in the kernel's send (its wait channel):
                 // a kill while it still sends could land between an entry the journal took and
                 // its receipt, the few instructions `ReceiptLog` names, which a loaded machine
                 // can stretch (seen: 12,001 entries when the kill came 300 ms after the stop).
-                try await harness.waitFor("the daemon to block mid-batch, round \(round)") {
-                    held() > 0 && Self.blockedSending(daemon.processIdentifier)
+                // A stop that lands between two batches (the record just emptied, the next
+                // batch's first entry blocked) leaves nothing held: journald goes on a moment
+                // and is stopped again, up to five times.
+                var blockedMidBatch = false
+                for _ in 0..<5 where !blockedMidBatch {
+                    try await JournaldHarness.shared.signal(SIGSTOP)
+                    let deadline = ContinuousClock.now + .seconds(15)
+                    while ContinuousClock.now < deadline {
+                        if held() > 0 && Self.blockedSending(daemon.processIdentifier) {
+                            blockedMidBatch = true
+                            break
+                        }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    if !blockedMidBatch {
+                        try await JournaldHarness.shared.signal(SIGCONT)
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                }
+                guard blockedMidBatch else {
+                    throw HarnessError("the daemon never blocked mid-batch, round \(round); stderr:\n\(harness.stderr)")
                 }
                 killed.append(daemon.processIdentifier)
                 kill(daemon.processIdentifier, SIGKILL)

@@ -58,8 +58,9 @@ public final class FileSink: Sink {
         /// The mark last written or read; nil until then.
         var mark: FileMark?
         var markRead = false
-        /// Said once: another process holds a lock on the file for seconds at a time.
-        var warnedLock = false
+        /// Another process held a lock on the file past the wait: said once, not waited for
+        /// again until the lock is had.
+        var lockHeldElsewhere = false
         /// Lines in this range of the file with this inode were written but not synced
         /// (`fdatasync` failed) and could not be taken off: not delivered, whatever reads back.
         var unsynced: (inode: UInt64, lines: Range<Int64>)?
@@ -291,15 +292,16 @@ public final class FileSink: Sink {
         throw SinkError.writeFailed(sink: name, reason: "cannot write \(path): \(failure)")
     }
 
-    /// An exclusive `flock` on `fd`, waited for up to two seconds: every openai-auditd writing
-    /// the file takes it. Past that (a process that holds its own lock on the file for long),
-    /// the sink goes on without, as a writer that takes none would, and says so once.
+    /// An exclusive `flock` on `fd`, waited for up to ten seconds: every openai-auditd writing
+    /// the file takes it, for one batch at a time. Past that (a process that holds its own lock
+    /// on the file for long), the sink goes on without, as a writer that takes none would, says
+    /// so once, and does not wait again until it gets the lock.
     func lock(_ fd: Int32, _ held: inout Held) -> Bool {
-        let deadline = ContinuousClock.now + .seconds(2)
+        let deadline = ContinuousClock.now + (held.lockHeldElsewhere ? .zero : .seconds(10))
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
-                if !held.warnedLock {
-                    held.warnedLock = true
+                if !held.lockHeldElsewhere {
+                    held.lockHeldElsewhere = true
                     logger?.warning(
                         "another process holds a lock on the file; writing without it (a torn last line is then ended, not cut)",
                         metadata: ["sink": "\(name)", "path": "\(path)"])
@@ -308,6 +310,7 @@ public final class FileSink: Sink {
             }
             usleep(10_000)
         }
+        held.lockHeldElsewhere = false
         return true
     }
 
