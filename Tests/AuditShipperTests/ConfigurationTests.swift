@@ -123,6 +123,24 @@ import Testing
         #expect(third.transport == .udp(host: "siem.example.com", port: 514))
     }
 
+    @Test func relpURLsAndTheirWindow() throws {
+        let config = try parse(
+            """
+            sinks:
+              - type: syslog
+                url: relp://siem.example.com:2514
+                window: 32
+              - type: syslog
+                url: RELP+TLS://[2001:db8::1]:2515
+                tls: {ca_file: /ca.pem}
+            """)
+        guard case .syslog(let plain) = config.sinks[0].settings, case .syslog(let secure) = config.sinks[1].settings
+        else { throw HarnessFailure("not two syslog sinks") }
+        #expect(plain.transport == .relp(host: "siem.example.com", port: 2514, tls: false) && plain.window == 32)
+        #expect(secure.transport == .relp(host: "2001:db8::1", port: 2515, tls: true) && secure.window == 128)
+        #expect(config.sinks[0].name == "syslog relp://siem.example.com:2514")
+    }
+
     @Test func everyFileKeyIsRead() throws {
         let config = try parse(
             """
@@ -289,7 +307,19 @@ import Testing
         ("sinks:\n  - type: journald\n    identifier: null", "sinks[0].identifier: must not be null"),
         (
             "sinks:\n  - type: syslog\n    url: tpc://x:514",
-            "sinks[0].url: unknown scheme 'tpc' (expected unix, udp, tcp, tls) (did you mean 'tcp'?)"
+            "sinks[0].url: unknown scheme 'tpc' (expected unix, udp, tcp, tls, relp, relp+tls) (did you mean 'tcp'?)"
+        ),
+        (
+            "sinks:\n  - type: syslog\n    url: tcp://siem:514\n    window: 64",
+            "sinks[0].window: applies to relp:// and relp+tls:// only"
+        ),
+        (
+            "sinks:\n  - type: syslog\n    url: relp://siem:2514\n    window: 0",
+            "sinks[0].window: '0' is not a whole number"
+        ),
+        (
+            "sinks:\n  - type: syslog\n    url: relp://siem:2514\n    framing: newline",
+            "sinks[0].framing: does not apply to RELP"
         ),
         (
             "sinks:\n  - type: syslog\n    url: tcp://siem",

@@ -5,8 +5,9 @@ import Testing
     import Glibc
 #endif
 
-/// A real `rsyslogd` listening on a unix socket, UDP, TCP, TLS and mutual TLS, writing every
-/// message's parsed RFC 5424 fields as JSON lines; with its own CA and certificates.
+/// A real `rsyslogd` listening on a unix socket, UDP, TCP, TLS, mutual TLS and RELP (`imrelp`,
+/// plain and TLS), writing every message's parsed RFC 5424 fields as JSON lines; with its own
+/// CA and certificates.
 final class RsyslogHarness: @unchecked Sendable {
     let directory: String
     let unixSocket: String
@@ -16,6 +17,8 @@ final class RsyslogHarness: @unchecked Sendable {
     let mutualTLSPort: Int
     /// A plain TCP input on the IPv6 loopback.
     let ipv6Port: Int
+    let relpPort: Int
+    let relpTLSPort: Int
     var output: String { directory + "/out.jsonl" }
     var process: Process?
 
@@ -23,8 +26,9 @@ final class RsyslogHarness: @unchecked Sendable {
         directory = NSTemporaryDirectory() + "auditd-rsyslog-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         unixSocket = directory + "/log.sock"
-        let ports = try (0..<5).map { _ in try Self.freePort() }
+        let ports = try (0..<7).map { _ in try Self.freePort() }
         (udpPort, tcpPort, tlsPort, mutualTLSPort, ipv6Port) = (ports[0], ports[1], ports[2], ports[3], ports[4])
+        (relpPort, relpTLSPort) = (ports[5], ports[6])
         try makeCertificates()
         try writeConfig()
         try check()
@@ -79,6 +83,10 @@ final class RsyslogHarness: @unchecked Sendable {
                   streamDriver.authMode="anon" gnutlsPriorityString="NORMAL")
             input(type="imtcp" address="127.0.0.1" port="\(mutualTLSPort)" streamDriver.name="gtls" streamDriver.mode="1"
                   streamDriver.authMode="x509/name" permittedPeer=["client-cn"] gnutlsPriorityString="NORMAL")
+            module(load="imrelp")
+            input(type="imrelp" address="127.0.0.1" port="\(relpPort)")
+            input(type="imrelp" address="127.0.0.1" port="\(relpTLSPort)" tls="on" tls.caCert="\(directory)/ca.pem"
+                  tls.myCert="\(directory)/server.pem" tls.myPrivKey="\(directory)/server.key" tls.authMode="certvalid")
             template(name="fields" type="list" option.jsonf="on") {
                 property(outname="pri" name="pri" format="jsonf")
                 property(outname="protocol-version" name="protocol-version" format="jsonf")
@@ -114,7 +122,7 @@ final class RsyslogHarness: @unchecked Sendable {
         let probe = "harness-probe-\(udpPort)"
         for _ in 0..<600 {
             if FileManager.default.fileExists(atPath: unixSocket),
-                [tcpPort, tlsPort, mutualTLSPort].allSatisfy(Self.accepts)
+                [tcpPort, tlsPort, mutualTLSPort, relpPort, relpTLSPort].allSatisfy(Self.accepts)
             {
                 if !messages(hostname: probe).isEmpty { return }
                 Self.sendUDP("<14>1 2026-01-01T00:00:00Z \(probe) probe - - - ready", port: udpPort)

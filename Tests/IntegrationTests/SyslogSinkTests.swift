@@ -1,5 +1,6 @@
 import AuditSimulator
 import Foundation
+import Synchronization
 import Testing
 
 /// The binary with a syslog sink, against the simulator and a real rsyslogd.
@@ -27,6 +28,8 @@ import Testing
         case "tcp-newline": "tcp://localhost:\(rsyslog.tcpPort)"
         case "tcp-ipv6": "tcp://[::1]:\(rsyslog.ipv6Port)"
         case "tls": "tls://localhost:\(rsyslog.tlsPort)"
+        case "relp": "relp://127.0.0.1:\(rsyslog.relpPort)"
+        case "relp-tls": "relp+tls://localhost:\(rsyslog.relpTLSPort)"
         default: "tls://localhost:\(rsyslog.mutualTLSPort)"
         }
     }
@@ -47,12 +50,12 @@ import Testing
         guard condition() else { throw HarnessError("timed out waiting for \(what)") }
     }
 
-    @Test(arguments: ["unix", "udp", "tcp", "tcp-newline", "tcp-ipv6", "tls", "mtls"])
+    @Test(arguments: ["unix", "udp", "tcp", "tcp-newline", "tcp-ipv6", "tls", "mtls", "relp", "relp-tls"])
     func everyTransportDeliversEveryEventParsedAndWhole(transport: String) async throws {
         try await withRsyslog { harness, rsyslog in
             let hostname = "t-\(transport)-\(UUID().uuidString.prefix(6))"
             harness.simulator.addEvents(count: 80, from: Self.now - 3000, to: Self.now - 100, tricky: true)
-            let streams = transport.hasPrefix("tcp") || transport.hasSuffix("tls")
+            let streams = transport.hasPrefix("tcp") || transport.hasSuffix("tls") || transport.hasPrefix("relp")
             if streams {
                 harness.simulator.addEvents(count: 2, from: Self.now - 50, types: ["project.created"], large: true)
             }
@@ -86,7 +89,71 @@ import Testing
                 }
                 if msg.utf8.count > 100_000 { large += 1 }
             }
-            #expect(large == (streams ? 2 : 0), "100 KB events survive TCP and TLS")
+            #expect(large == (streams ? 2 : 0), "100 KB events survive TCP, TLS and RELP")
+            #expect(Set(messages.compactMap { $0["msg"] as? String }).count == expected, "each once")
+        }
+    }
+
+    /// A relay between the daemon and rsyslog resets both sides three times while 3,000
+    /// events pass, throwing away what it had read but not forwarded (a collector restart, a
+    /// load balancer's cut). Over RELP every event arrives, repeats at most a window per
+    /// reset; over plain TCP what was in flight is lost, which is printed, not failed on:
+    /// that is TCP's weakness, and why RELP exists.
+    @Test(arguments: ["relp", "tcp"])
+    func aConnectionThatBreaksMidStreamLosesNothingOverRELP(transport: String) async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-cut-\(transport)-\(UUID().uuidString.prefix(6))"
+            let ids = harness.simulator.addEvents(count: 3000, from: Self.now - 3000, to: Self.now - 10)
+            let relay = try ResetRelay(upstream: transport == "relp" ? rsyslog.relpPort : rsyslog.tcpPort)
+            defer { relay.stop() }
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h",
+                extra: sinkConfig(
+                    url: "\(transport)://127.0.0.1:\(relay.port)", hostname: hostname, extra: "    timeout: 5s",
+                    rsyslog: rsyslog))
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the daemon to deliver all 3,000", timeout: .seconds(120)) {
+                (harness.delivered() ?? 0) >= 3000 && relay.resets >= 3
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 0)
+            try await Task.sleep(for: .seconds(1))
+            let received = rsyslog.messages(hostname: hostname).compactMap { message -> String? in
+                guard let msg = message["msg"] as? String,
+                    let event = try? JSONSerialization.jsonObject(with: Data(msg.utf8)) as? [String: Any]
+                else { return nil }
+                return event["id"] as? String
+            }
+            let unique = Set(received)
+            print(
+                "\(transport) through a relay that reset \(relay.resets) times: \(unique.count) of 3000 arrived, "
+                    + "\(received.count - unique.count) twice, \(3000 - Set(ids).intersection(unique).count) lost")
+            if transport == "relp" {
+                #expect(Set(ids).isSubset(of: unique), "every event arrives over RELP")
+                #expect(received.count - unique.count <= 3 * 128, "repeats at most a window per reset")
+                #expect(harness.stderr.contains("sink failed"), "the breaks were seen")
+            }
+        }
+    }
+
+    /// `check` opens a RELP session: it passes against imrelp, and names what fails: a port
+    /// that is not RELP (imtcp takes the `open` as a message and answers nothing), a refused
+    /// connection.
+    @Test func checkOpensARELPSessionAndNamesWhatFailed() async throws {
+        try await withRsyslog { harness, rsyslog in
+            let closed = try RsyslogHarness.freePort()
+            for (url, status, words) in [
+                ("relp://127.0.0.1:\(rsyslog.relpPort)", Int32(0), nil),
+                ("relp://127.0.0.1:\(rsyslog.tcpPort)", 74, "is this a RELP port (imrelp)?"),
+                ("relp://127.0.0.1:\(closed)", 74, "cannot connect to 127.0.0.1:\(closed)"),
+            ] as [(String, Int32, String?)] {
+                try harness.writeConfig(
+                    extra: sinkConfig(url: url, hostname: "check", extra: "    timeout: 3s", rsyslog: rsyslog))
+                let earlier = harness.stderr.count
+                #expect(try await harness.run(["check", "--config", harness.configPath]) == status, "\(url)")
+                let said = String(harness.stderr.dropFirst(earlier))
+                if let words { #expect(said.contains(words), "\(said)") }
+            }
         }
     }
 
@@ -340,5 +407,44 @@ enum TimeSpecForTests {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+}
+
+/// `scripts/reset-relay.py` as a process: a TCP relay that resets both sides after every
+/// 300 KB the client sends, three times.
+final class ResetRelay: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let output = Pipe()
+    let lines = Mutex<[String]>([])
+
+    init(upstream: Int, bytes: Int = 300_000, resets: Int = 3) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [
+            DaemonHarness.root + "/scripts/reset-relay.py", "\(upstream)", "\(bytes)", "\(resets)",
+        ]
+        process.standardOutput = output
+        try process.run()
+        var text = ""
+        while !text.contains("\n") {
+            let data = output.fileHandleForReading.availableData
+            guard !data.isEmpty else { throw HarnessError("reset-relay.py ended before giving its port") }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        guard let port = Int(text.prefix { $0 != "\n" }) else { throw HarnessError("reset-relay.py said \(text)") }
+        self.port = port
+        lines.withLock { $0 = text.split(separator: "\n").dropFirst().map(String.init) }
+        output.fileHandleForReading.readabilityHandler = { [self] handle in
+            let more = String(decoding: handle.availableData, as: UTF8.self)
+            lines.withLock { $0 += more.split(separator: "\n").map(String.init) }
+        }
+    }
+
+    var resets: Int { lines.withLock { $0.count { $0.hasPrefix("reset ") } } }
+
+    func stop() {
+        output.fileHandleForReading.readabilityHandler = nil
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }

@@ -87,6 +87,8 @@ public struct Configuration: Sendable, Equatable {
             case udp(host: String, port: Int)
             case tcp(host: String, port: Int)
             case tls(host: String, port: Int)
+            /// `relp://` (`tls` false) and `relp+tls://`.
+            case relp(host: String, port: Int, tls: Bool)
         }
         public enum LineProtocol: String, Sendable, CaseIterable { case rfc5424, rfc3164 }
         public enum Framing: String, Sendable, CaseIterable {
@@ -110,6 +112,8 @@ public struct Configuration: Sendable, Equatable {
         public var certFile: String?
         public var keyFile: String?
         public var serverName: String?
+        /// RELP: how many messages may be unanswered at once.
+        public var window = 128
 
         public init() {}
     }

@@ -176,7 +176,7 @@ struct ConfigurationReader {
             case .syslog:
                 [
                     "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
-                    "timeout",
+                    "timeout", "window",
                 ]
             }
         return ["type", "name", "start_at"] + own
@@ -316,17 +316,28 @@ struct ConfigurationReader {
                 throw invalid(n, "\(path).tls", "cert_file and key_file go together (mutual TLS needs both)")
             }
         }
+        if let n = f["window"] {
+            guard case .relp = settings.transport else {
+                throw invalid(n, "\(path).window", "applies to relp:// and relp+tls:// only")
+            }
+            settings.window = try integer(n, "\(path).window", 1...65_536)
+        }
+        if case .relp = settings.transport, let n = f["framing"] {
+            throw invalid(n, "\(path).framing", "does not apply to RELP, which frames each message itself")
+        }
         return settings
     }
 
-    /// `unix:///path`, `udp://host:port`, `tcp://host:port`, `tls://host:port`; IPv6 in brackets.
+    /// `unix:///path`, `udp://host:port`, `tcp://host:port`, `tls://host:port`, `relp://host:port`,
+    /// `relp+tls://host:port`; IPv6 in brackets.
     func transport(
         _ text: String, _ node: ConfigNode, _ path: String
     ) throws(ConfigurationError) -> Configuration.SyslogSettings.Transport {
         guard let separator = text.range(of: "://") else {
             throw invalid(
                 node, path,
-                "'\(text)' is not a URL (expected unix:///path, udp://host:port, tcp://host:port or tls://host:port)")
+                "'\(text)' is not a URL (expected unix:///path, udp://host:port, tcp://host:port, tls://host:port, "
+                    + "relp://host:port or relp+tls://host:port)")
         }
         let scheme = text[..<separator.lowerBound].lowercased()
         let rest = String(text[separator.upperBound...])
@@ -336,10 +347,11 @@ struct ConfigurationReader {
             }
             return .unix(path: rest)
         }
-        guard ["udp", "tcp", "tls"].contains(scheme) else {
+        let schemes = ["unix", "udp", "tcp", "tls", "relp", "relp+tls"]
+        guard schemes.dropFirst().contains(scheme) else {
             throw invalid(
                 node, path,
-                "unknown scheme '\(scheme)' (expected unix, udp, tcp, tls)\(Self.suggestion(for: scheme, among: ["unix", "udp", "tcp", "tls"]))"
+                "unknown scheme '\(scheme)' (expected \(schemes.joined(separator: ", ")))\(Self.suggestion(for: scheme, among: schemes))"
             )
         }
         guard let (host, port) = Self.hostAndPort(rest.hasSuffix("/") ? String(rest.dropLast()) : rest) else {
@@ -350,6 +362,8 @@ struct ConfigurationReader {
         switch scheme {
         case "udp": return .udp(host: host, port: port)
         case "tcp": return .tcp(host: host, port: port)
+        case "relp": return .relp(host: host, port: port, tls: false)
+        case "relp+tls": return .relp(host: host, port: port, tls: true)
         default: return .tls(host: host, port: port)
         }
     }

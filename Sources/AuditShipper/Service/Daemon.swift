@@ -76,8 +76,15 @@ public struct Daemon: Sendable {
                     markPath: statePath.map { Self.receiptPath(statePath: $0, sink: entry.name, kind: "mark") },
                     logger: logger)
             case .syslog(let syslog):
+                // A RELP collector's answers are the sink's receipts, as the journal's entries are.
+                var log: ReceiptLog?
+                if case .relp = syslog.transport, let statePath {
+                    log = ReceiptLog(path: Self.receiptPath(statePath: statePath, sink: entry.name))
+                    receiptLogs.append(log!)
+                }
                 do {
-                    return try SyslogSink(settings: syslog, name: entry.name, logger: logger, metrics: metrics)
+                    return try SyslogSink(
+                        settings: syslog, name: entry.name, logger: logger, metrics: metrics, receiptLog: log)
                 } catch {
                     throw ConfigurationError.invalid(
                         origin: "configuration", path: "sinks[\(index)].tls",

@@ -92,6 +92,7 @@ public final class DaemonMetrics: Sendable {
             _ = eventsSent(sink: name)
             _ = sinkErrors(sink: name)
             _ = eventsOversized(sink: name)
+            _ = eventsResent(sink: name)
             _ = sinkPosition(sink: name)
         }
     }
@@ -129,6 +130,14 @@ public final class DaemonMetrics: Sendable {
             descriptor: Self.family(
                 "openai_auditd_events_oversized_total",
                 "Events too large for a datagram transport, sent as a record naming them."), labels: [("sink", sink)])
+    }
+
+    func eventsResent(sink: String) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.family(
+                "openai_auditd_events_resent_total",
+                "Events sent again to a RELP collector because its answer to them never came (a broken session)."),
+            labels: [("sink", sink)])
     }
 
     func sinkPosition(sink: String) -> Gauge {

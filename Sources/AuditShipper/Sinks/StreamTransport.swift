@@ -25,11 +25,14 @@ actor StreamTransport {
     var retryAt = ContinuousClock.now
     /// How soon a failed connection is tried again: the daemon's one backoff.
     let backoff = RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60))
+    /// Handlers of a protocol spoken over the connection (RELP's), after TLS.
+    let protocolHandlers: (@Sendable (any Channel) throws -> Void)?
 
     init(
         host: String, port: Int, tls: NIOSSLContext?, serverName: String?, timeout: Duration = .seconds(30),
-        label: String
+        label: String, protocolHandlers: (@Sendable (any Channel) throws -> Void)? = nil
     ) {
+        self.protocolHandlers = protocolHandlers
         self.timeout = timeout
         self.host = host
         self.port = port
@@ -97,6 +100,7 @@ actor StreamTransport {
                 reason: "not connected (\(lastFailure)); next attempt in \((retryAt - now).components.seconds + 1)s")
         }
         let tls = self.tls
+        let protocolHandlers = self.protocolHandlers
         let cause = FirstError()
         let hostname = serverName ?? (Self.isAddress(host) ? nil : host)
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -109,6 +113,7 @@ actor StreamTransport {
                             NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     }
                     try channel.pipeline.syncOperations.addHandler(cause)
+                    try protocolHandlers?(channel)
                 }
             }
         do {

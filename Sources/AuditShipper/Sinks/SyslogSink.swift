@@ -3,7 +3,11 @@ import Prometheus
 import Synchronization
 
 /// Events as syslog messages to a collector: RFC 5424 (or 3164) lines carrying the event as
-/// JSON, CEF or LEEF, over a unix socket, UDP, TCP or TLS.
+/// JSON, CEF or LEEF, over a unix socket, UDP, TCP, TLS or RELP (plain or TLS).
+///
+/// Over RELP each message is answered by the collector (`RELPTransport`); each answered one
+/// is recorded in the sink's `ReceiptLog` at once, as the journal's are, so a batch cut by a
+/// broken connection or `kill -9` sends again only what was not answered.
 ///
 /// Over TCP and TLS nothing is cut: frames are octet-counted (RFC 6587 §3.4.1) or ended by a
 /// newline. A datagram holds at most what the socket takes (about 64 KB over UDP, about 200 KB
@@ -14,6 +18,7 @@ public final class SyslogSink: Sink {
     enum Transport {
         case datagram(DatagramTransport)
         case stream(StreamTransport)
+        case relp(RELPTransport)
     }
 
     public let name: String
@@ -24,11 +29,18 @@ public final class SyslogSink: Sink {
     /// Events sent as an "too large" record instead of whole (datagram transports only).
     public let oversized = Mutex(0)
     let metrics: DaemonMetrics?
+    /// The messages a RELP collector answered since the position was last written.
+    let receiptLog: ReceiptLog?
+    /// Events written to a RELP session that ended before they were answered: sent again by
+    /// the next batch, and counted as resent then.
+    let unanswered = Mutex<Set<HashedID>>([])
 
     public init(
-        settings: Configuration.SyslogSettings, name: String? = nil, logger: Logger, metrics: DaemonMetrics? = nil
+        settings: Configuration.SyslogSettings, name: String? = nil, logger: Logger, metrics: DaemonMetrics? = nil,
+        receiptLog: ReceiptLog? = nil
     ) throws {
         self.settings = settings
+        self.receiptLog = receiptLog
         self.logger = logger
         self.metrics = metrics
         self.name = name ?? Configuration.SinkSettings.syslog(settings).defaultName
@@ -53,13 +65,27 @@ public final class SyslogSink: Sink {
                     host: host, port: port, tls: context, serverName: settings.serverName, timeout: settings.timeout,
                     label: self.name)
             )
+        case .relp(let host, let port, let secure):
+            let context =
+                secure
+                ? try StreamTransport.tlsContext(
+                    caFile: settings.caFile, certFile: settings.certFile, keyFile: settings.keyFile) : nil
+            transport = .relp(
+                RELPTransport(
+                    host: host, port: port, tls: context, serverName: settings.serverName, timeout: settings.timeout,
+                    window: settings.window, label: self.name))
         }
     }
+
+    public func receipts() async throws -> [Receipt] { try receiptLog?.read() ?? [] }
+
+    public func positionRecorded() async throws { try receiptLog?.clear() }
 
     public func check() async throws {
         switch transport {
         case .datagram(let datagram): try datagram.check()
         case .stream(let stream): try await stream.check()
+        case .relp(let relp): try await relp.check()
         }
     }
 
@@ -82,11 +108,49 @@ public final class SyslogSink: Sink {
                 }
             }
             try await stream.send(frames)
+        case .relp(let relp):
+            try await sendAnswered(messages, of: batch, over: relp)
+        }
+    }
+
+    /// Each message answered is recorded at once; what was written but not answered when
+    /// the session ended is remembered, so that its sending again is counted.
+    func sendAnswered(_ messages: [[UInt8]], of batch: [AuditEvent], over relp: RELPTransport) async throws {
+        let resent = unanswered.withLock { held in
+            defer { held = [] }
+            return held.isEmpty ? 0 : batch.count { held.contains($0.hashedID) }
+        }
+        if resent > 0 { metrics?.eventsResent(sink: name).increment(by: Int64(resent)) }
+        let receiptLog = self.receiptLog
+        var answered = 0
+        var unrecorded: StateError?
+        do {
+            try await relp.send(messages) { index in
+                answered = index + 1
+                // A receipt that cannot be written (a full disk) only narrows exactly-once to
+                // at-most-one-batch.
+                do throws(StateError) { try receiptLog?.record(batch[index]) } catch {
+                    unrecorded = unrecorded ?? error
+                }
+            }
+        } catch {
+            let written = await relp.lastWritten
+            unanswered.withLock { $0 = Set(batch[answered..<min(batch.count, max(answered, written))].map(\.hashedID)) }
+            throw error
+        }
+        if let unrecorded {
+            logger.warning(
+                "cannot record which events the collector answered; after a crash this batch may be sent again",
+                metadata: ["sink": "\(name)", "error": "\(unrecorded)"])
         }
     }
 
     public func close() async {
-        if case .stream(let stream) = transport { await stream.close() }
+        switch transport {
+        case .stream(let stream): await stream.close()
+        case .relp(let relp): await relp.close()
+        case .datagram: break
+        }
     }
 
     func line(for event: AuditEvent, payload: SyslogPayload? = nil) -> [UInt8] {
