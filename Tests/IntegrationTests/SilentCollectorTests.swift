@@ -1,3 +1,4 @@
+import AuditShipper
 import AuditSimulator
 import Foundation
 import Testing
@@ -76,6 +77,72 @@ import Testing
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 0, "\(harness.stderr)")
             #expect((try harness.position(sink)["delivered"] as? NSNumber)?.intValue == 0)
+        }
+    }
+
+    /// RELP: a listener that never answers fails `check` naming RELP's open; a collector that
+    /// opens the session, answers 40 messages and then nothing fails the batch within the
+    /// timeout, its position holds at what was answered, and the stdout sink beside it gets
+    /// every event.
+    @Test func aRELPCollectorThatStopsAnsweringFailsTheBatchAndTheOthersGoOn() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let (fd, port) = try Self.silentListener()
+            defer { close(fd) }
+            try config(harness, transport: "relp", port: port)
+            #expect(try await harness.run(["check", "--config", harness.configPath], timeout: .seconds(60)) == 74)
+            #expect(
+                harness.stderr.contains("answered nothing to RELP's open within the timeout (2s)"), "\(harness.stderr)")
+
+            let collector = try ToolProcess("fake-relp.py", ["40"])
+            defer { collector.stop() }
+            harness.simulator.addEvents(count: 300, from: Self.now - 1000, to: Self.now - 10)
+            let sink = "syslog relp://127.0.0.1:\(collector.port)"
+            try harness.writeConfig(
+                poll: "  start_at: -1h",
+                extra: """
+                    sinks:
+                      - type: stdout
+                      - type: syslog
+                        url: relp://127.0.0.1:\(collector.port)
+                        timeout: 2s
+                        window: 16
+                    """)
+            let status = try await harness.run(["once", "--config", harness.configPath], timeout: .seconds(60))
+            #expect(status == 74, "\(harness.stderr)")
+            #expect(
+                harness.stderr.contains("the collector answered nothing within the timeout (2s)"), "\(harness.stderr)")
+            #expect(try harness.deliveredIDs().count == 300, "the stdout sink got every event")
+            let position = try harness.position(sink)
+            #expect((position["delivered"] as? NSNumber)?.intValue == 0, "the batch failed: the position holds")
+            // The 40 answered are the sink's receipts: a retry sends none of them again.
+            let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: sink)
+            let held = try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count
+            #expect(held == 40, "\(held) receipts")
+        }
+    }
+
+    /// A collector that refuses: one that does not offer RELP's `syslog` command fails `check`
+    /// naming it; one that answers `500` after ten messages fails the batch naming its answer,
+    /// with the ten it took held as receipts.
+    @Test func aRELPCollectorThatRefusesIsNamed() async throws {
+        try await DaemonHarness.with { harness async throws in
+            let without = try ToolProcess("fake-relp.py", ["0", "--no-syslog"])
+            defer { without.stop() }
+            try config(harness, transport: "relp", port: without.port)
+            #expect(try await harness.run(["check", "--config", harness.configPath], timeout: .seconds(60)) == 74)
+            #expect(
+                harness.stderr.contains("does not offer the RELP syslog command (it offers: none)"), "\(harness.stderr)"
+            )
+
+            let refusing = try ToolProcess("fake-relp.py", ["10", "--then-500"])
+            defer { refusing.stop() }
+            harness.simulator.addEvents(count: 50, from: Self.now - 1000, to: Self.now - 10)
+            try config(harness, transport: "relp", port: refusing.port)
+            #expect(try await harness.run(["once", "--config", harness.configPath], timeout: .seconds(60)) == 74)
+            #expect(harness.stderr.contains("the collector did not take a message: queue full"), "\(harness.stderr)")
+            let sink = "syslog relp://127.0.0.1:\(refusing.port)"
+            let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: sink)
+            #expect(try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count == 10)
         }
     }
 }
