@@ -13,19 +13,6 @@ import Testing
     static let now = Int64(Date().timeIntervalSince1970)
 
     /// `curl` against the endpoint: the status code and the body.
-    func get(_ url: String, method: String = "GET") throws -> (status: Int, body: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-X", method, "-w", "\n%{http_code}", "--max-time", "5", url]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
-        let status = Int(lines.removeLast()) ?? 0
-        return (status, lines.joined(separator: "\n"))
-    }
 
     /// The value of the series `name` (with its labels as written) in an exposition.
     func value(_ exposition: String, _ series: String) -> Double? {
@@ -61,9 +48,9 @@ import Testing
                 extra: "sinks:\n  - type: stdout\n    name: out\nmetrics:\n  listen: 127.0.0.1:\(port)")
             let daemon = try harness.launch(["run", "--config", harness.configPath])
             try await harness.waitFor("the first 40 events") { harness.lineCount() == 40 }
-            try await harness.waitFor("ready") { (try? get(base + "/readyz").status) == 200 }
-            #expect(try get(base + "/healthz").status == 200)
-            let exposition = try get(base + "/metrics").body
+            try await harness.waitFor("ready") { (try? DaemonHarness.get(base + "/readyz").status) == 200 }
+            #expect(try DaemonHarness.get(base + "/healthz").status == 200)
+            let exposition = try DaemonHarness.get(base + "/metrics").body
             let checked = try promtool(exposition)
             #expect(checked.status == 0 && checked.output.isEmpty, "promtool: \(checked.output)")
             #expect(value(exposition, #"openai_auditd_events_sent_total{sink="out"}"#) == 40)
@@ -83,21 +70,21 @@ import Testing
             ] {
                 #expect(exposition.contains("# TYPE \(family) "), "\(family) is exported from the start")
             }
-            #expect(try get(base + "/nope").status == 404)
-            #expect(try get(base + "/metrics", method: "POST").status == 405)
+            #expect(try DaemonHarness.get(base + "/nope").status == 404)
+            #expect(try DaemonHarness.get(base + "/metrics", method: "POST").status == 405)
             // The API fails for a while: the loop stays alive, readiness goes.
             harness.simulator.faults.enqueue(.status(500, retryAfter: nil), count: 1000)
             try await harness.waitFor("not ready", timeout: .seconds(30)) {
-                let ready = try get(base + "/readyz")
+                let ready = try DaemonHarness.get(base + "/readyz")
                 return ready.status == 503 && ready.body.contains("the last successful poll was")
             }
-            #expect(try get(base + "/healthz").status == 200, "retrying is alive")
-            let failing = try get(base + "/metrics").body
+            #expect(try DaemonHarness.get(base + "/healthz").status == 200, "retrying is alive")
+            let failing = try DaemonHarness.get(base + "/metrics").body
             #expect((value(failing, #"openai_auditd_api_requests_total{code="500"}"#) ?? 0) > 0)
             #expect((value(failing, "openai_auditd_api_retries_total") ?? 0) > 0)
             harness.simulator.faults.removeAll()
             try await harness.waitFor("ready again", timeout: .seconds(90)) {
-                (try? get(base + "/readyz").status) == 200
+                (try? DaemonHarness.get(base + "/readyz").status) == 200
             }
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "\(harness.stderr)")
@@ -202,7 +189,7 @@ import Testing
                 #expect(answer != nil, "Prometheus refused \(concrete)")
                 #expect(answer?.isEmpty == false, "\(concrete) has data")
             }
-            let rules = try get("http://127.0.0.1:\(prometheusPort)/api/v1/rules").body
+            let rules = try DaemonHarness.get("http://127.0.0.1:\(prometheusPort)/api/v1/rules").body
             #expect(rules.components(separatedBy: #""type":"alerting""#).count - 1 == 5, "the five rules are loaded")
             #expect(!rules.contains(#""health":"err""#), "\(rules)")
             kill(daemon.processIdentifier, SIGTERM)
@@ -273,7 +260,7 @@ import Testing
                 poll: "  interval: 1s\n  start_at: -1h", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
             let daemon = try harness.launch(["run", "--config", harness.configPath])
             let base = "http://127.0.0.1:\(port)"
-            try await harness.waitFor("the endpoint") { (try? get(base + "/healthz").status) == 200 }
+            try await harness.waitFor("the endpoint") { (try? DaemonHarness.get(base + "/healthz").status) == 200 }
             let sources = (0..<16).map { $0 < 8 ? "127.0.0.2" : "127.0.0.3" }
             var peers = try sources.map { (peer: try SlowPeer(port: port, source: $0), opened: ContinuousClock.now) }
             var answered = 0
@@ -288,7 +275,7 @@ import Testing
                     }
                     oldest = max(oldest, ContinuousClock.now - peers[index].opened)
                 }
-                let scrape = try get(base + "/metrics")
+                let scrape = try DaemonHarness.get(base + "/metrics")
                 if scrape.status == 200 && scrape.body.contains("openai_auditd_build_info") { answered += 1 }
             }
             #expect(answered == 12, "a scrape answered every second: \(answered) of 12")

@@ -107,15 +107,21 @@ import Testing
             let relay = try ToolProcess(
                 "reset-relay.py", ["\(transport == "relp" ? rsyslog.relpPort : rsyslog.tcpPort)", "300000", "3"])
             defer { relay.stop() }
+            let metrics = try RsyslogHarness.freePort()
             try harness.writeConfig(
                 poll: "  interval: 1s\n  start_at: -1h",
                 extra: sinkConfig(
-                    url: "\(transport)://127.0.0.1:\(relay.port)", hostname: hostname, extra: "    timeout: 5s",
-                    rsyslog: rsyslog))
+                    url: "\(transport)://127.0.0.1:\(relay.port)", hostname: hostname,
+                    extra: "    timeout: 5s\nmetrics:\n  listen: 127.0.0.1:\(metrics)", rsyslog: rsyslog))
             let daemon = try harness.launch(["run", "--config", harness.configPath])
             try await harness.waitFor("the daemon to deliver all 3,000", timeout: .seconds(120)) {
                 (harness.delivered() ?? 0) >= 3000 && relay.lines.withLock { $0.count { $0.hasPrefix("reset ") } } >= 3
             }
+            // What was sent again after the breaks, as Prometheus sees it.
+            let exposition = try DaemonHarness.get("http://127.0.0.1:\(metrics)/metrics").body
+            let resent =
+                exposition.split(separator: "\n").first { $0.hasPrefix("openai_auditd_events_resent_total{") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 0)
             try await Task.sleep(for: .seconds(1))
@@ -128,8 +134,10 @@ import Testing
             let unique = Set(received)
             print(
                 "\(transport) through a relay that reset three times: \(unique.count) of 3000 arrived, "
-                    + "\(received.count - unique.count) twice, \(3000 - Set(ids).intersection(unique).count) lost")
+                    + "\(received.count - unique.count) twice (\(Int(resent)) counted as resent), "
+                    + "\(3000 - Set(ids).intersection(unique).count) lost")
             if transport == "relp" {
+                #expect(resent > 0 && resent <= 3 * 128, "resends counted: \(resent)")
                 #expect(Set(ids).isSubset(of: unique), "every event arrives over RELP")
                 #expect(received.count - unique.count <= 3 * 128, "repeats at most a window per reset")
                 #expect(harness.stderr.contains("sink failed"), "the breaks were seen")
