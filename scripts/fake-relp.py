@@ -2,10 +2,11 @@
 """A RELP collector for the tests that behaves as real ones do when they go wrong: it
 answers the session's `open` (offering `syslog`, or not), then answers the first ANSWERED
 syslog messages and nothing after them, reading on without a word (a wedged collector);
-with --then-500, it answers the rest `500 queue full` instead (a collector that refuses).
+with --then-500, it answers the rest `500 queue full` instead (a collector that refuses);
+with --then-serverclose, it ends the session instead (a collector shutting down).
 Prints its port.
 
-Usage: fake-relp.py ANSWERED [--no-syslog] [--then-500]
+Usage: fake-relp.py ANSWERED [--no-syslog] [--then-500 | --then-serverclose]
 """
 import socket
 import sys
@@ -52,6 +53,9 @@ def serve(conn):
                     conn.sendall(b"%d rsp 6 200 OK\n" % txnr)
                 elif "--then-500" in sys.argv:
                     conn.sendall(b"%d rsp 14 500 queue full\n" % txnr)
+                elif "--then-serverclose" in sys.argv:
+                    conn.sendall(b"0 serverclose 0\n")
+                    return
 
 
 listener = socket.socket()

@@ -143,6 +143,15 @@ import Testing
             let sink = "syslog relp://127.0.0.1:\(refusing.port)"
             let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: sink)
             #expect(try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count == 10)
+
+            // One that ends the session after five: the batch fails naming it.
+            let closing = try ToolProcess("fake-relp.py", ["5", "--then-serverclose"])
+            defer { closing.stop() }
+            try config(harness, transport: "relp", port: closing.port)
+            let earlier = harness.stderr.count
+            #expect(try await harness.run(["once", "--config", harness.configPath], timeout: .seconds(60)) == 74)
+            let said = String(harness.stderr.dropFirst(earlier))
+            #expect(said.contains("the collector ended the session (serverclose)"), "\(said)")
         }
     }
 }

@@ -205,6 +205,19 @@ import Testing
                 let said = String(harness.stderr.dropFirst(earlier))
                 if let words { #expect(said.contains(words), "\(said)") }
             }
+            // RELP over TLS against trust roots that are not the collector's CA.
+            try harness.writeConfig(
+                extra: """
+                    sinks:
+                      - type: syslog
+                        url: relp+tls://localhost:\(rsyslog.relpTLSPort)
+                        timeout: 3s
+                        tls: {ca_file: \(rsyslog.directory)/other-ca.pem}
+                    """)
+            let earlier = harness.stderr.count
+            #expect(try await harness.run(["check", "--config", harness.configPath]) == 74)
+            let said = String(harness.stderr.dropFirst(earlier))
+            #expect(said.contains("TLS: its certificate does not verify against the trust roots"), "\(said)")
         }
     }
 
