@@ -12,6 +12,7 @@ import struct
 import sys
 
 upstream_port, every, resets = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+idle = int(sys.argv[4]) / 1000 if len(sys.argv) > 4 else None
 state = {"resets": 0}
 
 
@@ -29,7 +30,16 @@ async def pipe(reader, writer, counted, peer):
     forwarded = 0
     try:
         while True:
-            chunk = await reader.read(65536)
+            if counted and idle is not None:
+                try:
+                    chunk = await asyncio.wait_for(reader.read(65536), idle)
+                except asyncio.TimeoutError:
+                    print("idle close", flush=True)
+                    writer.close()
+                    peer.close()
+                    return
+            else:
+                chunk = await reader.read(65536)
             if not chunk:
                 break
             if counted and state["resets"] < resets and forwarded + len(chunk) > every:

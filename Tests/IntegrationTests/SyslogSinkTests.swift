@@ -145,6 +145,40 @@ import Testing
         }
     }
 
+    /// A collector (or a load balancer before it) that closes idle connections cleanly
+    /// between polls: the next batch connects again at once. It used to fail once, with "the
+    /// collector closed the connection", and wait out the backoff, at every such close.
+    @Test(arguments: ["tcp", "relp"])
+    func anIdleConnectionClosedByTheCollectorIsOpenedAgainAtOnce(transport: String) async throws {
+        try await withRsyslog { harness, rsyslog in
+            let hostname = "t-idle-\(transport)-\(UUID().uuidString.prefix(6))"
+            let relay = try ToolProcess(
+                "reset-relay.py",
+                ["\(transport == "relp" ? rsyslog.relpPort : rsyslog.tcpPort)", "100000000", "0", "300"])
+            defer { relay.stop() }
+            harness.simulator.addEvents(count: 10, from: Self.now - 300, to: Self.now - 200)
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h",
+                extra: sinkConfig(
+                    url: "\(transport)://127.0.0.1:\(relay.port)", hostname: hostname, rsyslog: rsyslog))
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            for round in 1...3 {
+                try await harness.waitFor("round \(round) at the collector", timeout: .seconds(60)) {
+                    rsyslog.messages(hostname: hostname).count >= 10 * round
+                }
+                // Idle past the relay's 300 ms: it closes the connection, cleanly.
+                try await harness.waitFor("the idle close \(round)") {
+                    relay.lines.withLock { $0.count { $0 == "idle close" } } >= round
+                }
+                harness.simulator.addEvents(count: 10, from: Self.now - 150 + Int64(round) * 20)
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(30)) == 0)
+            #expect(rsyslog.messages(hostname: hostname).count >= 30)
+            #expect(!harness.stderr.contains("sink failed"), "no batch failed on an idle close: \(harness.stderr)")
+        }
+    }
+
     /// kill -9 of the daemon mid-stream, then rsyslog restarted mid-stream: over RELP nothing
     /// is lost, and only what was in flight unanswered can arrive twice (at most a window
     /// each time): what was answered is in the receipts, held by the next start.

@@ -18,6 +18,9 @@ final class RELPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
         var description: String { "the collector closed the connection" }
     }
 
+    /// The session ended (a `serverclose`, the connection closed): no answer can come.
+    var hasEnded: Bool { ended != nil }
+
     /// The answer to transaction `txnr`, when it comes; fails when the session ends first.
     func expect(_ txnr: Int, on eventLoop: any EventLoop) -> EventLoopFuture<RELPFrame> {
         eventLoop.preconditionInEventLoop()

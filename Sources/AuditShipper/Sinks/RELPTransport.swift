@@ -17,8 +17,9 @@ actor RELPTransport {
     let window: Int
     let timeout: Duration
     let label: String
-    /// The connection whose session is open.
-    var session: ObjectIdentifier?
+    /// The connection whose session is open. Held, not identified by its address: a new
+    /// connection may be allocated where a closed one was, and would pass for its session.
+    var session: (any Channel)?
     /// The last transaction number used in the session (`open` is 1).
     var txnr = 0
     /// How many messages of the last `send` were written to the collector, answered or not.
@@ -83,9 +84,18 @@ actor RELPTransport {
 
     /// The connection with its session open: a new connection is opened first.
     func opened() async throws -> (any Channel, RELPSessionHandler) {
-        let channel = try await stream.connection()
-        let handler = try await channel.pipeline.handler(type: RELPSessionHandler.self).get()
-        if session == ObjectIdentifier(channel) { return (channel, handler) }
+        var channel = try await stream.connection()
+        var handler = try await channel.pipeline.handler(type: RELPSessionHandler.self).get()
+        if let open = session, open === channel {
+            let current = handler
+            if try await channel.eventLoop.submit({ !current.hasEnded }).get() { return (channel, handler) }
+            // Ended while idle (the collector's serverclose, its idle close): a new session at
+            // once, not a failed batch.
+            session = nil
+            try? await channel.close()
+            channel = try await stream.connection()
+            handler = try await channel.pipeline.handler(type: RELPSessionHandler.self).get()
+        }
         txnr = 0
         let offers =
             "relp_version=0\nrelp_software=openai-auditd,\(AuditShipperVersion.current),"
@@ -113,7 +123,7 @@ actor RELPTransport {
             await end(channel, reason)
             throw SinkError.closed(sink: label, reason: reason)
         }
-        session = ObjectIdentifier(channel)
+        session = channel
         return (channel, handler)
     }
 

@@ -89,9 +89,13 @@ actor StreamTransport {
     func connection() async throws -> any Channel {
         if let channel, channel.isActive { return channel }
         if let channel {
-            fail(
-                channel,
-                cause?.error.map { "the connection ended: \(describe($0))" } ?? "the collector closed the connection")
+            if let error = cause?.error {
+                fail(channel, "the connection ended: \(describe(error))")
+            } else {
+                // Closed cleanly while idle (a collector's or a load balancer's idle timeout):
+                // connected again at once, not a failure to back off from.
+                self.channel = nil
+            }
         }
         let now = ContinuousClock.now
         guard now >= retryAt else {
