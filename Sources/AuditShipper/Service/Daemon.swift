@@ -148,7 +148,7 @@ public struct Daemon: Sendable {
         let store = try StateStore(path: configuration.resolvedStatePath(environment: environment))
         // Readable receipts, or a clear refusal now (a link planted there is 73 like the state's).
         for log in receiptLogs { _ = try log.read() }
-        _ = try deadLetters.read()
+        try deadLetters.open()
         if let state = try store.load() {
             guard state.source == configuration.stateSource else {
                 throw .otherSource(path: store.path, recorded: state.source, configured: configuration.stateSource)

@@ -47,6 +47,14 @@ public final class DeadLetterFile: Sendable {
         }
     }
 
+    /// Reads what the file holds now, at start (a link planted there is refused then, as one
+    /// at the state's path is), so that the first item set aside does not read it again.
+    public func open() throws(StateError) {
+        try known.withLock { known throws(StateError) in
+            if known == nil { known = try read() }
+        }
+    }
+
     /// The items the file holds, by their bytes (an unreadable line is skipped: it names no item).
     func read() throws(StateError) -> Set<[UInt8]> {
         guard let path, let data = try StateStore.readRegular(path, what: "dead-letter file") else { return [] }
