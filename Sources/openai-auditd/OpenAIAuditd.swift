@@ -22,6 +22,15 @@ struct OpenAIAuditd: AsyncParsableCommand {
         subcommands: [Run.self, Once.self, Check.self, Replay.self, StateCommand.self],
         defaultSubcommand: Run.self
     )
+
+    static func main() async {
+        if !ProcessMemory.configure() {
+            // Before logging is set up; nothing else depends on it.
+            DiagnosticLogHandler.standardError(
+                Array("openai-auditd: glibc refused the allocator settings; memory is bounded less tightly\n".utf8))
+        }
+        await main(nil)
+    }
 }
 
 /// Options every subcommand takes.
