@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 binary=.build/release/openai-auditd
 [ -x "$binary" ] || { echo "build-deb: $binary is missing; run 'make release' first" >&2; exit 1; }
-version=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/AuditShipper/Source/AuditShipperVersion.swift)
+version=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/AuditShipper/Service/AuditShipperVersion.swift)
 [ -n "$version" ] || { echo "build-deb: cannot read the version from AuditShipperVersion.swift" >&2; exit 1; }
 built=$("$binary" --version)
 [ "$built" = "$version" ] || { echo "build-deb: $binary says '$built', the source says '$version'; rebuild" >&2; exit 1; }

@@ -17,20 +17,20 @@ seconds=${FUZZ_SECONDS:-300}
 only=${1:-}
 out=.build/fuzz
 s=Sources/AuditShipper
-reader="$s/Source/PageScanner.swift $s/Source/JSONByteReader+Values.swift $s/Source/AuditEvent.swift
-  $s/Source/HashedID.swift $s/Source/EventTypeNames.swift $s/Source/DecimalDigits.swift $s/Source/UnreadableItem.swift"
-formats="$s/Formats/SyslogFormats.swift $s/Formats/EventDetails.swift $s/Formats/EventSummary.swift
-  $s/Formats/JSONString.swift $s/Formats/EventFormat.swift $s/Formats/EventFormat+ReadBack.swift $s/State/Receipt.swift
-  $s/Config/TimeSpec.swift $s/Config/String+Editing.swift
-  $s/Source/HTTPDate.swift $s/Source/AuditShipperVersion.swift"
+# Whole folders where the target needs all of one; single files where it needs one type.
+reader="$(echo $s/Source/PageReader/*.swift $s/Event/*.swift)"
+formats="$(echo $s/Formats/*.swift) $s/Sinks/Receipt.swift $s/Config/TimeSpec.swift $s/Config/String+Editing.swift
+  $s/Source/HTTPDate.swift $s/Service/AuditShipperVersion.swift"
 declare -A sources=(
   [page-reader]="$reader Fuzz/PageReaderFuzz.swift"
   [formats]="$reader $formats Fuzz/FormatsFuzz.swift"
   [configuration]="$reader $formats $s/Config/ConfigNode.swift $s/Config/ConfigurationLoader.swift
     $s/Config/ConfigurationReader.swift $s/Config/Configuration.swift $s/Config/Configuration+Reload.swift
-    $s/Config/ConfigurationError.swift $s/Source/ProxySettings.swift $s/Source/AuditLogQuery.swift
-    $s/Cycle/CycleSettings.swift $s/State/AuditState.swift $s/State/SinkPosition.swift $s/State/RecentIDs.swift
-    $s/Service/DiagnosticLogHandler.swift Fuzz/ConfigurationFuzz.swift"
+    $s/Config/ConfigurationError.swift $s/Network/ProxySettings.swift $s/Network/ProxyError.swift
+    $s/Source/AuditLogQuery.swift $s/Source/AuditLogFilters.swift
+    $s/Cycle/CycleSettings.swift $s/Cycle/TenantEvents.swift $s/Cycle/CycleReport.swift
+    $s/State/AuditState.swift $s/State/StateSource.swift $s/State/SinkPosition.swift $s/State/RecentIDs.swift
+    $(echo $s/Diagnostics/*.swift) Fuzz/ConfigurationFuzz.swift"
 )
 declare -A maxlen=([page-reader]=65536 [formats]=16384 [configuration]=8192)
 

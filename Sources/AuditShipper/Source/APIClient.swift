@@ -6,18 +6,6 @@ import NIOHTTP1
 import NIOSSL
 import Prometheus
 
-/// Where pages come from: the HTTP client in production, a canned source in tests.
-public protocol AuditLogSource: Sendable {
-    /// One page, after the source's own retries; throws `UpstreamError` or `CancellationError`.
-    func page(_ query: AuditLogQuery) async throws -> AuditPage
-    /// A cycle begins: per-cycle limits (the `Retry-After` budget) start over.
-    func cycleBegins()
-}
-
-extension AuditLogSource {
-    public func cycleBegins() {}
-}
-
 /// `GET {base}/organization/audit_logs` over one shared, keep-alive `HTTPClient`.
 public struct APIClient: AuditLogSource {
     let http: HTTPClient

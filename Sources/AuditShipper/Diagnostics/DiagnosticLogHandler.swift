@@ -1,68 +1,9 @@
 import Foundation
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// How the daemon's own diagnostics are written to stderr (`log.format`).
-public enum LogFormat: String, Sendable, CaseIterable {
-    /// `journal` when stderr is the journal's stream (systemd sets `JOURNAL_STREAM`), else `text`.
-    case auto
-    /// A timestamp, the level and the message with its metadata: for a terminal or a file.
-    case text
-    /// One JSON object per line (time, level, message, metadata): for container platforms.
-    case json
-    /// The sd-daemon priority prefix (`<3>`) and no timestamp: journald stamps and files the
-    /// line at that priority, so `journalctl -p warning` finds the daemon's warnings.
-    case journal
-
-    /// `auto` made concrete for this process: `journal` if `JOURNAL_STREAM` names stderr's
-    /// device and inode (sd_journal_stream_fd's contract), else `text`.
-    public func resolved(environment: [String: String], descriptor: Int32 = 2) -> LogFormat {
-        guard self == .auto else { return self }
-        guard let stream = environment["JOURNAL_STREAM"] else { return .text }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return .text }
-        return stream == "\(info.st_dev):\(info.st_ino)" ? .journal : .text
-    }
-}
-
-/// The level and format in force, which a reload may change: `--log-level` if given, else
-/// `log.level`.
-public final class LogSettings: Sendable {
-    struct Values {
-        var flag: Logger.Level?
-        var file: Logger.Level
-        var format: LogFormat
-    }
-    let values: Mutex<Values>
-
-    public init(flag: Logger.Level? = nil, file: Logger.Level = .info, format: LogFormat = .text) {
-        values = Mutex(Values(flag: flag, file: file, format: format))
-    }
-
-    public var level: Logger.Level { values.withLock { $0.flag ?? $0.file } }
-    public var format: LogFormat { values.withLock { $0.format } }
-
-    /// The line a command ends with when it fails: plain `openai-auditd: …` on a terminal, at
-    /// error priority in the journal, an object in JSON.
-    public func finalError(_ message: String) -> [UInt8] {
-        let format = self.format
-        guard format != .text else { return Array("openai-auditd: \(DiagnosticLogHandler.oneLine(message))\n".utf8) }
-        return DiagnosticLogHandler.line(
-            .error, "openai-auditd: \(message)", [:], source: "openai-auditd", format: format, label: "openai-auditd")
-    }
-
-    /// A reloaded configuration's level and (already resolved) format.
-    public func reloaded(level: Logger.Level, format: LogFormat) {
-        values.withLock {
-            $0.file = level
-            $0.format = format
-        }
-    }
-}
 
 /// The daemon's own log lines on stderr, in the format and at the level `settings` holds.
 /// Events never go here; only diagnostics do.

@@ -3,8 +3,15 @@ import Foundation
 import Testing
 
 @Suite struct ConfigurationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    /// The repository: the nearest folder above this file that holds Package.swift.
+    static let root: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        repeat {
+            url.deleteLastPathComponent()
+        } while url.path != "/"
+            && !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path)
+        return url
+    }()
 
     func parse(_ yaml: String, environment: [String: String] = [:]) throws -> Configuration {
         try ConfigurationLoader.parse(yaml: yaml, file: "config.yaml", environment: environment)

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Foundation
 
 /// Syslog over datagrams: a unix socket such as `/dev/log`, or UDP. One message per datagram;
 /// a message larger than the socket takes fails with `.tooLarge`, never cut.
