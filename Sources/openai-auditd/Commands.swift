@@ -1,8 +1,8 @@
 import ArgumentParser
 import AuditShipper
-import Foundation
-import Logging
-import ServiceLifecycle
+
+// Each command parses its flags and calls the library's `Invocation`, where what it means
+// lives (and where the tests reach it); a failure's message is already on stderr.
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,47 +17,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        // SIGHUP must not end the daemon (its default action) even before the reload
-        // service listens; UnixSignals sees it either way.
-        signal(SIGHUP, SIG_IGN)
-        try await Invocation.perform(options) { setup in
-            let (daemon, failing) = try await setup.startDaemon(keepsPositions: true, pollsOn: true)
-            let slot = DaemonSlot(daemon)
-            // The slot shuts down whichever daemons are live at the end (the HTTP clients and
-            // sink connections); the store holds the state lock until then.
-            try await Self.closing(slot) {
-                let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-                let file = setup.configurationPath
-                let reloading = DaemonServices.Reloading(
-                    requests: await DaemonServices.hangups(),
-                    load: { try ConfigurationLoader.load(file: file, environment: setup.environment) },
-                    start: { configuration, previous in
-                        try await setup.with(configuration).startDaemon(
-                            keepsPositions: true, pollsOn: true, replacing: previous
-                        ).0
-                    },
-                    accepted: {
-                        setup.logSettings.reloaded(
-                            level: $0.logLevel, format: $0.logFormat.resolved(environment: setup.environment))
-                    })
-                let services = try await DaemonServices(
-                    slot: slot, store: store, state: state, environment: setup.environment, reloading: reloading,
-                    failing: failing.map(\.name), logger: setup.logger)
-                try await services.run()
-                withExtendedLifetime(store) {}
-            }
-        }
-    }
-
-    /// Runs `body`, then shuts down every daemon the slot holds, whether `body` threw or not.
-    static func closing(_ slot: DaemonSlot, _ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch {
-            await slot.shutdownAll()
-            throw error
-        }
-        await slot.shutdownAll()
+        try await options.perform { try await $0.run() }
     }
 }
 
@@ -66,24 +26,7 @@ struct Once: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        try await Invocation.perform(options) { setup in
-            let (daemon, _) = try await setup.startDaemon(keepsPositions: true)
-            try await daemon.closing {
-                let (store, state) = try daemon.openState(environment: setup.environment, now: Daemon.now())
-                let runner = daemon.makeRunner(state: state, persist: { try store.save($0, as: $1) })
-                let report = try await runner.runCycle(now: Daemon.now())
-                withExtendedLifetime(store) {}
-                // The others were delivered; the exit status says that not every sink was.
-                guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }
-                setup.logger.info(
-                    "caught up",
-                    metadata: [
-                        "cycle.delivered": "\(report.delivered)", "cycle.duplicates": "\(report.duplicatesDropped)",
-                        "cycle.pages": "\(report.pages)", "cycle.slices": "\(report.slices)",
-                        "cycle.set_aside": "\(report.setAside)",
-                    ])
-            }
-        }
+        try await options.perform { try await $0.once() }
     }
 }
 
@@ -93,21 +36,7 @@ struct Check: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        try await Invocation.perform(options) { setup in
-            let daemon = try Daemon(configuration: setup.configuration, key: try setup.key(), logger: setup.logger)
-            try await daemon.closing {
-                try await daemon.checkUpstream()
-                let route = daemon.proxy.map { "through the proxy \($0)" } ?? "no proxy"
-                print("api: ok (\(setup.configuration.api.baseURL), \(route))")
-                let failing = await daemon.failingSinks()
-                guard failing.isEmpty else {
-                    throw SinkError.cannotOpen(Dictionary(failing, uniquingKeysWith: { first, _ in first }))
-                }
-                print("sinks: ok (\(daemon.sinks.map(\.name).joined(separator: ", ")))")
-                let path = setup.configuration.resolvedStatePath(environment: setup.environment)
-                print("state: \(try StateReport.describeBriefly(path: path, configuration: setup.configuration))")
-            }
-        }
+        try await options.perform { try await $0.check { print($0) } }
     }
 }
 
@@ -123,37 +52,23 @@ struct Replay: AsyncParsableCommand {
     var until: String?
 
     func validate() throws {
-        guard TimeSpec.time(since, now: Daemon.now()) != nil else {
-            throw ValidationError("--since '\(since)' is not a time (RFC 3339, Unix seconds, or -7d/-12h/-30m)")
-        }
-        if let until, TimeSpec.time(until, now: Daemon.now()) == nil {
-            throw ValidationError("--until '\(until)' is not a time (RFC 3339, Unix seconds, or -7d/-12h/-30m)")
-        }
+        _ = try parseTime(since, flag: "--since")
+        if let until { _ = try parseTime(until, flag: "--until") }
     }
 
     func run() async throws {
         let now = Daemon.now()
-        let since = TimeSpec.time(since, now: now)!
-        let until = until.flatMap { TimeSpec.time($0, now: now) } ?? now
+        let since = try parseTime(since, flag: "--since", now: now)
+        let until = try until.map { try parseTime($0, flag: "--until", now: now) } ?? now
         guard since < until else { throw ValidationError("--since must be before --until") }
-        try await Invocation.perform(options) { setup in
-            let (daemon, _) = try await setup.startDaemon(keepsPositions: false)
-            var settings = setup.configuration.cycleSettings
-            settings.lookback = 0
-            var state = AuditState(source: setup.configuration.stateSource, startAt: since, now: now)
-            // Every sink from --since, whatever its start_at says.
-            _ = state.reconcile(sinks: daemon.sinks.map(\.name), starts: [:])
-            let runner = daemon.makeRunner(state: state, settings: settings, persist: { _, _ in })
-            try await daemon.closing {
-                let report = try await runner.runCycle(now: now, until: until)
-                guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }
-                setup.logger.info(
-                    "replayed",
-                    metadata: [
-                        "replay.since": "\(TimeSpec.format(since))", "replay.until": "\(TimeSpec.format(until))",
-                        "cycle.delivered": "\(report.delivered)",
-                    ])
-            }
-        }
+        try await options.perform { try await $0.replay(since: since, until: until, now: now) }
     }
+}
+
+/// A time flag's value, or a usage error (64) that names the flag.
+func parseTime(_ text: String, flag: String, now: Int64 = Daemon.now()) throws -> Int64 {
+    guard let time = TimeSpec.time(text, now: now) else {
+        throw ValidationError("\(flag) '\(text)' is not a time (RFC 3339, Unix seconds, or -7d/-12h/-30m)")
+    }
+    return time
 }

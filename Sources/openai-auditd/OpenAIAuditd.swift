@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditShipper
+import Logging
 
 @main
 struct OpenAIAuditd: AsyncParsableCommand {
@@ -40,4 +41,18 @@ struct CommonOptions: ParsableArguments {
 
     @Option(name: .long, help: "Log level for the daemon's own diagnostics on stderr (overrides log.level).")
     var logLevel: LogLevelArgument?
+}
+
+extension CommonOptions {
+    /// The library's `Invocation.perform` with these flags; a failure (already on stderr)
+    /// becomes the process's exit code.
+    func perform(_ body: (Invocation) async throws -> Void) async throws {
+        let code = await Invocation.perform(
+            configFlag: config, logLevel: logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) }, body)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+enum LogLevelArgument: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
 }

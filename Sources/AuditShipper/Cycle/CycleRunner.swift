@@ -15,7 +15,7 @@ public actor CycleRunner {
     }
 
     /// Swaps in a cycle built from a reloaded configuration; `make` gets the current one (for
-    /// its `persist`). Called between cycles, never during one.
+    /// its `writer`). Called between cycles, never during one.
     public func replaceCycle(_ make: (PollCycle) -> PollCycle) {
         cycle = make(cycle)
     }

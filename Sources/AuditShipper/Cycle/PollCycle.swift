@@ -3,7 +3,7 @@ import Prometheus
 
 /// One poll cycle: read the window once, from the oldest sink position; give each sink the
 /// events it does not hold, oldest first, in batches; move each sink's position after every
-/// batch it accepted. The only effects are the injected source, sinks and `persist`, so tests
+/// batch it accepted. The only effects are the injected source, sinks and `writer`, so tests
 /// drive it with pages in and deliveries and states out.
 public struct PollCycle: Sendable {
     public let source: any AuditLogSource
@@ -13,9 +13,9 @@ public struct PollCycle: Sendable {
     /// Sinks known by a default name that carries their URL or path (`Configuration.defaultNamedKinds`).
     public let sinkKinds: [String: String]
     public var settings: CycleSettings
-    /// Writes the state: `StateStore.save` (which appends a batch to its update log or writes
-    /// the file whole, as the `Write` says), or a recorder in tests.
-    public let persist: @Sendable (AuditState, StateStore.Write) throws -> Void
+    /// Where the state goes after each batch: the state file (`StateStore.save`), nowhere
+    /// (`replay`), or a recorder in tests.
+    public let writer: StateWriter
     /// Where the items of a page that are no readable event are set aside.
     public let deadLetters: DeadLetterFile
     let logger: Logger
@@ -39,7 +39,7 @@ public struct PollCycle: Sendable {
         sinkKinds: [String: String] = [:], settings: CycleSettings,
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
         deadLetters: DeadLetterFile = DeadLetterFile(path: nil),
-        persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
+        writer: StateWriter
     ) {
         self.deadLetters = deadLetters
         self.heartbeat = heartbeat
@@ -49,7 +49,7 @@ public struct PollCycle: Sendable {
         self.sinkStarts = sinkStarts
         self.sinkKinds = sinkKinds
         self.settings = settings
-        self.persist = persist
+        self.writer = writer
         self.logger = logger
         self.sliceWidth = max(1, initialSliceWidth)
     }
@@ -671,9 +671,9 @@ public struct PollCycle: Sendable {
         } while offset < events.count && !progress.active.isEmpty
     }
 
-    /// Writes the state (the injected `persist`), counts it, and shows each sink's position.
+    /// Writes the state (to `writer`), counts it, and shows each sink's position.
     func write(_ state: inout AuditState, as kind: StateStore.Write) throws {
-        try persist(state, kind)
+        try writer.save(state, kind)
         state.markWritten()
         guard let metrics, kind != .cycleEnd else { return }
         metrics.stateWrites.increment()

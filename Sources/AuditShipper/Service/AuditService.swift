@@ -96,7 +96,7 @@ public struct AuditService: Service {
     /// returns the poll interval now in force.
     func applyReload() async -> Duration? {
         guard let (new, old) = reloads?.take() else { return nil }
-        await runner.replaceCycle { current in new.makeCycle(persist: current.persist) }
+        await runner.replaceCycle { current in new.makeCycle(writer: current.writer) }
         await old.shutdown()
         logger.info("the reloaded configuration is in effect")
         return new.configuration.poll.interval

@@ -170,20 +170,19 @@ public struct Daemon: Sendable {
 
     /// A runner for cycles that deliver to this daemon's sinks, on its event loop.
     public func makeRunner(
-        state: AuditState, settings: CycleSettings? = nil,
-        persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
+        state: AuditState, settings: CycleSettings? = nil, writer: StateWriter
     ) -> CycleRunner {
-        CycleRunner(cycle: makeCycle(settings: settings, persist: persist), state: state, executor: executor)
+        CycleRunner(cycle: makeCycle(settings: settings, writer: writer), state: state, executor: executor)
     }
 
     /// A cycle from this daemon's client, sinks and settings.
     public func makeCycle(
-        settings: CycleSettings? = nil, persist: @escaping @Sendable (AuditState, StateStore.Write) throws -> Void
+        settings: CycleSettings? = nil, writer: StateWriter
     ) -> PollCycle {
         PollCycle(
             source: client, sinks: sinks, sinkStarts: sinkStarts, sinkKinds: configuration.defaultNamedKinds,
             settings: settings ?? configuration.cycleSettings,
-            logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters, persist: persist)
+            logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters, writer: writer)
     }
 
     /// Closes the sinks' connections and the HTTP client; the daemon is done after this.

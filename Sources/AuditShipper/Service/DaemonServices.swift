@@ -41,8 +41,8 @@ public struct DaemonServices: Sendable {
     ) async throws {
         let daemon = slot.latest
         let configuration = daemon.configuration
-        let runner = daemon.makeRunner(state: state, persist: { try store.save($0, as: $1) })
-        let notifier = SystemdNotifier(environment: environment)
+        let runner = daemon.makeRunner(state: state, writer: .file(store))
+        let notifier = SystemdNotifier(environment: environment, logger: logger)
         let health = ServiceHealth(heartbeat: daemon.heartbeat)
         let service = AuditService(
             runner: runner, interval: configuration.poll.interval, logger: logger, clock: Daemon.now,

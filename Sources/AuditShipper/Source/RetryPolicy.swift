@@ -7,8 +7,9 @@ import Synchronization
 /// over (`AuditService`), so a poll interval is the outermost backoff.
 ///
 /// 429 honours `Retry-After` (seconds or an HTTP-date, capped at `maxRetryAfter`); every other
-/// retryable failure backs off exponentially from `baseDelay` to `maxDelay` with full jitter,
-/// so many daemons started together do not retry in step.
+/// retryable failure backs off exponentially from `baseDelay` to `maxDelay` with equal jitter
+/// (a random point in the upper half of each step), so many daemons started together do not
+/// retry in step.
 public struct RetryPolicy: Sendable {
     public var maxAttempts: Int
     public var baseDelay: Duration
@@ -64,7 +65,7 @@ public struct RetryPolicy: Sendable {
         if let retryAfter { return min(max(retryAfter, .zero), maxRetryAfter) }
         let exponent = min(attempt - 1, 30)
         let ceiling = min(baseDelay * (1 << exponent), maxDelay)
-        // Full jitter in [ceiling/2, ceiling]: never zero, never in step with other clients.
+        // Equal jitter, in [ceiling/2, ceiling]: never zero, never in step with other clients.
         return ceiling / 2 + ceiling / 2 * Double.random(in: 0...1)
     }
 

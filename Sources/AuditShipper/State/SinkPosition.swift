@@ -7,7 +7,12 @@
 ///   not older than the window start was never delivered. `recentSince` only ever rises: a
 ///   lookback raised later re-reads no further back than the ids it still knows (nothing is
 ///   sent twice), and reaches its full length as `completeBefore` moves on.
-public struct SinkPosition: Codable, Sendable, Equatable {
+///
+/// It moves in memory (`PollCycle.deliver`) and reaches disk after each batch through
+/// `PollCycle.write` → `StateWriter.file` → `StateStore.save`, which writes it with
+/// `appendScalars` (the state file, `AuditState.encoded`, and its update log alike). It is
+/// read back by `init(from:)`; there is no second encoder.
+public struct SinkPosition: Decodable, Sendable, Equatable {
     public var completeBefore: Int64
     public var recentSince: Int64
     /// Delivered id → its `effective_at`. Replacing it whole makes the next write a full one.
@@ -130,16 +135,6 @@ public struct SinkPosition: Codable, Sendable, Equatable {
         delivered = try container.decode(Int64.self, forKey: .delivered)
         lastError = try container.decodeIfPresent(String.self, forKey: .lastError)
         lastErrorAt = try container.decodeIfPresent(Int64.self, forKey: .lastErrorAt)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(completeBefore, forKey: .completeBefore)
-        try container.encode(recentSince, forKey: .recentSince)
-        try container.encode(held.byID, forKey: .recent)
-        try container.encode(delivered, forKey: .delivered)
-        try container.encodeIfPresent(lastError, forKey: .lastError)
-        try container.encodeIfPresent(lastErrorAt, forKey: .lastErrorAt)
     }
 
     public static func == (a: SinkPosition, b: SinkPosition) -> Bool {

@@ -270,8 +270,7 @@ public final class StateStore: Sendable {
             generation: generation, fileBytes: data.count, logBytes: size, logFD: writer.logFD, shape: Shape(state))
     }
 
-    /// Deletes the state: the next run is a first run.
-    /// Renames the state file to `<path>.before-reset-<unix time>` and returns that name; nil
+    /// Sets the state aside, so the next run is a first run: renames the state file to `<path>.before-reset-<unix time>` and returns that name; nil
     /// when there is no file. `state reset` keeps the old file for inspection this way.
     public func setAside(now: Int64) throws(StateError) -> String? {
         let aside = "\(path).before-reset-\(now)"

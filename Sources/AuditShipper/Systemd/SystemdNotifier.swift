@@ -1,4 +1,6 @@
 import CSystemd
+import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -6,11 +8,19 @@ import CSystemd
 
 /// systemd's readiness, status and watchdog protocol (`sd_notify`). Outside systemd, with no
 /// `NOTIFY_SOCKET`, every call does nothing.
-public struct SystemdNotifier: Sendable {
+///
+/// A message systemd does not get is logged (an error, once until one gets through again):
+/// a lost READY=1 fails the unit's start, and lost WATCHDOG=1 pings get the daemon killed,
+/// so the journal should say why before that happens.
+public final class SystemdNotifier: Sendable {
     public let isEnabled: Bool
+    let logger: Logger?
+    /// A message failed since the last one that got through.
+    let failing = Atomic(false)
 
-    public init(environment: [String: String]) {
+    public init(environment: [String: String], logger: Logger? = nil) {
         isEnabled = !(environment["NOTIFY_SOCKET"] ?? "").isEmpty
+        self.logger = logger
     }
 
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
@@ -27,7 +37,17 @@ public struct SystemdNotifier: Sendable {
 
     func send(_ state: String) {
         guard isEnabled else { return }
-        _ = sd_notify(0, state)
+        // < 0: -errno; 0: no socket to send to (NOTIFY_SOCKET was unset meanwhile); > 0: sent.
+        let result = sd_notify(0, state)
+        if result > 0 {
+            failing.store(false, ordering: .relaxed)
+        } else if !failing.exchange(true, ordering: .relaxed) {
+            let reason = result < 0 ? String(cString: strerror(-result)) : "no notification socket"
+            let kind = state.prefix { $0 != "=" }
+            logger?.error(
+                "cannot notify systemd; a lost READY fails the unit's start and lost WATCHDOG pings get it restarted",
+                metadata: ["notify.message": "\(kind)", "error": "\(reason)"])
+        }
     }
 
     /// Half of `WATCHDOG_USEC` when systemd asks for pings (`WatchdogSec=`), else nil.

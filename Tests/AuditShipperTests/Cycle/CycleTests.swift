@@ -22,7 +22,7 @@ import Testing
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: settings,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            persist: { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
+            writer: .recording { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
         return (cycle, source)
     }
 
@@ -159,7 +159,7 @@ import Testing
             var cycle = PollCycle(
                 source: StoreSource(simulator), sinks: [sink], settings: settings,
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                persist: { try store.save($0, as: $1) })
+                writer: .file(store))
             var state = freshState()
             try store.save(state)
             sink.failAfter.withLock { $0 = 2 }
@@ -178,7 +178,7 @@ import Testing
         var cycle = PollCycle(
             source: StoreSource(simulator), sinks: [sink], settings: settings,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            persist: { try store.save($0, as: $1) })
+            writer: .file(store))
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 5000)
         #expect(Set(sink.ids).count == 5000)
@@ -441,7 +441,7 @@ import Testing
         let settings = CycleSettings(pageSize: 100, includeTenantEvents: .off, lookback: 600, maxWindowEvents: 100)
         var cycle = PollCycle(
             source: source, sinks: [sink], settings: settings,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _, _ in })
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), writer: .nowhere)
         var state = freshState(startAt: Self.now - 40_000)
         _ = try await cycle.run(state: &state, now: Self.now)
         let missing = Set(backlog).subtracting(sink.ids)
@@ -480,7 +480,7 @@ import Testing
             PollCycle(
                 source: StoreSource(simulator), sinks: [sink], settings: CycleSettings(lookback: 600),
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                deadLetters: DeadLetterFile(path: path), persist: { _, _ in })
+                deadLetters: DeadLetterFile(path: path), writer: .nowhere)
         }
         var cycle = makeCycle()
         var state = AuditState(source: Self.source, startAt: 0, now: Self.now)
@@ -523,7 +523,7 @@ import Testing
         var cycle = PollCycle(
             source: StoreSource(simulator), sinks: [sink], settings: CycleSettings(lookback: 600),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            deadLetters: DeadLetterFile(path: "/nonexistent-\(UUID())/dead-letters"), persist: { _, _ in })
+            deadLetters: DeadLetterFile(path: "/nonexistent-\(UUID())/dead-letters"), writer: .nowhere)
         var state = freshState(startAt: Self.now - 1000)
         let before = state.recording
         await #expect {
@@ -557,7 +557,7 @@ import Testing
         }
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: CycleSettings(maxWindowEvents: 1000),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _, _ in })
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), writer: .nowhere)
         var runner = cycle
         var state = freshState(startAt: Self.now - 100)
         let before = state
@@ -610,7 +610,7 @@ import Testing
         let cycle = PollCycle(
             source: source, sinks: sinks, sinkStarts: starts, settings: settings,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            persist: { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
+            writer: .recording { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
         return (cycle, source)
     }
 
@@ -701,7 +701,7 @@ import Testing
             PollCycle(
                 source: StoreSource(simulator), sinks: [journal], settings: settings,
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                persist: { try store.save($0, as: $1) })
+                writer: .file(store))
         }
         var cycle = makeCycle()
         var state = freshState()

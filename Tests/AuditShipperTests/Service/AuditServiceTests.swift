@@ -15,7 +15,7 @@ import Testing
         let source = StoreSource(simulator)
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let cycle = PollCycle(
-            source: source, sinks: [sink], settings: CycleSettings(), logger: logger, persist: { _, _ in })
+            source: source, sinks: [sink], settings: CycleSettings(), logger: logger, writer: .nowhere)
         let runner = CycleRunner(
             cycle: cycle,
             state: AuditState(

@@ -228,7 +228,7 @@ import Testing
             let sink = RecordingSink()
             var cycle = PollCycle(
                 source: client, sinks: [sink], settings: CycleSettings(pageSize: 100),
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), persist: { _, _ in })
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), writer: .nowhere)
             var state = AuditState(
                 source: StateSource(baseURL: simulator.baseURL, organization: nil, filters: AuditLogFilters()),
                 startAt: now - 3600, now: now)

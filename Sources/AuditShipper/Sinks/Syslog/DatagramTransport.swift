@@ -1,4 +1,11 @@
-import Foundation
+// The socket types (SOCK_DGRAM, SOCK_CLOEXEC as glibc's enum) reach Swift here through
+// libsystemd's headers, which include <sys/socket.h>; it compiled without this import only
+// while another file of the same compile job had it.
+import CSystemd
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Syslog over datagrams: a unix socket such as `/dev/log`, or UDP. One message per datagram;
 /// a message larger than the socket takes fails with `.tooLarge`, never cut.

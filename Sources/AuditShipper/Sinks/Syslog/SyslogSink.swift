@@ -26,8 +26,6 @@ public final class SyslogSink: Sink {
     let origin: SyslogOrigin
     let transport: Transport
     let logger: Logger
-    /// Events sent as an "too large" record instead of whole (datagram transports only).
-    public let oversized = Mutex(0)
     let metrics: DaemonMetrics?
     /// The messages a RELP collector answered since the position was last written.
     let receiptLog: ReceiptLog?
@@ -165,7 +163,6 @@ public final class SyslogSink: Sink {
 
     /// The record sent instead of an event too large for a datagram.
     func tooLarge(_ event: AuditEvent, bytes: Int) -> [UInt8] {
-        oversized.withLock { $0 += 1 }
         metrics?.eventsOversized(sink: name).increment()
         logger.error(
             "event too large for a datagram syslog transport, sent as a record naming it; use tcp:// or tls://",

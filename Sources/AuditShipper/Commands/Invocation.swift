@@ -1,40 +1,49 @@
-import ArgumentParser
-import AuditShipper
 import Foundation
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-enum LogLevelArgument: String, ExpressibleByArgument, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
-}
-
-/// What every command starts from: configuration, logger, environment; and the one place
-/// where errors become messages on stderr and sysexits codes.
-struct Invocation {
-    let configuration: Configuration
+/// What every command starts from: configuration, logger, environment; and where its errors
+/// become a line on stderr and an exit code (`ExitStatus`). The commands themselves are the
+/// extensions beside this file (`run`, `once`, `replay`, `check`, `state`); the executable
+/// only parses flags and calls them.
+public struct Invocation: Sendable {
+    public let configuration: Configuration
     /// The file `configuration` was read from (a reload reads it again).
-    let configurationPath: String
-    let environment: [String: String]
+    public let configurationPath: String
+    public let environment: [String: String]
     /// The level and format of the daemon's own lines, which a reload may change.
-    let logSettings: LogSettings
-    let logger: Logger
+    public let logSettings: LogSettings
+    public let logger: Logger
 
-    static func perform(_ options: CommonOptions, _ body: (Invocation) async throws -> Void) async throws {
+    public init(
+        configuration: Configuration, configurationPath: String, environment: [String: String],
+        logSettings: LogSettings, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.configurationPath = configurationPath
+        self.environment = environment
+        self.logSettings = logSettings
+        self.logger = logger
+    }
+
+    /// Sets up logging, reads the configuration (`configFlag`, else the environment's or the
+    /// default path) and runs `body`. Returns the exit code: 0, or the code of what `body` (or
+    /// the configuration) threw, whose message is written to stderr here.
+    public static func perform(
+        configFlag: String?, logLevel: Logger.Level?, _ body: (Invocation) async throws -> Void
+    ) async -> Int32 {
         // A closed stdout must surface as EPIPE from write(2), not kill the process.
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
         // Until the configuration is read: `auto`, so that even an error in it reaches the
         // journal at its priority.
-        let settings = LogSettings(
-            flag: options.logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) },
-            format: LogFormat.auto.resolved(environment: environment))
+        let settings = LogSettings(flag: logLevel, format: LogFormat.auto.resolved(environment: environment))
         LoggingSystem.bootstrap { label in DiagnosticLogHandler(label: label, settings: settings) }
         do {
-            let path = ConfigurationLoader.path(flag: options.config, environment: environment)
+            let path = ConfigurationLoader.path(flag: configFlag, environment: environment)
             let configuration = try ConfigurationLoader.load(file: path, environment: environment)
             settings.reloaded(
                 level: configuration.logLevel, format: configuration.logFormat.resolved(environment: environment))
@@ -42,16 +51,20 @@ struct Invocation {
                 Invocation(
                     configuration: configuration, configurationPath: path, environment: environment,
                     logSettings: settings, logger: Logger(label: "openai-auditd")))
+            return 0
         } catch {
-            let (code, message) = Self.exit(for: error)
+            let (code, message) = ExitStatus.of(error)
             DiagnosticLogHandler.standardError(settings.finalError(message))
-            throw ExitCode(code)
+            return code
         }
     }
 
-    func key() throws -> AdminKey {
+    public func key() throws -> AdminKey {
         try AdminKeyLoader.load(configuration: configuration, environment: environment)
     }
+
+    /// The state file this configuration names.
+    public var statePath: String { configuration.resolvedStatePath(environment: environment) }
 
     /// A daemon whose key, upstream and sinks were checked: a rejected key stops here (77),
     /// a refused filter too (78); an unreachable API only warns, the loop will retry. With
@@ -63,10 +76,10 @@ struct Invocation {
     /// catches up when it is back. `keepsPositions` for the commands that move the state
     /// (`run`, `once`). A reload passes the daemon it replaces, whose executor and heartbeat
     /// carry over. Returns the daemon and the sinks that failed their check.
-    func startDaemon(
+    public func startDaemon(
         keepsPositions: Bool, pollsOn: Bool = false, replacing previous: Daemon? = nil
     ) async throws -> (Daemon, failing: [(name: String, error: String)]) {
-        let statePath = keepsPositions ? configuration.resolvedStatePath(environment: environment) : nil
+        let statePath = keepsPositions ? statePath : nil
         let daemon =
             if let previous {
                 try Daemon(
@@ -109,32 +122,9 @@ struct Invocation {
     }
 
     /// The same invocation with a reloaded configuration.
-    func with(_ configuration: Configuration) -> Invocation {
+    public func with(_ configuration: Configuration) -> Invocation {
         Invocation(
             configuration: configuration, configurationPath: configurationPath, environment: environment,
             logSettings: logSettings, logger: logger)
-    }
-
-    static func exit(for error: Error) -> (Int32, String) {
-        switch error {
-        case let error as ConfigurationError: return (78, "\(error)")
-        case let error as StateError: return (error.exitCode, "\(error)")
-        case let error as UpstreamError:
-            switch error.underlying {
-            case .keyRejected: return (77, "\(error)")
-            case .badRequest(_, let message) where error.refusesConfiguration && message.contains("tenant_only"):
-                return (
-                    78, "\(error) (this API does not take tenant_only: set api.include_tenant_events to auto or false)"
-                )
-            case .badRequest where error.refusesConfiguration:
-                return (78, "\(error) (check api.filters and api.page_size)")
-            // Any other refusal (a 404 from a gateway, a redirect) is not the configuration's:
-            // 78 would keep a systemd unit down for good (RestartPreventExitStatus).
-            default: return (69, "\(error)")
-            }
-        case let error as SinkError: return (74, "\(error)")
-        case let error as ValidationError: return (64, error.message)
-        default: return (70, "\(error)")
-        }
     }
 }
