@@ -144,7 +144,7 @@ extension JournaldSinkTests {
             let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
             harness.simulator.addEvents(count: 16_000, from: Self.now - 5 * 86_400, to: Self.now - 60)
             try journaldConfig(harness, identifier: identifier, poll: "  start_at: -6d\n  max_window_events: 2000")
-            let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: "journald")
+            let receipts = Daemon.sinkFilePath(statePath: harness.statePath, sink: "journald")
             var cut = 0
             var killed: [Int32] = []
             func record() -> String { (try? String(contentsOfFile: receipts, encoding: .utf8)) ?? "" }

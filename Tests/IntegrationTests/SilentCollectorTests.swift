@@ -115,7 +115,7 @@ import Testing
             let position = try harness.position(sink)
             #expect((position["delivered"] as? NSNumber)?.intValue == 0, "the batch failed: the position holds")
             // The 40 answered are the sink's receipts: a retry sends none of them again.
-            let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: sink)
+            let receipts = Daemon.sinkFilePath(statePath: harness.statePath, sink: sink)
             let held = try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count
             #expect(held == 40, "\(held) receipts")
         }
@@ -141,7 +141,7 @@ import Testing
             #expect(try await harness.run(["once", "--config", harness.configPath], timeout: .seconds(60)) == 74)
             #expect(harness.stderr.contains("the collector did not take a message: queue full"), "\(harness.stderr)")
             let sink = "syslog relp://127.0.0.1:\(refusing.port)"
-            let receipts = Daemon.receiptPath(statePath: harness.statePath, sink: sink)
+            let receipts = Daemon.sinkFilePath(statePath: harness.statePath, sink: sink)
             #expect(try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count == 10)
 
             // One that ends the session after five: the batch fails naming it.

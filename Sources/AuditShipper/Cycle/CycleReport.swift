@@ -8,12 +8,30 @@ public struct CycleReport: Sendable, Equatable {
     public var lateEvents = 0
     /// Items of a page that were no readable event, set aside in the dead-letter file (each once).
     public var setAside = 0
+    /// Slices walked and delivered (one that overflowed is narrowed and walked again).
     public var slices = 0
     public var pages = 0
+    /// The most events, and the most bytes of them, the cycle kept at once: a slice's, or a
+    /// part of one second's. What bounds its memory: within `poll.max_window_events` and
+    /// `poll.max_window_bytes` (a part: plus the page that took it past them).
+    public var mostKept = 0
+    public var mostKeptBytes = 0
     /// The newest `effective_at` delivered in this cycle.
     public var newestDelivered: Int64?
     /// Sinks that failed in this cycle (name → why); their positions did not move.
     public var sinkFailures: [String: String] = [:]
 
     public init() {}
+
+    /// A slice was walked to its end holding `events` of `bytes`.
+    mutating func sliceWalked(events: Int, bytes: Int) {
+        slices += 1
+        kept(events: events, bytes: bytes)
+    }
+
+    /// `events` of `bytes` were kept at once, to be delivered.
+    mutating func kept(events: Int, bytes: Int) {
+        mostKept = max(mostKept, events)
+        mostKeptBytes = max(mostKeptBytes, bytes)
+    }
 }

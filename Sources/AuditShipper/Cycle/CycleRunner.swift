@@ -4,7 +4,7 @@ public actor CycleRunner {
     var cycle: PollCycle
     public private(set) var state: AuditState
     /// `state` is ahead of the file: a write failed (a full disk) after sinks took a batch.
-    var unwritten = false
+    var unsavedIDs = false
     /// Where cycles run; nil for the global pool (tests).
     let executor: (any TaskExecutor)?
 
@@ -31,9 +31,9 @@ public actor CycleRunner {
             self.state = state
         }
         do {
-            if unwritten {
+            if unsavedIDs {
                 try cycle.write(&state, as: .whole)
-                unwritten = false
+                unsavedIDs = false
             }
             let report = try await withTaskExecutorPreference(executor) {
                 try await cycle.run(state: &state, now: now, until: until)
@@ -41,7 +41,7 @@ public actor CycleRunner {
             cycle.metrics?.cycleEnded(after: ContinuousClock.now - started, succeeded: true, now: now)
             return report
         } catch let error as StateError {
-            unwritten = true
+            unsavedIDs = true
             cycle.metrics?.cycleEnded(after: ContinuousClock.now - started, succeeded: false, now: now)
             throw error
         } catch {

@@ -5,9 +5,9 @@ public struct CycleSettings: Sendable, Equatable {
     public var includeTenantEvents: TenantEvents
     /// Seconds re-read before `completeBefore` on every cycle, for late-arriving events.
     public var lookback: Int64
-    /// At most this many new events are held at once while catching up.
+    /// At most this many new events are kept at once while catching up.
     public var maxWindowEvents: Int
-    /// At most this many bytes of events are held at once (events of 100 KB reach the byte
+    /// At most this many bytes of events are kept at once (events of 100 KB reach the byte
     /// bound long before the event bound).
     public var maxWindowBytes: Int
     /// Events handed to the sinks at once; the state is written after each batch.

@@ -67,19 +67,19 @@ public struct Daemon: Sendable {
             switch entry.settings {
             case .stdout(let format): return StdoutSink(name: entry.name, format: format, output: output)
             case .journald(let identifier):
-                let log = statePath.map { ReceiptLog(path: Self.receiptPath(statePath: $0, sink: entry.name)) }
+                let log = statePath.map { ReceiptLog(path: Self.sinkFilePath(statePath: $0, sink: entry.name)) }
                 if let log { receiptLogs.append(log) }
                 return JournaldSink(name: entry.name, identifier: identifier, receiptLog: log, logger: logger)
             case .file(let file):
                 return FileSink(
                     settings: file, name: entry.name,
-                    markPath: statePath.map { Self.receiptPath(statePath: $0, sink: entry.name, kind: "mark") },
+                    markPath: statePath.map { Self.sinkFilePath(statePath: $0, sink: entry.name, kind: "mark") },
                     logger: logger)
             case .syslog(let syslog):
                 // A RELP collector's answers are the sink's receipts, as the journal's entries are.
                 var log: ReceiptLog?
                 if case .relp = syslog.transport, let statePath {
-                    log = ReceiptLog(path: Self.receiptPath(statePath: statePath, sink: entry.name))
+                    log = ReceiptLog(path: Self.sinkFilePath(statePath: statePath, sink: entry.name))
                     receiptLogs.append(log!)
                 }
                 do {
@@ -106,10 +106,11 @@ public struct Daemon: Sendable {
             heartbeat: heartbeat)
     }
 
-    /// `<state file>.<kind>.<sink name>` (a journald sink's `receipts`, a file sink's `mark`),
+    /// A file a sink keeps beside the state: `<state file>.<kind>.<sink name>` (`receipts` for a
+    /// journald or RELP sink's `ReceiptLog`, `mark` for a file sink's `FileMark`),
     /// the name cut down to characters safe in a file name, with a hash of the whole name when
     /// that changed it (so two names never share one).
-    public static func receiptPath(statePath: String, sink: String, kind: String = "receipts") -> String {
+    public static func sinkFilePath(statePath: String, sink: String, kind: String = "receipts") -> String {
         var safe = String(
             sink.unicodeScalars.map { scalar -> Character in
                 scalar.isASCII

@@ -20,7 +20,7 @@ public struct SinkPosition: Decodable, Sendable, Equatable {
         get { held.byID }
         set {
             held = RecentIDs(newValue)
-            unwritten = nil
+            unsavedIDs = nil
         }
     }
     var held: RecentIDs
@@ -28,7 +28,7 @@ public struct SinkPosition: Decodable, Sendable, Equatable {
     /// store can append them instead of rewriting every id (`StateUpdateLog`); nil when
     /// `recent` was replaced whole, which only a full write records. Not written itself, and
     /// not part of equality.
-    var unwritten: [(id: HashedID, effectiveAt: Int64)]? = []
+    var unsavedIDs: [(id: HashedID, effectiveAt: Int64)]? = []
     /// Events delivered to this sink over the state's life (informational).
     public var delivered: Int64
     /// Why the sink's last delivery failed, and when (Unix seconds); nil once it delivers again.
@@ -66,7 +66,7 @@ public struct SinkPosition: Decodable, Sendable, Equatable {
     public mutating func accept(_ events: some Sequence<AuditEvent>, through: Int64?) {
         for event in events {
             held.insert(event.hashedID, at: event.effectiveAt)
-            unwritten?.append((event.hashedID, event.effectiveAt))
+            unsavedIDs?.append((event.hashedID, event.effectiveAt))
             delivered += 1
         }
         if let through { completeBefore = max(completeBefore, through) }
@@ -82,7 +82,7 @@ public struct SinkPosition: Decodable, Sendable, Equatable {
             let id = HashedID(receipt.id)
             guard !held.contains(id) else { continue }
             held.insert(id, at: receipt.effectiveAt)
-            unwritten?.append((id, receipt.effectiveAt))
+            unsavedIDs?.append((id, receipt.effectiveAt))
             delivered += 1
             added += 1
         }
@@ -114,7 +114,7 @@ public struct SinkPosition: Decodable, Sendable, Equatable {
 
     /// The position is on disk: nothing of it is left to append.
     mutating func markWritten() {
-        unwritten = []
+        unsavedIDs = []
     }
 
     public mutating func fail(_ reason: String, at now: Int64) {

@@ -184,7 +184,7 @@ public final class StateStore: Sendable {
                 guard writer.logBytes > 0 || writer.generation == nil else { return }
             case .batch:
                 if let generation = writer.generation, writer.fileBytes >= Self.smallestLoggedState,
-                    writer.shape == Shape(state), state.positions.values.allSatisfy({ $0.unwritten != nil })
+                    writer.shape == Shape(state), state.positions.values.allSatisfy({ $0.unsavedIDs != nil })
                 {
                     let line = StateUpdateLog.line(for: state, generation: generation)
                     if writer.logBytes + line.count <= Self.logGrowth * writer.fileBytes {

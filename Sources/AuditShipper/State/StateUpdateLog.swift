@@ -15,11 +15,11 @@ import Foundation
 /// the file is rewritten whole under a new generation, lines of the old one (left if a crash
 /// came before the log was emptied) are skipped.
 enum StateUpdateLog {
-    /// The line recording `state`'s positions (their scalars and `unwritten` ids).
-    /// Precondition: every position has `unwritten` (none was replaced whole).
+    /// The line recording `state`'s positions (their scalars and `unsavedIDs` ids).
+    /// Precondition: every position has `unsavedIDs` (none was replaced whole).
     static func line(for state: AuditState, generation: String) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(128 + state.positions.values.reduce(0) { $0 + 160 + ($1.unwritten?.count ?? 0) * 48 })
+        out.reserveCapacity(128 + state.positions.values.reduce(0) { $0 + 160 + ($1.unsavedIDs?.count ?? 0) * 48 })
         func raw(_ text: String) { out.append(contentsOf: text.utf8) }
         raw("{\"generation\":")
         JSONString.append(generation, to: &out)
@@ -29,7 +29,7 @@ enum StateUpdateLog {
             JSONString.append(name, to: &out)
             position.appendScalars(to: &out)
             raw(",\"added\":{")
-            for (offset, receipt) in (position.unwritten ?? []).enumerated() {
+            for (offset, receipt) in (position.unsavedIDs ?? []).enumerated() {
                 if offset > 0 { raw(",") }
                 receipt.id.withUTF8 { JSONString.append(utf8: $0, to: &out) }
                 out.append(UInt8(ascii: ":"))

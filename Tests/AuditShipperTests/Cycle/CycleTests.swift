@@ -191,7 +191,9 @@ import Testing
         let report = try await cycle.run(state: &state, now: Self.now)
         expectOnceInOrder(sink.events, count: 50_000)
         #expect(report.slices > 50, "the window was cut into slices")
-        // Bounded memory: no slice handed more than max_window_events to the sinks at once.
+        // Bounded memory: no slice kept more than max_window_events at once.
+        #expect(report.mostKept <= 1000, "\(report.mostKept) events kept at once")
+        #expect(report.mostKept > 250, "slices were sized near the bound, not far below it: \(report.mostKept)")
         let batches = sink.batches.withLock { $0 }
         #expect(batches.allSatisfy { $0.count <= 1000 })
         #expect(state.recording.completeBefore == Self.now - 1)
@@ -264,6 +266,8 @@ import Testing
         #expect(sizes.allSatisfy { $0 <= window + 10 * event }, "\(sizes)")
         #expect(sizes.count >= 3, "\(sizes.count) batches")
         if !inOneSecond { #expect(report.slices >= 5) }
+        // What was kept at once: within the window (a part of one second: plus a page).
+        #expect(report.mostKeptBytes <= window + (inOneSecond ? 10 * event : 0), "\(report.mostKeptBytes)")
 
         // Batches are bounded in bytes whatever the window.
         let limit = 3 * event

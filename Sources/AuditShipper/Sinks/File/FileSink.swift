@@ -48,9 +48,10 @@ public final class FileSink: Sink {
     /// it holds is not read back as delivered.
     let markPath: String?
     let logger: Logger?
-    let state = Mutex(Held())
+    let state = Mutex(OpenFile())
 
-    struct Held {
+    /// The file the sink has open, its mark, and what it knows of them.
+    struct OpenFile {
         var fd: Int32 = -1
         var device: UInt64 = 0
         var inode: UInt64 = 0
@@ -98,31 +99,34 @@ public final class FileSink: Sink {
     }
 
     public func check() async throws {
-        try state.withLock { held throws(SinkError) in try open(&held) }
+        try state.withLock { opened throws(SinkError) in try open(&opened) }
     }
 
     public func deliver(_ batch: [AuditEvent]) async throws {
         let buffer = format.lines(batch, origin: origin)
-        try state.withLock { held throws(SinkError) in
-            try open(&held)
-            let locked = lock(held.fd, &held)
-            defer { if locked { flock(held.fd, LOCK_UN) } }
-            try write(buffer, to: held.fd, locked: locked)
-            if fsync, sync(held.fd) != 0 {
+        try state.withLock { opened throws(SinkError) in
+            try open(&opened)
+            let locked = lock(opened.fd, &opened)
+            defer { if locked { flock(opened.fd, LOCK_UN) } }
+            try write(buffer, to: opened.fd, locked: locked)
+            if fsync, sync(opened.fd) != 0 {
                 let reason = StateStore.errnoText()
                 // The lines are in the page cache, which reads them back, but not on the disk
                 // (after an I/O error the kernel may drop them): they must not count as
                 // delivered. Taken off again while the file ends with them; else (another
                 // writer appended since) not read back as delivered by this process.
-                let end = lseek(held.fd, 0, SEEK_CUR)
+                let end = lseek(opened.fd, 0, SEEK_CUR)
                 let start = Int64(end) - Int64(buffer.count)
                 var info = stat()
                 let cut =
-                    locked && fstat(held.fd, &info) == 0 && info.st_size == end && ftruncate(held.fd, off_t(start)) == 0
+                    locked && fstat(opened.fd, &info) == 0 && info.st_size == end
+                    && ftruncate(opened.fd, off_t(start)) == 0
                 if !cut {
                     let earlier =
-                        held.unsynced.flatMap { $0.inode == held.inode ? $0.lines : nil } ?? start..<Int64(end)
-                    held.unsynced = (held.inode, min(earlier.lowerBound, start)..<max(earlier.upperBound, Int64(end)))
+                        opened.unsynced.flatMap { $0.inode == opened.inode ? $0.lines : nil } ?? start..<Int64(end)
+                    opened.unsynced = (
+                        opened.inode, min(earlier.lowerBound, start)..<max(earlier.upperBound, Int64(end))
+                    )
                 }
                 throw SinkError.writeFailed(
                     sink: name, reason: "cannot fsync \(path): \(reason); its lines of the batch are sent again")
@@ -131,25 +135,25 @@ public final class FileSink: Sink {
     }
 
     public func receipts() async throws -> [Receipt] {
-        try state.withLock { held throws(SinkError) in
-            if !held.markRead {
-                held.mark = readMark()
-                held.markRead = true
+        try state.withLock { opened throws(SinkError) in
+            if !opened.markRead {
+                opened.mark = readMark()
+                opened.markRead = true
             }
             var current = stat()
             let present = lstat(path, &current) == 0 && current.st_mode & S_IFMT == S_IFREG
             var receipts: [Receipt] = []
-            if let mark = held.mark, present, mark.names(current) {
+            if let mark = opened.mark, present, mark.names(current) {
                 // Truncated since (copytruncate), by its size or by the bytes before the mark
                 // no longer being those it saw: all of it is new.
                 let matches = mark.matches(path)
-                receipts += try readBack(path, from: matches ? mark.offset : 0, bounded: !matches, &held)
+                receipts += try readBack(path, from: matches ? mark.offset : 0, bounded: !matches, &opened)
             } else {
                 // A rotated file is no longer the sink's to change: read, never cut.
-                if let mark = held.mark, let rotated = rotatedFile(mark) {
-                    receipts += try readBack(rotated, from: mark.offset, bounded: false, cutsTornLine: false, &held)
+                if let mark = opened.mark, let rotated = rotatedFile(mark) {
+                    receipts += try readBack(rotated, from: mark.offset, bounded: false, cutsTornLine: false, &opened)
                 }
-                if present { receipts += try readBack(path, from: 0, bounded: true, &held) }
+                if present { receipts += try readBack(path, from: 0, bounded: true, &opened) }
             }
             // Nothing of ours past where it read: later cycles of this process start there (a
             // file without a mark, of foreign lines only, is not read again at every poll).
@@ -158,7 +162,7 @@ public final class FileSink: Sink {
                 if fd >= 0 {
                     var info = stat()
                     if fstat(fd, &info) == 0 {
-                        held.mark = FileMark(
+                        opened.mark = FileMark(
                             fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), offset: Int64(info.st_size))
                     }
                     Glibc.close(fd)
@@ -172,17 +176,17 @@ public final class FileSink: Sink {
 
     public func positionRecorded() async throws {
         guard let markPath else { return }
-        try state.withLock { held throws(SinkError) in
-            try open(&held)
+        try state.withLock { opened throws(SinkError) in
+            try open(&opened)
             var info = stat()
-            guard fstat(held.fd, &info) == 0 else {
+            guard fstat(opened.fd, &info) == 0 else {
                 throw SinkError.writeFailed(sink: name, reason: "cannot stat \(path): \(StateStore.errnoText())")
             }
-            let mark = FileMark(held.fd, device: held.device, inode: held.inode, offset: Int64(info.st_size))
-            guard mark != held.mark else { return }
+            let mark = FileMark(opened.fd, device: opened.device, inode: opened.inode, offset: Int64(info.st_size))
+            guard mark != opened.mark else { return }
             do {
-                if held.markFD < 0 {
-                    held.markFD = try StateStore.openRegular(
+                if opened.markFD < 0 {
+                    opened.markFD = try StateStore.openRegular(
                         markPath, O_WRONLY | O_CREAT, mode: 0o600,
                         owner: StateStore.foreignOwner(of: (markPath as NSString).deletingLastPathComponent),
                         what: "file sink's mark")
@@ -191,12 +195,12 @@ public final class FileSink: Sink {
                 throw SinkError.writeFailed(sink: name, reason: "\(error)")
             }
             let line = mark.line
-            let written = line.withUnsafeBytes { pwrite(held.markFD, $0.baseAddress, $0.count, 0) }
+            let written = line.withUnsafeBytes { pwrite(opened.markFD, $0.baseAddress, $0.count, 0) }
             guard written == line.count else {
                 throw SinkError.writeFailed(
                     sink: name, reason: "cannot write \(markPath): \(StateStore.errnoText())")
             }
-            held.mark = mark
+            opened.mark = mark
         }
     }
 
@@ -204,15 +208,15 @@ public final class FileSink: Sink {
 
     /// Makes `held.fd` the file now at `path`: the one held if the path still names it,
     /// else a new one (created with `mode` and `group`, its directory fsynced).
-    func open(_ held: inout Held) throws(SinkError) {
+    func open(_ opened: inout OpenFile) throws(SinkError) {
         var info = stat()
-        if held.fd >= 0 {
-            if lstat(path, &info) == 0, UInt64(info.st_dev) == held.device, UInt64(info.st_ino) == held.inode {
+        if opened.fd >= 0 {
+            if lstat(path, &info) == 0, UInt64(info.st_dev) == opened.device, UInt64(info.st_ino) == opened.inode {
                 return
             }
             // Renamed or removed (rotated), or replaced: never written into again.
-            Glibc.close(held.fd)
-            held.fd = -1
+            Glibc.close(opened.fd)
+            opened.fd = -1
             logger?.notice(
                 "the file was rotated, writing to a new one", metadata: ["sink": "\(name)", "path": "\(path)"])
         }
@@ -248,9 +252,9 @@ public final class FileSink: Sink {
                 Glibc.close(directory)
             }
         }
-        held.fd = fd
-        held.device = UInt64(info.st_dev)
-        held.inode = UInt64(info.st_ino)
+        opened.fd = fd
+        opened.device = UInt64(info.st_dev)
+        opened.inode = UInt64(info.st_ino)
     }
 
     var directoryPath: String {
@@ -296,12 +300,12 @@ public final class FileSink: Sink {
     /// the file takes it, for one batch at a time. Past that (a process that holds its own lock
     /// on the file for long), the sink goes on without, as a writer that takes none would, says
     /// so once, and does not wait again until it gets the lock.
-    func lock(_ fd: Int32, _ held: inout Held) -> Bool {
-        let deadline = ContinuousClock.now + (held.lockHeldElsewhere ? .zero : .seconds(10))
+    func lock(_ fd: Int32, _ opened: inout OpenFile) -> Bool {
+        let deadline = ContinuousClock.now + (opened.lockHeldElsewhere ? .zero : .seconds(10))
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
-                if !held.lockHeldElsewhere {
-                    held.lockHeldElsewhere = true
+                if !opened.lockHeldElsewhere {
+                    opened.lockHeldElsewhere = true
                     logger?.warning(
                         "another process holds a lock on the file; writing without it (a torn last line is then ended, not cut)",
                         metadata: ["sink": "\(name)", "path": "\(path)"])
@@ -310,7 +314,7 @@ public final class FileSink: Sink {
             }
             usleep(10_000)
         }
-        held.lockHeldElsewhere = false
+        opened.lockHeldElsewhere = false
         return true
     }
 
@@ -348,7 +352,7 @@ public final class FileSink: Sink {
     /// ended (`endTornLine`) when `cutsTornLine` (the live file only: a rotated one is opened
     /// read-only and left as it is).
     func readBack(
-        _ file: String, from: Int64, bounded: Bool, cutsTornLine: Bool = true, _ held: inout Held
+        _ file: String, from: Int64, bounded: Bool, cutsTornLine: Bool = true, _ opened: inout OpenFile
     ) throws(SinkError) -> [Receipt] {
         let fd = Glibc.open(file, (cutsTornLine ? O_RDWR | O_APPEND : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
@@ -357,7 +361,7 @@ public final class FileSink: Sink {
         }
         // Taken before the size is read: a `replay` beside the service writes its batch whole
         // before or after this, never while a torn line is looked at.
-        let locked = cutsTornLine && lock(fd, &held)
+        let locked = cutsTornLine && lock(fd, &opened)
         defer {
             if locked { flock(fd, LOCK_UN) }
             Glibc.close(fd)
@@ -377,7 +381,7 @@ public final class FileSink: Sink {
         var receipts: [Receipt] = []
         var foreign = 0
         // What this process wrote but could not sync is in the page cache only.
-        let unsynced = held.unsynced.flatMap { UInt64(info.st_ino) == $0.inode ? $0.lines : nil } ?? 0..<0
+        let unsynced = opened.unsynced.flatMap { UInt64(info.st_ino) == $0.inode ? $0.lines : nil } ?? 0..<0
         var lineStart = start
         func take(_ line: UnsafeBufferPointer<UInt8>) {
             if let receipt = format.receipt(ofLine: line) {

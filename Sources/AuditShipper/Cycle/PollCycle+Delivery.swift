@@ -1,0 +1,140 @@
+import Logging
+
+extension PollCycle {
+    /// Hands a slice's `events` to the active sinks in batches, each sink only what it does
+    /// not hold; the state is written after each batch. With the last batch (or alone, for an
+    /// empty slice) the slice is complete for every sink still active: its T moves to
+    /// `completing`, unless this is not the `final` part of the slice (one second read in
+    /// parts). No T moves past `completing` (nor `clock`, the server's), whatever the events'
+    /// own stamps say. A batch holds at most `batchSize` events and `maxBatchBytes` bytes
+    /// (one event at least).
+    func deliver(
+        _ events: [AuditEvent], completing end: Int64?, clock: Int64, final: Bool = true, progress: inout Progress,
+        now: Int64
+    ) async throws {
+        // What a batch may complete: up to the slice's end (capped at the server's clock
+        // already), or the clock where the slice reached nothing.
+        let bound = end ?? clock
+        var offset = 0
+        repeat {
+            var batchEnd = offset
+            var batchBytes = 0
+            while batchEnd < events.count, batchEnd - offset < settings.batchSize,
+                batchEnd == offset || batchBytes + events[batchEnd].jsonCount <= settings.maxBatchBytes
+            {
+                batchBytes += events[batchEnd].jsonCount
+                batchEnd += 1
+            }
+            let batch = events[offset..<batchEnd]
+            offset += batch.count
+            // Per event of the batch: given to some sink, and late for some sink (counted once).
+            var given = [Bool](repeating: false, count: batch.count)
+            var late = [Bool](repeating: false, count: batch.count)
+            var delivering: [any Sink] = []
+            let times = progress.positionTimes()
+            for sink in progress.active {
+                // Read in a scope of its own: a copy of the position still alive when it is
+                // accepted below would make that copy every id the sink holds.
+                let completeBefore: Int64
+                let indices: [Int]
+                do {
+                    let position = progress.state.positions[sink.name]!
+                    let windowStart = position.windowStart(lookback: settings.lookback)
+                    completeBefore = position.completeBefore
+                    indices = batch.indices.filter { position.needs(batch[$0], windowStart: windowStart) }
+                }
+                let subset = indices.map { batch[$0] }
+                do {
+                    if !subset.isEmpty {
+                        // Nothing lost: a sink's position moves only after it accepted the batch.
+                        try await sink.deliver(subset)
+                        heartbeat?.beat()
+                        delivering.append(sink)
+                        metrics?.eventsSent(sink: sink.name).increment(by: Int64(subset.count))
+                    }
+                } catch {
+                    progress.fail(sink, "\(error)", now: now, logger, metrics)
+                    continue
+                }
+                for index in indices {
+                    given[index - batch.startIndex] = true
+                    if batch[index].effectiveAt < completeBefore { late[index - batch.startIndex] = true }
+                }
+                // Never past what the slice covers: a server may list an event outside the
+                // range asked for (a late stamp, milliseconds, a filter ignored), and the ground
+                // between the slice's end and that event has not been read yet.
+                progress.state.positions[sink.name]!.accept(
+                    subset, through: batch.last.map { min($0.effectiveAt, bound) })
+            }
+            if final, offset == events.count, let end {
+                for sink in progress.active { progress.state.positions[sink.name]!.complete(before: end) }
+            }
+            for sink in progress.active { progress.state.positions[sink.name]!.prune(lookback: settings.lookback) }
+            progress.report.delivered += given.count { $0 }
+            progress.report.lateEvents += late.count { $0 }
+            metrics?.lateEvents.increment(by: Int64(late.count { $0 }))
+            if let newest = batch.last?.effectiveAt, !delivering.isEmpty {
+                progress.report.newestDelivered = max(progress.report.newestDelivered ?? newest, newest)
+            }
+            if delivering.isEmpty {
+                if progress.positionTimes() != times {
+                    progress.state.updatedAt = now
+                    progress.unsaved = true
+                }
+            } else {
+                progress.state.updatedAt = now
+                // In memory first: the batch *was* delivered. If the write fails, the runner
+                // keeps this state and delivers nothing more until it is written.
+                progress.unsaved = true
+                try write(&progress.state, as: .batch)
+                progress.unsaved = false
+                progress.batchWritten = true
+                for sink in delivering { await settle(sink) }
+            }
+            if offset < events.count, Task.isCancelled { throw CancellationError() }
+        } while offset < events.count && !progress.active.isEmpty
+    }
+
+    /// Writes the state (to `writer`), counts it, and shows each sink's position.
+    func write(_ state: inout AuditState, as kind: StateStore.Write) throws {
+        try writer.save(state, kind)
+        state.markWritten()
+        guard let metrics, kind != .cycleEnd else { return }
+        metrics.stateWrites.increment()
+        for (name, position) in state.positions {
+            metrics.sinkPosition(sink: name).set(Double(position.completeBefore))
+        }
+    }
+
+    /// The sink's position is on disk: its destination's record of the batch is no longer needed.
+    func settle(_ sink: any Sink) async {
+        do {
+            try await sink.positionRecorded()
+        } catch {
+            logger.warning(
+                "cannot clear the sink's record of delivered events; it is read again at the next cycle",
+                metadata: ["sink": "\(sink.name)", "error": "\(error)"])
+        }
+    }
+}
+
+extension PollCycle.Progress {
+    /// Each position's T and floor: what an empty slice can move.
+    func positionTimes() -> [String: [Int64]] {
+        state.positions.mapValues { [$0.completeBefore, $0.recentSince] }
+    }
+
+    /// A sink failed: it keeps its position, records why (written at the latest at the end of
+    /// the cycle, for `state show`), and sits out the rest of the cycle.
+    mutating func fail(_ sink: any Sink, _ reason: String, now: Int64, _ logger: Logger, _ metrics: DaemonMetrics?) {
+        metrics?.sinkErrors(sink: sink.name).increment()
+        state.positions[sink.name]?.fail(reason, at: now)
+        state.updatedAt = now
+        unsaved = true
+        report.sinkFailures[sink.name] = reason
+        active.removeAll { $0.name == sink.name }
+        logger.error(
+            "sink failed, its position did not move; the other sinks go on, and it is retried at the next poll",
+            metadata: ["sink": "\(sink.name)", "error": "\(reason)"])
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+
+extension PollCycle {
+    /// Before anything is read: every configured sink gets a position (new ones where their
+    /// configuration says, removed ones are dropped), a sink's destination that can tell what
+    /// it holds of an interrupted batch says so, and every sink must answer its check (a
+    /// probe, cheap) before it is given anything: a sink that is down sits the cycle out, and
+    /// its backlog is not read at every poll while it is.
+    func prepare(_ progress: inout Progress, now: Int64) async throws {
+        let changes = progress.state.reconcile(sinks: sinks.map(\.name), starts: sinkStarts, kinds: sinkKinds)
+        for (name, old) in changes.renamed.sorted(by: { $0.key < $1.key }) {
+            logger.notice(
+                "sink's default name changed with its url or path; it keeps its position and its backlog",
+                metadata: ["sink": "\(name)", "sink.was": "\(old)"])
+        }
+        for name in changes.added {
+            let position = progress.state.positions[name]!
+            let metadata: Logger.Metadata = [
+                "sink": "\(name)", "sink.complete_before": "\(TimeSpec.format(position.completeBefore))",
+            ]
+            // A sink of its kind left in the same change, and which was which cannot be told.
+            if let kind = sinkKinds[name], changes.removed.contains(where: { $0.hasPrefix(kind) }) {
+                logger.warning(
+                    "sink has no position yet and starts where the others are: what a removed sink of its kind had not delivered is not sent to it; to keep a position when a url or path changes, give the sink a name:",
+                    metadata: metadata)
+            } else {
+                logger.notice("sink has no position yet, starting it", metadata: metadata)
+            }
+        }
+        for name in changes.removed {
+            logger.notice("sink is no longer configured, its position is dropped", metadata: ["sink": "\(name)"])
+        }
+        var recorded: [any Sink] = []
+        for sink in sinks {
+            let receipts: [Receipt]
+            do {
+                receipts = try await sink.receipts()
+            } catch {
+                progress.fail(
+                    sink, "cannot tell what the destination already holds: \(error)", now: now, logger, metrics)
+                continue
+            }
+            if !receipts.isEmpty {
+                let held = progress.state.positions[sink.name]!.hold(receipts)
+                logger.notice(
+                    "sink already holds events of an interrupted batch; they are not sent again",
+                    metadata: ["sink": "\(sink.name)", "sink.held": "\(held)"])
+                recorded.append(sink)
+            }
+            do {
+                try await sink.check()
+            } catch {
+                progress.fail(sink, "\(error)", now: now, logger, metrics)
+                continue
+            }
+            progress.active.append(sink)
+        }
+        if !changes.isEmpty || !recorded.isEmpty {
+            progress.state.updatedAt = now
+            try write(&progress.state, as: .whole)
+            progress.unsaved = false
+            for sink in recorded { await settle(sink) }
+        }
+    }
+}
