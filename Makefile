@@ -4,7 +4,7 @@ SOURCES := Package.swift Sources Tests Fuzz
 BIN := .build/debug
 RELEASE_BIN := .build/release
 
-.PHONY: all setup build release deb test demo format lint fuzz bench bench-idle clean
+.PHONY: all setup build release deb check units container fuzz-smoke integration test demo format lint fuzz bench bench-idle clean
 
 all: build
 
@@ -26,9 +26,31 @@ deb: setup
 	swift build -c release --static-swift-stdlib --product openai-auditd
 	scripts/build-deb.sh
 
-## Lint first (seconds), then build once and run every test against that build.
-test: setup lint build
-	scripts/run-tests.sh
+## The edit-test loop (minutes): lint, build, the unit tests (no journald, no root needed).
+check: setup lint build
+	set -o pipefail; swift test --skip-build --skip IntegrationTests 2>&1 | tee .build/unit-tests.log
+	@scripts/count-tests.sh .build/unit-tests.log unit
+
+## The packaged units, offline (systemd-analyze verify and security).
+units: build
+	scripts/check-units.sh $(BIN)/openai-auditd
+
+## The package under a real systemd: a booted Debian 12 container (docs/operations.md, "Proven
+## under systemd"). Its tree is cached outside the repository; the first run debootstraps it.
+container: deb
+	scripts/systemd-e2e.sh "$$(scripts/latest-deb.sh)"
+
+## libFuzzer over the page reader and the formatters, briefly (`make fuzz` runs them longer).
+fuzz-smoke: setup
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} scripts/fuzz.sh
+
+## The built binaries as processes against real journald, rsyslog, logrotate, tinyproxy,
+## promtool and the Debian package, in a private mount and PID namespace.
+integration: build deb
+	AUDITD_TEST_DEB="$$(scripts/latest-deb.sh)" scripts/run-tests.sh
+
+## Everything CI runs: each part above once, in this order.
+test: check units container fuzz-smoke integration
 
 ## The daemon against the bundled simulator, events on stdout. DEMO_SECONDS=N stops after N seconds.
 demo: setup

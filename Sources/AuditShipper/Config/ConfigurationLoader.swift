@@ -31,16 +31,6 @@ import Yams
 public enum ConfigurationLoader {
     public static let defaultPath = "/etc/openai-auditd/config.yaml"
 
-    /// Keys an environment variable may set; lists take comma-separated values.
-    static let scalarKeys = [
-        "api.base_url", "api.admin_key_file", "api.organization", "api.request_timeout", "api.page_size",
-        "api.include_tenant_events", "api.max_response_bytes", "api.proxy", "api.tls.ca_file", "poll.interval",
-        "poll.lookback", "poll.start_at",
-        "poll.max_window_events", "poll.max_window_bytes",
-        "state.path", "metrics.listen", "log.level", "log.format",
-    ]
-    static let listKeys = AuditLogFilters.fields.map { "api.filters.\($0.name)" }
-
     public static func environmentName(for path: String) -> String {
         "OPENAI_AUDITD_" + path.uppercased().replacingAll(".", with: "_")
     }
@@ -87,18 +77,8 @@ public enum ConfigurationLoader {
     {
         for (name, text) in environment.sorted(by: { $0.key < $1.key })
         where name.hasPrefix("OPENAI_AUDITD_") && name != "OPENAI_AUDITD_CONFIG" {
-            let node: ConfigNode
-            if let path = listKeys.first(where: { environmentName(for: $0) == name }) {
-                let items = text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
-                node = ConfigNode(
-                    value: .list(items.map { ConfigNode(value: .scalar($0), origin: name) }), origin: name)
-                root.set(path.split(separator: ".").map(String.init)[...], to: node)
-            } else if let path = scalarKeys.first(where: { environmentName(for: $0) == name }) {
-                let isNull = text.isEmpty || text == "null"
-                node = ConfigNode(value: isNull ? .null : .scalar(text), origin: name)
-                root.set(path.split(separator: ".").map(String.init)[...], to: node)
-            } else {
-                let known = (scalarKeys + listKeys).map(environmentName(for:))
+            guard let key = ConfigurationKey.byEnvironmentName[name] else {
+                let known = ConfigurationKey.byEnvironmentName.keys.sorted()
                 let hint = ConfigurationReader.suggestion(for: name, among: known)
                 throw .invalid(
                     origin: "environment", path: name,
@@ -106,6 +86,16 @@ public enum ConfigurationLoader {
                         "names no configuration key\(hint) (OPENAI_AUDITD_<SECTION>_<KEY>, e.g. OPENAI_AUDITD_POLL_INTERVAL)"
                 )
             }
+            let node: ConfigNode
+            if key.environment == .list {
+                let items = text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+                node = ConfigNode(
+                    value: .list(items.map { ConfigNode(value: .scalar($0), origin: name) }), origin: name)
+            } else {
+                let isNull = text.isEmpty || text == "null"
+                node = ConfigNode(value: isNull ? .null : .scalar(text), origin: name)
+            }
+            root.set(key.path.split(separator: ".").map(String.init)[...], to: node)
         }
     }
 

@@ -5,18 +5,18 @@ import Logging
 struct ConfigurationReader {
     func configuration(_ root: ConfigNode) throws(ConfigurationError) -> Configuration {
         var config = Configuration()
-        let top = try fields(root, "", allowed: ["api", "poll", "state", "sinks", "metrics", "log"])
+        let top = try fields(root, "", allowed: ConfigurationKey.children(of: ""))
         if let api = top["api"] { config.api = try self.api(api) }
         if let poll = top["poll"] { config.poll = try self.poll(poll, pageSize: config.api.pageSize) }
         if let state = top["state"] {
-            let fields = try self.fields(state, "state", allowed: ["path"])
+            let fields = try self.fields(state, "state", allowed: ConfigurationKey.children(of: "state"))
             config.statePath = try fields["path"].flatMap { node throws(ConfigurationError) in
                 try string(node, "state.path")
             }
         }
         if let sinks = top["sinks"] { config.sinks = try self.sinks(sinks) }
         if let metrics = top["metrics"] {
-            let fields = try self.fields(metrics, "metrics", allowed: ["listen"])
+            let fields = try self.fields(metrics, "metrics", allowed: ConfigurationKey.children(of: "metrics"))
             if let node = fields["listen"], let listen = try string(node, "metrics.listen") {
                 guard let (host, port) = Self.hostAndPort(listen) else {
                     throw invalid(
@@ -27,7 +27,7 @@ struct ConfigurationReader {
             }
         }
         if let log = top["log"] {
-            let fields = try self.fields(log, "log", allowed: ["level", "format"])
+            let fields = try self.fields(log, "log", allowed: ConfigurationKey.children(of: "log"))
             if let node = fields["level"] {
                 let levels = Logger.Level.allCases.map(\.rawValue)
                 config.logLevel = Logger.Level(rawValue: try choice(node, "log.level", levels))!
@@ -41,11 +41,7 @@ struct ConfigurationReader {
 
     func api(_ node: ConfigNode) throws(ConfigurationError) -> Configuration.API {
         var api = Configuration.API()
-        let keys = [
-            "base_url", "admin_key_file", "organization", "request_timeout", "page_size", "include_tenant_events",
-            "filters", "max_response_bytes", "proxy", "tls",
-        ]
-        let f = try fields(node, "api", allowed: keys)
+        let f = try fields(node, "api", allowed: ConfigurationKey.children(of: "api"))
         if let n = f["base_url"] { api.baseURL = try baseURL(n) }
         if let n = f["admin_key_file"] { api.adminKeyFile = try string(n, "api.admin_key_file") }
         if let n = f["organization"] { api.organization = try string(n, "api.organization") }
@@ -67,7 +63,7 @@ struct ConfigurationReader {
             api.proxy = text
         }
         if let n = f["tls"] {
-            let tls = try fields(n, "api.tls", allowed: ["ca_file"])
+            let tls = try fields(n, "api.tls", allowed: ConfigurationKey.children(of: "api.tls"))
             api.caFile = try tls["ca_file"].flatMap { node throws(ConfigurationError) in
                 try string(node, "api.tls.ca_file")
             }
@@ -76,7 +72,7 @@ struct ConfigurationReader {
             api.maxResponseBytes = try byteSize(n, "api.max_response_bytes", (1 << 20)...(1 << 30))
         }
         if let n = f["filters"] {
-            let filters = try fields(n, "api.filters", allowed: AuditLogFilters.fields.map(\.name))
+            let filters = try fields(n, "api.filters", allowed: ConfigurationKey.children(of: "api.filters"))
             for field in AuditLogFilters.fields {
                 guard let node = filters[field.name] else { continue }
                 api.filters[keyPath: field.values] = try strings(node, "api.filters.\(field.name)")
@@ -87,8 +83,7 @@ struct ConfigurationReader {
 
     func poll(_ node: ConfigNode, pageSize: Int) throws(ConfigurationError) -> Configuration.Poll {
         var poll = Configuration.Poll()
-        let f = try fields(
-            node, "poll", allowed: ["interval", "lookback", "start_at", "max_window_events", "max_window_bytes"])
+        let f = try fields(node, "poll", allowed: ConfigurationKey.children(of: "poll"))
         if let n = f["interval"] { poll.interval = try duration(n, "poll.interval", .seconds(1)...(.seconds(86_400))) }
         if let n = f["lookback"] {
             let lookback = try duration(n, "poll.lookback", .zero...(.seconds(7 * 86_400)))

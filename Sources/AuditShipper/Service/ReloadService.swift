@@ -66,7 +66,7 @@ public struct ReloadService: Service {
         let displaced = slot.offer(daemon)
         await displaced?.shutdown()
         accepted(configuration)
-        let changed = configuration.changedKeys(from: running.configuration)
+        let changed = configuration.changedKeys(from: running.configuration, environment: environment)
         logger.notice(
             "configuration reloaded, in effect from the next cycle",
             metadata: ["config.changed": "\(changed.isEmpty ? "nothing" : changed.joined(separator: ","))"])
