@@ -147,17 +147,8 @@ public struct DiagnosticLogHandler: LogHandler {
     }
 
     /// Writes a whole line to fd 2 with one `write`, so concurrent lines never interleave.
+    /// A line that cannot be written (stderr closed) is dropped: there is nowhere else to say so.
     public static let standardError: @Sendable ([UInt8]) -> Void = { bytes in
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(2, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += n
-            }
-        }
+        _ = POSIX.writeAll(bytes, to: 2)
     }
 }

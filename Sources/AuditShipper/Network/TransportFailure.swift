@@ -59,7 +59,7 @@ enum TransportFailure {
             let reason =
                 causes.isEmpty ? "no address to connect to" : Array(Set(causes)).sorted().joined(separator: "; ")
             return "cannot connect to \(connection.host):\(connection.port): \(reason)"
-        case let io as IOError: return String(cString: strerror(io.errnoCode)).lowercased()
+        case let io as IOError: return POSIX.errnoText(io.errnoCode).lowercased()
         case let http as HTTPClientError: return describe(http)
         case let channel as ChannelError:
             if case .connectTimeout = channel { return "no connection within the connect timeout" }

@@ -119,10 +119,8 @@ public struct Daemon: Sendable {
                     ? Character(scalar) : "_"
             })
         if safe != sink {
-            // FNV-1a: stable across runs and builds, unlike Hasher.
-            var hash: UInt32 = 2_166_136_261
-            for byte in sink.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-            safe += "-" + String(hash, radix: 16)
+            // 32 bits, as the names already on disk were made.
+            safe += "-" + String(FNV1a.hash32(sink.utf8), radix: 16)
         }
         return "\(statePath).\(kind).\(safe)"
     }

@@ -18,13 +18,12 @@ public struct FileDescriptorOutput: ByteOutput {
         try bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = POSIX.retrying { Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
                 if n >= 0 {
                     offset += n
                     continue
                 }
                 switch errno {
-                case EINTR: continue
                 case EAGAIN:
                     // A non-blocking descriptor whose reader is slow: wait until it drains.
                     var waiter = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
@@ -32,7 +31,7 @@ public struct FileDescriptorOutput: ByteOutput {
                 case EPIPE:
                     throw SinkError.closed(sink: label, reason: "the reader went away (EPIPE)")
                 default:
-                    throw SinkError.writeFailed(sink: label, reason: String(cString: strerror(errno)))
+                    throw SinkError.writeFailed(sink: label, reason: POSIX.errnoText())
                 }
             }
         }

@@ -22,7 +22,7 @@ public final class ReceiptLog: Sendable {
 
     public init(path: String) {
         self.path = path
-        owner = StateStore.foreignOwner(of: (path as NSString).deletingLastPathComponent)
+        owner = POSIX.foreignOwner(of: (path as NSString).deletingLastPathComponent)
     }
 
     deinit {
@@ -81,7 +81,7 @@ public final class ReceiptLog: Sendable {
                 fd = try open(creating: false)
             }
             guard ftruncate(fd, 0) == 0 else {
-                throw .unwritable(path: path, reason: "cannot empty the receipt log: \(StateStore.errnoText())")
+                throw .unwritable(path: path, reason: "cannot empty the receipt log: \(POSIX.errnoText())")
             }
         }
     }

@@ -13,13 +13,15 @@ import Synchronization
 /// A line: `{"set_aside_at":"<RFC 3339>","reason":"…","id":"…" or null,"item":"<the item's
 /// bytes as a JSON string>"}`; `jq -r .item` gives back the item as the API sent it. An item
 /// is written once: lookback re-reads and retried slices list it again, so the items already
-/// in the file (read when it is first needed) and those written since are remembered, by
-/// their bytes. Without a path (`replay`, which keeps no state) nothing is written; the
+/// in the file (read at start, a chunk at a time) and those written since are remembered, by
+/// a keyed hash of their bytes (`identity`: `Hasher`'s SipHash with this process's random
+/// seed, which a server cannot aim a collision at; the bytes themselves, up to a page each,
+/// are not held). Without a path (`replay`, which keeps no state) nothing is written; the
 /// cycle still names each item in an error line.
 public final class DeadLetterFile: Sendable {
     public let path: String?
-    /// The items already set aside, by their bytes; nil until the file is first read.
-    let known = Mutex<Set<[UInt8]>?>(nil)
+    /// The items already set aside, by `identity`; nil until the file is first read.
+    let known = Mutex<Set<Int>?>(nil)
     /// The state directory's owner when root writes there for a service (see `StateStore`).
     let owner: (uid: uid_t, gid: gid_t)?
     /// How many items are remembered: past it a repeat may be written again (once per restart
@@ -28,7 +30,7 @@ public final class DeadLetterFile: Sendable {
 
     public init(path: String?) {
         self.path = path
-        owner = path.flatMap { StateStore.foreignOwner(of: ($0 as NSString).deletingLastPathComponent) }
+        owner = path.flatMap { POSIX.foreignOwner(of: ($0 as NSString).deletingLastPathComponent) }
     }
 
     /// `<state file>.dead-letters`.
@@ -39,10 +41,11 @@ public final class DeadLetterFile: Sendable {
     public func setAside(_ item: UnreadableItem, now: Int64) throws(StateError) -> Bool {
         try known.withLock { known throws(StateError) in
             if known == nil { known = try read() }
-            guard !known!.contains(item.json) else { return false }
+            let identity = Self.identity(item.json)
+            guard !known!.contains(identity) else { return false }
             if let path { try append(Self.line(item, now: now), to: path) }
             if known!.count >= Self.rememberedItems { known!.removeAll() }
-            known!.insert(item.json)
+            known!.insert(identity)
             return true
         }
     }
@@ -55,15 +58,45 @@ public final class DeadLetterFile: Sendable {
         }
     }
 
-    /// The items the file holds, by their bytes (an unreadable line is skipped: it names no item).
-    func read() throws(StateError) -> Set<[UInt8]> {
-        guard let path, let data = try StateStore.readRegular(path, what: "dead-letter file") else { return [] }
+    /// What an item is remembered by: its bytes' keyed hash (seeded afresh in each process).
+    static func identity(_ bytes: [UInt8]) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes.count)
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        return hasher.finalize()
+    }
+
+    /// The items the file holds, by `identity`, read a chunk at a time so a large file is
+    /// never held whole (an unreadable line is skipped: it names no item).
+    func read() throws(StateError) -> Set<Int> {
+        guard let path else { return [] }
+        let fd: Int32
+        switch POSIX.openRegular(path, O_RDONLY) {
+        case .success(let opened): fd = opened
+        case .failure(.missing): return []
+        case .failure(.symbolicLink): throw .symbolicLink(path: path, what: "dead-letter file")
+        case .failure(.notRegular): throw .unreadable(path: path, reason: "the dead-letter file is not a regular file")
+        case .failure(.failed(let reason)): throw .unreadable(path: path, reason: reason)
+        }
+        defer { close(fd) }
         struct Line: Decodable { let item: String }
         let decoder = JSONDecoder()
-        return Set(
-            data.split(separator: 0x0A).compactMap { line in
-                (try? decoder.decode(Line.self, from: Data(line))).map { Array($0.item.utf8) }
-            })
+        var known = Set<Int>()
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = POSIX.retrying { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            guard n >= 0 else { throw .unreadable(path: path, reason: POSIX.errnoText()) }
+            // The last line, complete or cut by a crash, is read as any other at the end.
+            var lines = (pending + chunk[..<n]).split(separator: 0x0A, omittingEmptySubsequences: false)
+            pending = n == 0 ? [] : Array(lines.removeLast())
+            for line in lines where !line.isEmpty {
+                if let decoded = try? decoder.decode(Line.self, from: Data(line)) {
+                    known.insert(Self.identity(Array(decoded.item.utf8)))
+                }
+            }
+            if n == 0 { return known }
+        }
     }
 
     static func line(_ item: UnreadableItem, now: Int64) -> [UInt8] {
@@ -87,7 +120,7 @@ public final class DeadLetterFile: Sendable {
         defer { close(fd) }
         try StateStore.writeAll(line, to: fd, path: path)
         guard fdatasync(fd) == 0 else {
-            throw .unwritable(path: path, reason: "cannot sync the dead-letter file: \(StateStore.errnoText())")
+            throw .unwritable(path: path, reason: "cannot sync the dead-letter file: \(POSIX.errnoText())")
         }
     }
 }

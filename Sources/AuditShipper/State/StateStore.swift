@@ -73,7 +73,7 @@ public final class StateStore: Sendable {
     public init(path: String, lock: Bool = true) throws(StateError) {
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
-        owner = Self.foreignOwner(of: directory.isEmpty ? "." : directory)
+        owner = POSIX.foreignOwner(of: directory.isEmpty ? "." : directory)
         guard lock else {
             lockFD = -1
             return
@@ -99,7 +99,7 @@ public final class StateStore: Sendable {
             close(fd)
             throw code == EWOULDBLOCK
                 ? .locked(path: path, holder: holder)
-                : .unwritable(path: path, reason: "cannot lock \(lockPath): \(String(cString: strerror(code)))")
+                : .unwritable(path: path, reason: "cannot lock \(lockPath): \(POSIX.errnoText(code))")
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
@@ -123,17 +123,6 @@ public final class StateStore: Sendable {
         if lockFD >= 0 { close(lockFD) }
         let logFD = writer.withLock { $0.logFD }
         if logFD >= 0 { close(logFD) }
-    }
-
-    /// The owner of `directory` if this process is root and the directory belongs to someone else.
-    static func foreignOwner(of directory: String) -> (uid: uid_t, gid: gid_t)? {
-        var info = stat()
-        guard geteuid() == 0, stat(directory, &info) == 0, info.st_uid != 0 else { return nil }
-        return (info.st_uid, info.st_gid)
-    }
-
-    static func adopt(_ fd: Int32, owner: (uid: uid_t, gid: gid_t)?) {
-        if let owner { _ = fchown(fd, owner.uid, owner.gid) }
     }
 
     /// The stored state, or nil when there is none (first run). Never resets anything by itself.
@@ -290,77 +279,40 @@ public final class StateStore: Sendable {
         return aside
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
+    static func errnoText() -> String { POSIX.errnoText() }
 
-    /// Opens a file of the state's (state, lock, temporary, receipts) without following a
-    /// symbolic link, and insists on a regular file; one root creates for a service's
-    /// directory is given to the service (`owner`).
+    /// Opens a file of the state's (state, lock, temporary, receipts, dead letters) without
+    /// following a symbolic link (`POSIX.openRegular`), as a `StateError` naming `what`; one
+    /// root creates for a service's directory is given to the service (`owner`).
     static func openRegular(
         _ path: String, _ flags: Int32, mode: mode_t, owner: (uid: uid_t, gid: gid_t)?, what: String
     ) throws(StateError) -> Int32 {
-        let fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            if errno == ELOOP { throw .symbolicLink(path: path, what: what) }
-            throw .unwritable(path: path, reason: "cannot open the \(what) \(path): \(errnoText())")
+        switch POSIX.openRegular(path, flags, mode: mode, owner: owner) {
+        case .success(let fd): return fd
+        case .failure(.symbolicLink): throw .symbolicLink(path: path, what: what)
+        case .failure(.notRegular): throw .unwritable(path: path, reason: "the \(what) \(path) is not a regular file")
+        case .failure(.missing):
+            throw .unwritable(path: path, reason: "cannot open the \(what) \(path): \(POSIX.errnoText(ENOENT))")
+        case .failure(.failed(let reason)):
+            throw .unwritable(path: path, reason: "cannot open the \(what) \(path): \(reason)")
         }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw .unwritable(path: path, reason: "the \(what) \(path) is not a regular file")
-        }
-        if flags & O_CREAT != 0 { adopt(fd, owner: owner) }
-        return fd
     }
 
     /// A regular file's bytes, nil when there is none; never through a symbolic link.
     static func readRegular(_ path: String, what: String) throws(StateError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
-            switch errno {
-            case ENOENT: return nil
-            case ELOOP: throw .symbolicLink(path: path, what: what)
-            default: throw .unreadable(path: path, reason: errnoText())
-            }
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw .unreadable(path: path, reason: "the \(what) is not a regular file")
-        }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .unreadable(path: path, reason: errnoText())
-            }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[..<n])
+        switch POSIX.readRegular(path) {
+        case .success(let bytes): return bytes
+        case .failure(.missing): return nil
+        case .failure(.symbolicLink): throw .symbolicLink(path: path, what: what)
+        case .failure(.notRegular): throw .unreadable(path: path, reason: "the \(what) is not a regular file")
+        case .failure(.failed(let reason)): throw .unreadable(path: path, reason: reason)
         }
     }
 
-    /// Writes every byte, resuming after EINTR and short writes.
+    /// Writes every byte (`POSIX.writeAll`), as a `StateError`.
     static func writeAll(_ bytes: [UInt8], to fd: Int32, path: String) throws(StateError) {
-        if let failure = write(bytes, to: fd).failure {
-            throw .unwritable(path: path, reason: "write: \(failure)")
-        }
-    }
-
-    /// Writes every byte, resuming after EINTR and short writes; on a failure, how many bytes
-    /// were written before it (a line sink takes back a line cut short) and why.
-    static func write(_ bytes: [UInt8], to fd: Int32) -> (written: Int, failure: String?) {
-        bytes.withUnsafeBytes { raw in
-            var written = 0
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return (written, errnoText())
-                }
-                written += n
-            }
-            return (written, nil)
+        if let failure = POSIX.writeAll(bytes, to: fd).failure {
+            throw .unwritable(path: path, reason: "write: \(POSIX.errnoText(failure))")
         }
     }
 }

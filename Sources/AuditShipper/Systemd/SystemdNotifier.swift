@@ -42,7 +42,7 @@ public final class SystemdNotifier: Sendable {
         if result > 0 {
             failing.store(false, ordering: .relaxed)
         } else if !failing.exchange(true, ordering: .relaxed) {
-            let reason = result < 0 ? String(cString: strerror(-result)) : "no notification socket"
+            let reason = result < 0 ? POSIX.errnoText(-result) : "no notification socket"
             let kind = state.prefix { $0 != "=" }
             logger?.error(
                 "cannot notify systemd; a lost READY fails the unit's start and lost WATCHDOG pings get it restarted",

@@ -110,18 +110,14 @@ public final class FileSink: Sink {
             defer { if locked { flock(opened.fd, LOCK_UN) } }
             try write(buffer, to: opened.fd, locked: locked)
             if fsync, sync(opened.fd) != 0 {
-                let reason = StateStore.errnoText()
+                let reason = POSIX.errnoText()
                 // The lines are in the page cache, which reads them back, but not on the disk
                 // (after an I/O error the kernel may drop them): they must not count as
                 // delivered. Taken off again while the file ends with them; else (another
                 // writer appended since) not read back as delivered by this process.
-                let end = lseek(opened.fd, 0, SEEK_CUR)
-                let start = Int64(end) - Int64(buffer.count)
-                var info = stat()
-                let cut =
-                    locked && fstat(opened.fd, &info) == 0 && info.st_size == end
-                    && ftruncate(opened.fd, off_t(start)) == 0
-                if !cut {
+                let end = Int64(lseek(opened.fd, 0, SEEK_CUR))
+                let start = end - Int64(buffer.count)
+                if !takeBack(buffer.count, from: opened.fd, locked: locked) {
                     let earlier =
                         opened.unsynced.flatMap { $0.inode == opened.inode ? $0.lines : nil } ?? start..<Int64(end)
                     opened.unsynced = (
@@ -180,25 +176,33 @@ public final class FileSink: Sink {
             try open(&opened)
             var info = stat()
             guard fstat(opened.fd, &info) == 0 else {
-                throw SinkError.writeFailed(sink: name, reason: "cannot stat \(path): \(StateStore.errnoText())")
+                throw SinkError.writeFailed(sink: name, reason: "cannot stat \(path): \(POSIX.errnoText())")
             }
             let mark = FileMark(opened.fd, device: opened.device, inode: opened.inode, offset: Int64(info.st_size))
             guard mark != opened.mark else { return }
-            do {
-                if opened.markFD < 0 {
-                    opened.markFD = try StateStore.openRegular(
-                        markPath, O_WRONLY | O_CREAT, mode: 0o600,
-                        owner: StateStore.foreignOwner(of: (markPath as NSString).deletingLastPathComponent),
-                        what: "file sink's mark")
+            if opened.markFD < 0 {
+                let owner = POSIX.foreignOwner(of: (markPath as NSString).deletingLastPathComponent)
+                switch POSIX.openRegular(markPath, O_WRONLY | O_CREAT, mode: 0o600, owner: owner) {
+                case .success(let fd): opened.markFD = fd
+                case .failure(.symbolicLink):
+                    throw SinkError.writeFailed(
+                        sink: name,
+                        reason: "the file sink's mark \(markPath) is a symbolic link, which is never followed")
+                case .failure(.notRegular):
+                    throw SinkError.writeFailed(
+                        sink: name, reason: "the file sink's mark \(markPath) is not a regular file")
+                case .failure(.missing):
+                    throw SinkError.writeFailed(
+                        sink: name, reason: "cannot create \(markPath): \(POSIX.errnoText(ENOENT))")
+                case .failure(.failed(let reason)):
+                    throw SinkError.writeFailed(sink: name, reason: "cannot open \(markPath): \(reason)")
                 }
-            } catch {
-                throw SinkError.writeFailed(sink: name, reason: "\(error)")
             }
             let line = mark.line
             let written = line.withUnsafeBytes { pwrite(opened.markFD, $0.baseAddress, $0.count, 0) }
             guard written == line.count else {
                 throw SinkError.writeFailed(
-                    sink: name, reason: "cannot write \(markPath): \(StateStore.errnoText())")
+                    sink: name, reason: "cannot write \(markPath): \(POSIX.errnoText())")
             }
             opened.mark = mark
         }
@@ -237,7 +241,7 @@ public final class FileSink: Sink {
             _ = fchmod(fd, mode)
         }
         if let group, info.st_gid != group, fchown(fd, uid_t.max, group) != 0 {
-            let reason = StateStore.errnoText()
+            let reason = POSIX.errnoText()
             Glibc.close(fd)
             throw SinkError.closed(
                 sink: name,
@@ -269,13 +273,13 @@ public final class FileSink: Sink {
             return "cannot create \(path): the directory \(directoryPath) does not exist"
         case EACCES, EPERM, EROFS:
             return
-                "cannot write \(path): \(String(cString: strerror(code))) (the daemon needs write access to \(directoryPath); the packaged units give it /var/log/openai-auditd)"
+                "cannot write \(path): \(POSIX.errnoText(code)) (the daemon needs write access to \(directoryPath); the packaged units give it /var/log/openai-auditd)"
         case ELOOP:
             return "\(path) is a symbolic link, which the file sink does not follow: give the real path"
         case EISDIR:
             return "\(path) is a directory: give the path of a file in it"
         default:
-            return "cannot open \(path): \(String(cString: strerror(code)))"
+            return "cannot open \(path): \(POSIX.errnoText(code))"
         }
     }
 
@@ -285,15 +289,22 @@ public final class FileSink: Sink {
     /// this write ended (the descriptor's offset, `O_APPEND`), so nothing another writer
     /// appended since is cut. Otherwise the next read-back deals with the half line.
     func write(_ bytes: [UInt8], to fd: Int32, locked: Bool) throws(SinkError) {
-        let (written, failure) = StateStore.write(bytes, to: fd)
-        guard let failure else { return }
+        let (written, code) = POSIX.writeAll(bytes, to: fd)
+        guard let code else { return }
+        let failure = POSIX.errnoText(code)
         let complete = bytes[..<written].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+        if written > complete { _ = takeBack(written - complete, from: fd, locked: locked) }
+        throw SinkError.writeFailed(sink: name, reason: "cannot write \(path): \(failure)")
+    }
+
+    /// Takes the last `count` bytes this process wrote back off the file, only while it holds
+    /// the lock and the file still ends where its write ended (the descriptor's offset, with
+    /// `O_APPEND`): whatever another writer appended since is never cut. True if they are off.
+    func takeBack(_ count: Int, from fd: Int32, locked: Bool) -> Bool {
         var info = stat()
         let end = lseek(fd, 0, SEEK_CUR)
-        if written > complete, locked, fstat(fd, &info) == 0, info.st_size == end {
-            _ = ftruncate(fd, info.st_size - off_t(written - complete))
-        }
-        throw SinkError.writeFailed(sink: name, reason: "cannot write \(path): \(failure)")
+        guard locked, end >= count, fstat(fd, &info) == 0, info.st_size == end else { return false }
+        return ftruncate(fd, end - off_t(count)) == 0
     }
 
     /// An exclusive `flock` on `fd`, waited for up to ten seconds: every openai-auditd writing
@@ -321,9 +332,7 @@ public final class FileSink: Sink {
     // MARK: reading back
 
     func readMark() -> FileMark? {
-        guard let markPath, let bytes = try? StateStore.readRegular(markPath, what: "file sink's mark") else {
-            return nil
-        }
+        guard let markPath, case .success(let bytes) = POSIX.readRegular(markPath) else { return nil }
         return FileMark(line: bytes)
     }
 
@@ -357,7 +366,7 @@ public final class FileSink: Sink {
         let fd = Glibc.open(file, (cutsTornLine ? O_RDWR | O_APPEND : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return [] }
-            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(POSIX.errnoText())")
         }
         // Taken before the size is read: a `replay` beside the service writes its batch whole
         // before or after this, never while a torn line is looked at.
@@ -368,7 +377,7 @@ public final class FileSink: Sink {
         }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(POSIX.errnoText())")
         }
         let size = Int64(info.st_size)
         var start = min(from, size)
@@ -395,12 +404,13 @@ public final class FileSink: Sink {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var offset = start
         while offset < size {
-            let n = chunk.withUnsafeMutableBytes {
-                pread(fd, $0.baseAddress!, min($0.count, Int(size - offset)), off_t(offset))
+            let n = POSIX.retrying {
+                chunk.withUnsafeMutableBytes {
+                    pread(fd, $0.baseAddress!, min($0.count, Int(size - offset)), off_t(offset))
+                }
             }
-            if n < 0, errno == EINTR { continue }
             guard n > 0 else {
-                throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+                throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(POSIX.errnoText())")
             }
             chunk.withUnsafeBufferPointer { buffer in
                 var i = 0
@@ -445,7 +455,7 @@ public final class FileSink: Sink {
         usleep(useconds_t(settle.seconds * 1_000_000 + settle.attoseconds / 1_000_000_000_000))
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(StateStore.errnoText())")
+            throw SinkError.closed(sink: name, reason: "cannot read back \(file): \(POSIX.errnoText())")
         }
         let grew = Int64(info.st_size) != size
         if grew {
@@ -456,15 +466,16 @@ public final class FileSink: Sink {
         if ours, locked, !grew {
             guard ftruncate(fd, off_t(at)) == 0 else {
                 throw SinkError.closed(
-                    sink: name, reason: "cannot cut the torn last line of \(file): \(StateStore.errnoText())")
+                    sink: name, reason: "cannot cut the torn last line of \(file): \(POSIX.errnoText())")
             }
             logger?.warning(
                 "cut a torn last line left by a crash or a full disk; its event is sent again whole",
                 metadata: ["sink": "\(name)", "path": "\(file)", "bytes": "\(bytes)"])
             return
         }
-        if let failure = StateStore.write([0x0A], to: fd).failure {
-            throw SinkError.closed(sink: name, reason: "cannot end the last line of \(file): \(failure)")
+        if let failure = POSIX.writeAll([0x0A], to: fd).failure {
+            throw SinkError.closed(
+                sink: name, reason: "cannot end the last line of \(file): \(POSIX.errnoText(failure))")
         }
         logger?.warning(
             "the file ended in a line without its newline that may be another writer's; ended it with one, cutting nothing",

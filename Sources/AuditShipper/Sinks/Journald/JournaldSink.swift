@@ -82,7 +82,7 @@ public struct JournaldSink: Sink {
         switch outcome {
         case .failed(let code, let id):
             throw SinkError.writeFailed(
-                sink: name, reason: "sd_journal_sendv failed for \(id): \(String(cString: strerror(-code)))")
+                sink: name, reason: "sd_journal_sendv failed for \(id): \(POSIX.errnoText(-code))")
         case .sent(let unrecorded?):
             logger?.warning(
                 "cannot record which events the journal took; after a crash this batch may be sent again",
@@ -123,24 +123,12 @@ public struct JournaldSink: Sink {
             throw SinkError.closed(sink: name, reason: "\(Self.socketPath) does not exist: journald is not running")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SinkError.writeFailed(sink: name, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw SinkError.writeFailed(sink: name, reason: POSIX.errnoText()) }
         defer { Glibc.close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { path in
-            for (index, byte) in Self.socketPath.utf8.enumerated() where index < path.count - 1 { path[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
+        guard POSIX.connect(fd, unixPath: Self.socketPath) == 0 else {
             throw SinkError.closed(
                 sink: name,
-                reason:
-                    "\(Self.socketPath) refuses connections (\(String(cString: strerror(errno)))): journald is not running"
-            )
+                reason: "\(Self.socketPath) refuses connections (\(POSIX.errnoText())): journald is not running")
         }
     }
 }

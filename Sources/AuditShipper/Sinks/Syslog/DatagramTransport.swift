@@ -66,22 +66,11 @@ final class DatagramTransport: Sendable {
         case .unix(let path):
             let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw error("socket") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-                close(fd)
-                throw SinkError.closed(sink: label, reason: "the socket path \(path) is too long")
-            }
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in bytes.enumerated() { raw[index] = byte }
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            guard POSIX.connect(fd, unixPath: path) == 0 else {
+                if errno == ENAMETOOLONG {
+                    close(fd)
+                    throw SinkError.closed(sink: label, reason: "the socket path \(path) is too long")
                 }
-            }
-            guard connected == 0 else {
                 let failure = error("connect to \(path)")
                 close(fd)
                 throw failure
@@ -109,19 +98,18 @@ final class DatagramTransport: Sendable {
     }
 
     func send(_ message: [UInt8], on fd: Int32) throws {
-        while true {
-            let sent = message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent == message.count { return }
-            if sent < 0 && errno == EINTR { continue }
-            if sent < 0 && (errno == EMSGSIZE || errno == ENOBUFS && message.count > 65_000) {
-                throw Failure.tooLarge(bytes: message.count)
-            }
-            throw error("send")
+        let sent = POSIX.retrying {
+            message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
+        if sent == message.count { return }
+        if sent < 0 && (errno == EMSGSIZE || errno == ENOBUFS && message.count > 65_000) {
+            throw Failure.tooLarge(bytes: message.count)
+        }
+        throw error("send")
     }
 
     func error(_ what: String) -> SinkError {
-        let text = String(cString: strerror(errno))
+        let text = POSIX.errnoText()
         switch errno {
         case ENOENT, ECONNREFUSED, ENOTCONN, EPIPE:
             return .closed(sink: label, reason: "\(what): \(text)")
