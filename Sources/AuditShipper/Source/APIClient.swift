@@ -109,7 +109,7 @@ public struct APIClient: AuditLogSource {
                     ])
                 if retryAfter != nil { heartbeat?.waiting(until: .now + wait) }
                 defer { heartbeat?.waiting(until: nil) }
-                try await RetryPolicy.sleep(wait, beating: heartbeat)
+                try await retry.sleep(wait, beating: heartbeat)
             }
         }
     }

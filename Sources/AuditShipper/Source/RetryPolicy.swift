@@ -18,11 +18,16 @@ public struct RetryPolicy: Sendable {
     /// The most one cycle waits on `Retry-After` in all: past it the cycle fails and the next
     /// poll starts over, instead of one cycle sleeping through hours of rate limiting.
     public var maxRetryAfterPerCycle: Duration
+    /// How one step of a wait is slept: `Task.sleep`. Tests pass one that records the step and
+    /// returns at once, so a `Retry-After` of seconds costs them none.
+    public var pause: @Sendable (Duration) async throws -> Void
 
     public init(
         maxAttempts: Int = 8, baseDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(60),
-        maxRetryAfter: Duration = .seconds(900), maxRetryAfterPerCycle: Duration = .seconds(1800)
+        maxRetryAfter: Duration = .seconds(900), maxRetryAfterPerCycle: Duration = .seconds(1800),
+        pause: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) {
+        self.pause = pause
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
@@ -50,13 +55,14 @@ public struct RetryPolicy: Sendable {
 
     /// Sleeps `wait` in steps of at most a second and beats `heartbeat` at each: a retry that
     /// waits is a live loop, so the watchdog keeps being fed through the longest `Retry-After`.
-    public static func sleep(_ wait: Duration, beating heartbeat: Heartbeat?) async throws {
-        let end = ContinuousClock.now + wait
+    public func sleep(_ wait: Duration, beating heartbeat: Heartbeat?) async throws {
+        var left = wait
         while true {
             heartbeat?.beat()
-            let left = end - .now
             guard left > .zero else { return }
-            try await Task.sleep(for: min(left, .seconds(1)))
+            let step = min(left, .seconds(1))
+            try await pause(step)
+            left -= step
         }
     }
 

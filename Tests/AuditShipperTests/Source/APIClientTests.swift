@@ -10,17 +10,40 @@ import Testing
     static let key = "sk-admin-simulator-0000000000000000"
     static let fast = RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
 
+    /// The steps a policy's waits were slept in, none of them in real time.
+    final class Pauses: Sendable {
+        let steps = Locked<[Duration]>([])
+        /// The heartbeat's age at each step: a wait beats it right before sleeping.
+        let ages = Locked<[Duration]>([])
+        let heartbeat: Heartbeat?
+
+        init(heartbeat: Heartbeat? = nil) { self.heartbeat = heartbeat }
+
+        var total: Duration { steps.withLock { $0.reduce(.zero, +) } }
+
+        func policy(maxAttempts: Int = 4, maxRetryAfterPerCycle: Duration = .seconds(1800)) -> RetryPolicy {
+            RetryPolicy(
+                maxAttempts: maxAttempts, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100),
+                maxRetryAfterPerCycle: maxRetryAfterPerCycle
+            ) { [self] step in
+                steps.withLock { $0.append(step) }
+                if let heartbeat { ages.withLock { $0.append(heartbeat.age) } }
+            }
+        }
+    }
+
     /// Runs `body` with a started simulator and a client for it; both are stopped after.
     func withClient(
         key: String = key, organization: String? = nil, timeout: Duration = .seconds(5), retry: RetryPolicy = fast,
-        _ body: (AuditSimulator, APIClient) async throws -> Void
+        heartbeat: Heartbeat? = nil, _ body: (AuditSimulator, APIClient) async throws -> Void
     ) async throws {
         let simulator = AuditSimulator(adminKey: Self.key)
         try await simulator.start()
         let http = APIClient.makeHTTPClient(connectTimeout: .seconds(2))
         let client = APIClient(
             http: http, baseURL: simulator.baseURL, key: AdminKey(key, origin: "test"), organization: organization,
-            timeout: timeout, retry: retry, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            timeout: timeout, retry: retry, logger: Logger.silent,
+            heartbeat: heartbeat)
         do {
             try await body(simulator, client)
         } catch {
@@ -94,7 +117,8 @@ import Testing
 
     @Test(arguments: ["1", "http-date"])
     func rateLimitHonoursRetryAfter(form: String) async throws {
-        try await withClient { simulator, client in
+        let pauses = Pauses()
+        try await withClient(retry: pauses.policy()) { simulator, client in
             simulator.addEvents(count: 1, from: 1_000, types: ["user.added"])
             let retryAfter: String
             if form == "http-date" {
@@ -107,62 +131,49 @@ import Testing
                 retryAfter = form
             }
             simulator.faults.enqueue(.status(429, retryAfter: retryAfter), count: 1)
-            let started = ContinuousClock.now
             let page = try await client.page(AuditLogQuery())
-            let waited = ContinuousClock.now - started
             #expect(page.events.count == 1)
             #expect(statuses(simulator) == [429, 200])
-            // The fast policy alone would retry after 10-20 ms: the wait came from Retry-After.
-            #expect(waited >= .milliseconds(900), "waited \(waited)")
+            // The policy alone would retry after 10-20 ms: the wait came from Retry-After (an
+            // HTTP-date two seconds ahead is one to two whole seconds from the server's clock).
+            let waited = pauses.total
+            #expect(waited >= .seconds(1) && waited <= .seconds(2), "waited \(waited)")
+            #expect(pauses.steps.withLock { $0.allSatisfy { $0 <= .seconds(1) } })
         }
     }
 
-    /// A `Retry-After` wait feeds the watchdog (the heartbeat never ages past a second or so,
-    /// where it used to age by the whole wait), and one cycle waits at most
-    /// `maxRetryAfterPerCycle` in all before it gives up; the next cycle starts a new budget.
+    /// A `Retry-After` wait feeds the watchdog: it is slept in steps of at most a second with
+    /// a beat before each (the heartbeat used to age by the whole wait), and one cycle waits at
+    /// most `maxRetryAfterPerCycle` in all before it gives up; the next cycle starts a new
+    /// budget. No real second passes: the policy's pause records the steps.
     @Test func retryAfterWaitsBeatTheHeartbeatAndAreCappedPerCycle() async throws {
-        let simulator = AuditSimulator(adminKey: Self.key)
-        try await simulator.start()
-        let http = APIClient.makeHTTPClient(connectTimeout: .seconds(2))
         let heartbeat = Heartbeat()
-        let client = APIClient(
-            http: http, baseURL: simulator.baseURL, key: AdminKey(Self.key, origin: "test"), organization: nil,
-            timeout: .seconds(5), retry: RetryPolicy(maxAttempts: 4, maxRetryAfterPerCycle: .seconds(5)),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), heartbeat: heartbeat)
-        // The heartbeat's age while the Retry-After wait is on (the request before it may be
-        // slow on a loaded machine, and beats nothing).
-        let oldest = Locked(Duration.zero)
-        let sampler = Task {
-            while !Task.isCancelled {
-                let age = heartbeat.age
-                if heartbeat.isWaitingAsTold { oldest.withLock { $0 = max($0, age) } }
-                try? await Task.sleep(for: .milliseconds(50))
+        let pauses = Pauses(heartbeat: heartbeat)
+        let started = ContinuousClock.now
+        try await withClient(retry: pauses.policy(maxRetryAfterPerCycle: .seconds(5)), heartbeat: heartbeat) {
+            simulator, client in
+            simulator.faults.enqueue(.status(429, retryAfter: "4"))
+            client.cycleBegins()
+            _ = try await client.page(AuditLogQuery())
+            #expect(pauses.steps.withLock { $0 } == Array(repeating: .seconds(1), count: 4))
+            // Beaten right before each step: its age there is the time since the beat, not the wait's.
+            #expect(
+                pauses.ages.withLock { $0.allSatisfy { $0 < .milliseconds(500) } }, "\(pauses.ages.withLock { $0 })")
+            // 4 s of the 5 s budget are spent: a 2 s wait does not fit in this cycle.
+            simulator.faults.enqueue(.status(429, retryAfter: "2"))
+            await #expect {
+                try await client.page(AuditLogQuery())
+            } throws: { error in
+                guard case .retriesExhausted(1, .rateLimited) = error as? UpstreamError else { return false }
+                return true
             }
+            #expect(pauses.total == .seconds(4), "the refused wait was not slept")
+            client.cycleBegins()
+            simulator.faults.enqueue(.status(429, retryAfter: "1"))
+            _ = try await client.page(AuditLogQuery())
+            #expect(pauses.total == .seconds(5))
         }
-        simulator.faults.enqueue(.status(429, retryAfter: "4"))
-        client.cycleBegins()
-        // On an event loop, as the daemon's cycle runs (`CycleRunner`): on the shared pool of the
-        // test process, other suites' blocking waits kept the wait's 1 s beats from running
-        // for up to 3.9 s under the full suite.
-        _ = try await withTaskExecutorPreference(EventLoopExecutor()) {
-            try await client.page(AuditLogQuery())
-        }
-        sampler.cancel()
-        // Without beats it would reach the whole 4 s.
-        #expect(oldest.withLock { $0 } < .seconds(3), "the heartbeat aged \(oldest.withLock { $0 })")
-        // 4 s of the 5 s budget are spent: a 2 s wait does not fit in this cycle.
-        simulator.faults.enqueue(.status(429, retryAfter: "2"))
-        await #expect {
-            try await client.page(AuditLogQuery())
-        } throws: { error in
-            guard case .retriesExhausted(1, .rateLimited) = error as? UpstreamError else { return false }
-            return true
-        }
-        client.cycleBegins()
-        simulator.faults.enqueue(.status(429, retryAfter: "1"))
-        _ = try await client.page(AuditLogQuery())
-        try await http.shutdown()
-        try await simulator.stop()
+        #expect(ContinuousClock.now - started < .seconds(4), "no Retry-After was waited in real time")
     }
 
     @Test func rateLimitWithoutRetryAfterBacksOff() async throws {
@@ -228,7 +239,7 @@ import Testing
             let sink = RecordingSink()
             var cycle = PollCycle(
                 source: client, sinks: [sink], settings: CycleSettings(pageSize: 100),
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), writer: .nowhere)
+                logger: Logger.silent, writer: .nowhere)
             var state = AuditState(
                 source: StateSource(baseURL: simulator.baseURL, organization: nil, filters: AuditLogFilters()),
                 startAt: now - 3600, now: now)
@@ -306,7 +317,7 @@ import Testing
         let client = APIClient(
             http: http, baseURL: "http://127.0.0.1:1/v1", key: AdminKey(Self.key, origin: "test"), organization: nil,
             timeout: .seconds(2), retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10)),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: Logger.silent)
         await #expect {
             try await client.page(AuditLogQuery())
         } throws: { error in
