@@ -39,7 +39,7 @@ public enum TimeSpec {
         guard let year = number(0, 4), chars.count >= 10, chars[4] == 0x2D, let month = number(5, 2), chars[7] == 0x2D,
             let day = number(8, 2), (1...12).contains(month), (1...31).contains(day)
         else { return nil }
-        let date = HTTPDate.daysFromCivil(year: year, month: month, day: day) * 86_400
+        let date = CivilCalendar.days(year: year, month: month, day: day) * 86_400
         if chars.count == 10 { return date }
         guard chars.count >= 20, [0x54, 0x74, 0x20].contains(chars[10]), let hour = number(11, 2), chars[13] == 0x3A,
             let minute = number(14, 2), chars[16] == 0x3A, let second = number(17, 2), hour < 24, minute < 60,
@@ -71,16 +71,7 @@ public enum TimeSpec {
         let remainder = seconds % 86_400
         let days = seconds / 86_400 - (remainder < 0 ? 1 : 0)
         let rest = remainder < 0 ? remainder + 86_400 : remainder
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = CivilCalendar.date(days: days)
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(year)-\(two(month))-\(two(day))T\(two(rest / 3600)):\(two(rest % 3600 / 60)):\(two(rest % 60))Z"
     }

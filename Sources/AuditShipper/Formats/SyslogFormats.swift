@@ -89,11 +89,16 @@ public enum SyslogFormats {
         return Array(header.utf8) + message(event, details: details, payload: payload)
     }
 
+    /// CEF's and LEEF's severity (0 to 10): 7 for a failure, 5 for a deletion, 3 otherwise.
+    static func cefSeverity(_ type: String) -> Int {
+        type.hasSuffix(".failed") ? 7 : type.hasSuffix(".deleted") ? 5 : 3
+    }
+
     // MARK: CEF
 
     /// `CEF:0|OpenAI|Audit Log|<version>|<type>|<type>|<severity>|rt=… externalId=… …`.
     public static func cef(_ event: AuditEvent, details: EventDetails) -> String {
-        let severity = event.type.hasSuffix(".failed") ? 7 : event.type.hasSuffix(".deleted") ? 5 : 3
+        let severity = cefSeverity(event.type)
         let header = [
             "CEF:0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), cefHeader(event.type),
             String(severity),
@@ -141,7 +146,7 @@ public enum SyslogFormats {
     /// LEEF 2.0 with `^` as the attribute delimiter:
     /// `LEEF:2.0|OpenAI|Audit Log|<version>|<type>|^|devTime=<ms>^devTimeFormat=epoch^…`.
     public static func leef(_ event: AuditEvent, details: EventDetails) -> String {
-        let severity = event.type.hasSuffix(".failed") ? 7 : event.type.hasSuffix(".deleted") ? 5 : 3
+        let severity = cefSeverity(event.type)
         let header = ["LEEF:2.0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), "^"]
             .joined(separator: "|")
         let attributes: [(String, String?)] = [

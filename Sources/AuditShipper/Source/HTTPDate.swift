@@ -51,16 +51,7 @@ enum HTTPDate {
         guard let day, let month, let year, let clock, (1...31).contains(day), (1...9999).contains(year),
             (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2])
         else { return nil }
-        return daysFromCivil(year: year, month: month, day: day) * 86_400 + clock[0] * 3600 + clock[1] * 60 + clock[2]
-    }
-
-    /// Howard Hinnant's days_from_civil.
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        return CivilCalendar.days(year: year, month: month, day: day) * 86_400 + clock[0] * 3600 + clock[1] * 60
+            + clock[2]
     }
 }

@@ -21,7 +21,7 @@ import Testing
         let persisted = self.persisted
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: settings,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Logger.silent,
             writer: .recording { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
         return (cycle, source)
     }
@@ -158,7 +158,7 @@ import Testing
             let store = try StateStore(path: directory.path + "/state.json")
             var cycle = PollCycle(
                 source: StoreSource(simulator), sinks: [sink], settings: settings,
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                logger: Logger.silent,
                 writer: .file(store))
             var state = freshState()
             try store.save(state)
@@ -177,7 +177,7 @@ import Testing
         sink.failAfter.withLock { $0 = nil }
         var cycle = PollCycle(
             source: StoreSource(simulator), sinks: [sink], settings: settings,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Logger.silent,
             writer: .file(store))
         _ = try await cycle.run(state: &state, now: Self.now)
         #expect(sink.events.count == 5000)
@@ -445,7 +445,7 @@ import Testing
         let settings = CycleSettings(pageSize: 100, includeTenantEvents: .off, lookback: 600, maxWindowEvents: 100)
         var cycle = PollCycle(
             source: source, sinks: [sink], settings: settings,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), writer: .nowhere)
+            logger: Logger.silent, writer: .nowhere)
         var state = freshState(startAt: Self.now - 40_000)
         _ = try await cycle.run(state: &state, now: Self.now)
         let missing = Set(backlog).subtracting(sink.ids)
@@ -483,7 +483,7 @@ import Testing
         func makeCycle() -> PollCycle {
             PollCycle(
                 source: StoreSource(simulator), sinks: [sink], settings: CycleSettings(lookback: 600),
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                logger: Logger.silent,
                 deadLetters: DeadLetterFile(path: path), writer: .nowhere)
         }
         var cycle = makeCycle()
@@ -526,7 +526,7 @@ import Testing
             listedAt: Self.now - 300)
         var cycle = PollCycle(
             source: StoreSource(simulator), sinks: [sink], settings: CycleSettings(lookback: 600),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Logger.silent,
             deadLetters: DeadLetterFile(path: "/nonexistent-\(UUID())/dead-letters"), writer: .nowhere)
         var state = freshState(startAt: Self.now - 1000)
         let before = state.recording
@@ -561,7 +561,7 @@ import Testing
         }
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: CycleSettings(maxWindowEvents: 1000),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), writer: .nowhere)
+            logger: Logger.silent, writer: .nowhere)
         var runner = cycle
         var state = freshState(startAt: Self.now - 100)
         let before = state
@@ -613,7 +613,7 @@ import Testing
         let persisted = self.persisted
         let cycle = PollCycle(
             source: source, sinks: sinks, sinkStarts: starts, settings: settings,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Logger.silent,
             writer: .recording { state, write in if write != .cycleEnd { persisted.withLock { $0.append(state) } } })
         return (cycle, source)
     }
@@ -704,7 +704,7 @@ import Testing
         func makeCycle() -> PollCycle {
             PollCycle(
                 source: StoreSource(simulator), sinks: [journal], settings: settings,
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                logger: Logger.silent,
                 writer: .file(store))
         }
         var cycle = makeCycle()
@@ -753,7 +753,7 @@ import Testing
         let written = try #require(FileManager.default.contents(atPath: configuration.statePath!))
         let daemon = try Daemon(
             configuration: configuration, key: AdminKey("sk-admin-test-0000000000000000", origin: "test"),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            logger: Logger.silent,
             statePath: configuration.statePath, output: Recorder())
         #expect {
             _ = try daemon.openState(environment: [:], now: Self.now)

@@ -13,7 +13,7 @@ import Testing
         simulator.addEvents(count: 10, from: Self.now - 100, to: Self.now - 1, types: EventGenerator.organizationTypes)
         let sink = RecordingSink()
         let source = StoreSource(simulator)
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let logger = Logger.silent
         let cycle = PollCycle(
             source: source, sinks: [sink], settings: CycleSettings(), logger: logger, writer: .nowhere)
         let runner = CycleRunner(

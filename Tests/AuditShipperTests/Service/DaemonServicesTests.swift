@@ -30,7 +30,7 @@ import Testing
         var configuration = try ConfigurationLoader.parse(
             yaml: "api:\n  base_url: \(simulator.baseURL)\npoll:\n  interval: 1s\n  start_at: -1h", file: "test.yaml")
         configuration.statePath = directory.path + "/state.json"
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let logger = Logger.silent
         let output = Recorder()
         let daemon = try Daemon(
             configuration: configuration, key: AdminKey(Self.key, origin: "test"), logger: logger,

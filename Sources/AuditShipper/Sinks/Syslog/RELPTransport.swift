@@ -101,16 +101,11 @@ actor RELPTransport {
             "relp_version=0\nrelp_software=openai-auditd,\(AuditShipperVersion.current),"
             + "https://platform.openai.com/docs/api-reference/audit-logs\ncommands=syslog"
         let open = RELPFrame(txnr: nextTXNR(), command: "open", data: Array(offers.utf8))
-        let answer: RELPFrame
-        do {
-            answer = try await wait(for: try await transact([open], channel, handler)[0], channel, handler)
-        } catch let error as SinkError where error.description.contains("answered nothing") {
-            // A plain syslog port takes the `open` as a message and says nothing.
-            throw SinkError.closed(
-                sink: label,
-                reason: "the collector answered nothing to RELP's open within the timeout "
-                    + "(\(timeout.components.seconds)s): is this a RELP port (imrelp)?")
-        }
+        // A plain syslog port takes the `open` as a message and says nothing.
+        let answer = try await wait(
+            for: try await transact([open], channel, handler)[0], channel, handler,
+            silence: "the collector answered nothing to RELP's open within the timeout "
+                + "(\(timeout.components.seconds)s): is this a RELP port (imrelp)?")
         guard answer.status == 200 else {
             let reason = "the collector refused the RELP session: \(answer.statusText)"
             await end(channel, reason)
@@ -149,9 +144,11 @@ actor RELPTransport {
         return answers
     }
 
-    /// The answer, or a failure when none comes within `timeout` (the session is ended).
+    /// The answer, or a failure when none comes within `timeout` (the session is ended; the
+    /// failure says `silence` if given).
     func wait(
-        for answer: EventLoopFuture<RELPFrame>, _ channel: any Channel, _ handler: RELPSessionHandler
+        for answer: EventLoopFuture<RELPFrame>, _ channel: any Channel, _ handler: RELPSessionHandler,
+        silence: String? = nil
     ) async throws -> RELPFrame {
         let seconds = timeout.components.seconds
         let timer = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
@@ -161,6 +158,11 @@ actor RELPTransport {
         defer { timer.cancel() }
         do {
             return try await answer.get()
+        } catch let error as NoAnswer {
+            await end(channel, silence ?? error.description)
+            // Silence to the open: no RELP session to speak of; to a batch: the batch failed.
+            if let silence { throw SinkError.closed(sink: label, reason: silence) }
+            throw SinkError.writeFailed(sink: label, reason: error.description)
         } catch {
             let reason = TransportFailure.describe(error)
             await end(channel, reason)
