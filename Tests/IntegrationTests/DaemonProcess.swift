@@ -216,3 +216,11 @@ extension DaemonHarness {
         return (status, lines.joined(separator: "\n"))
     }
 }
+
+extension Trait where Self == ConditionTrait {
+    /// A test that mounts a small tmpfs or installs a package: it needs root, which `make test`
+    /// (and CI) has; run otherwise, it is reported as skipped, with this reason.
+    static var needsRoot: Self {
+        .enabled(if: getuid() == 0, "needs root to mount a tmpfs or install a package (make test runs as root)")
+    }
+}

@@ -147,12 +147,13 @@ import Testing
     /// Each kill lands after a batch reached the file and before its position was written:
     /// the state's directory is full, so the daemon pauses with the batch delivered (the
     /// widest such window there is); the next start reads those lines back.
-    @Test func killNineBetweenTheFileAndTheStateLeavesEachEventExactlyOnce() async throws {
+    @Test(.needsRoot) func killNineBetweenTheFileAndTheStateLeavesEachEventExactlyOnce() async throws {
         try await DaemonHarness.with { harness async throws in
             let log = try LogDirectory(harness)
             let small = harness.directory + "/state"
             try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: false)
-            #expect(mount("tmpfs", small, "tmpfs", 0, "size=256k") == 0, "mount: \(String(cString: strerror(errno)))")
+            try #require(
+                mount("tmpfs", small, "tmpfs", 0, "size=256k") == 0, "mount: \(String(cString: strerror(errno)))")
             defer { umount2(small, Int32(MNT_DETACH)) }
             let environment = ["OPENAI_AUDITD_STATE_PATH": small + "/state.json"]
             slowCatchUp(harness, count: 20_000)
@@ -188,11 +189,11 @@ import Testing
         }
     }
 
-    @Test func aFullDiskFailsTheBatchHoldsThePositionAndLeavesNoTornLine() async throws {
+    @Test(.needsRoot) func aFullDiskFailsTheBatchHoldsThePositionAndLeavesNoTornLine() async throws {
         try await DaemonHarness.with { harness async throws in
             let log = try LogDirectory(harness)
-            // make test runs the integration tests as root in their own mount namespace.
-            #expect(
+            // In the tests' own mount namespace: the mount ends with it.
+            try #require(
                 mount("tmpfs", log.path, "tmpfs", 0, "size=256k") == 0, "mount: \(String(cString: strerror(errno)))")
             defer { umount2(log.path, Int32(MNT_DETACH)) }
             harness.simulator.addEvents(count: 20, from: Self.now - 500)

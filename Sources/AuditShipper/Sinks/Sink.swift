@@ -17,8 +17,8 @@ public protocol Sink: Sendable {
     /// Unique among the configured sinks: it keys the sink's position in the state file
     /// (`stdout`, `journald`, `syslog tcp://…`, or the configuration's `name:`).
     var name: String { get }
-    /// Checked before `READY=1`, by `openai-auditd check`, and before a sink that failed is
-    /// given events again.
+    /// Checked before `READY=1`, by `openai-auditd check`, and at the start of every cycle
+    /// (`PollCycle.prepare`): a sink that fails it sits the cycle out. Keep it a cheap probe.
     func check() async throws
     func deliver(_ batch: [AuditEvent]) async throws
     /// Events given since the last `positionRecorded()` that the destination holds.

@@ -4,7 +4,8 @@ import Foundation
 import Logging
 import Testing
 
-/// The service loop driven by hand-made ticks: no wall-clock sleeps.
+/// The service loop driven by hand-made ticks: no poll interval is waited out. (`waitFor`
+/// polls for what the loop did, up to 5 s; it waits on the loop, not on a time.)
 @Suite struct AuditServiceTests {
     static let now: Int64 = 1_800_000_000
 
