@@ -198,8 +198,8 @@ extension PollCycle {
         }.map(\.element)
     }
 
-    /// The walks every slice gets: the organization's, then (unless off, or rejected under
-    /// `auto`) the tenant's.
+    /// The passes every slice gets (`tenant_only` false, then true): the organization's, then
+    /// (unless off, or rejected under `auto`) the tenant's.
     var passes: [Bool] {
         let tenant = settings.includeTenantEvents == .on || settings.includeTenantEvents == .auto && !tenantPassRejected
         return tenant ? [false, true] : [false]

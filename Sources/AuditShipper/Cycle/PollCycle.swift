@@ -65,7 +65,7 @@ public struct PollCycle: Sendable {
         /// the cycle folds it into the file.
         var batchWritten = false
 
-        /// The oldest window start among the active sinks: where the walk must begin.
+        /// The oldest window start among the active sinks: where the window must begin.
         func windowStart(lookback: Int64) -> Int64? {
             active.compactMap { state.positions[$0.name]?.windowStart(lookback: lookback) }.min()
         }

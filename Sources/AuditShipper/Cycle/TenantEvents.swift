@@ -1,10 +1,10 @@
-/// `api.include_tenant_events`: whether every window is walked a second time with
+/// `api.include_tenant_events`: whether every slice is read in a second pass with
 /// `tenant_only=true`, which OpenAI's reference says tenant-scoped events (`tenant.*`: SSO,
 /// SCIM, admin keys, roles; `role.bound_to_resource`, ...) require.
 public enum TenantEvents: String, Sendable, Equatable, CaseIterable {
-    /// Walk it; if the API rejects `tenant_only`, say so once and stop until a restart or reload.
+    /// Read it; if the API rejects `tenant_only`, say so once and stop until a restart or reload.
     case auto
-    /// Walk it; a rejection is an error like any other.
+    /// Read it; a rejection is an error like any other.
     case on = "true"
     case off = "false"
 }
