@@ -30,7 +30,7 @@ declare -A sources=(
     $s/Source/AuditLogQuery.swift $s/Source/AuditLogFilters.swift
     $s/Cycle/CycleSettings.swift $s/Cycle/TenantEvents.swift $s/Cycle/CycleReport.swift
     $s/State/AuditState.swift $s/State/StateSource.swift $s/State/SinkPosition.swift $s/State/RecentIDs.swift
-    $(echo $s/Diagnostics/*.swift) Fuzz/ConfigurationFuzz.swift"
+    $(echo $s/Diagnostics/*.swift $s/System/*.swift) Fuzz/ConfigurationFuzz.swift"
 )
 declare -A maxlen=([page-reader]=65536 [formats]=16384 [configuration]=8192)
 
