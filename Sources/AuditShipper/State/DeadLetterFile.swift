@@ -69,15 +69,9 @@ public final class DeadLetterFile: Sendable {
     /// The items the file holds, by `identity`, read a chunk at a time so a large file is
     /// never held whole (an unreadable line is skipped: it names no item).
     func read() throws(StateError) -> Set<Int> {
-        guard let path else { return [] }
-        let fd: Int32
-        switch POSIX.openRegular(path, O_RDONLY) {
-        case .success(let opened): fd = opened
-        case .failure(.missing): return []
-        case .failure(.symbolicLink): throw .symbolicLink(path: path, what: "dead-letter file")
-        case .failure(.notRegular): throw .unreadable(path: path, reason: "the dead-letter file is not a regular file")
-        case .failure(.failed(let reason)): throw .unreadable(path: path, reason: reason)
-        }
+        guard let path,
+            let fd = try StateStore.reading(POSIX.openRegular(path, O_RDONLY), path: path, what: "dead-letter file")
+        else { return [] }
         defer { close(fd) }
         struct Line: Decodable { let item: String }
         let decoder = JSONDecoder()

@@ -300,8 +300,16 @@ public final class StateStore: Sendable {
 
     /// A regular file's bytes, nil when there is none; never through a symbolic link.
     static func readRegular(_ path: String, what: String) throws(StateError) -> [UInt8]? {
-        switch POSIX.readRegular(path) {
-        case .success(let bytes): return bytes
+        try reading(POSIX.readRegular(path), path: path, what: what)
+    }
+
+    /// What reading a file of the state's gave, as a `StateError` naming `what`: nil when there
+    /// is no file.
+    static func reading<Value>(
+        _ result: Result<Value, POSIX.OpenFailure>, path: String, what: String
+    ) throws(StateError) -> Value? {
+        switch result {
+        case .success(let value): return value
         case .failure(.missing): return nil
         case .failure(.symbolicLink): throw .symbolicLink(path: path, what: what)
         case .failure(.notRegular): throw .unreadable(path: path, reason: "the \(what) is not a regular file")
