@@ -16,15 +16,20 @@ import Testing
         }
     }
 
-    func sink(_ rsyslog: RsyslogHarness, hostname: String, receipts: String) throws -> SyslogSink {
+    func sink(
+        _ rsyslog: RsyslogHarness, hostname: String, receipts: String, port: Int? = nil,
+        timeout: Duration = .seconds(5),
+        metrics: DaemonMetrics? = nil
+    ) throws -> SyslogSink {
+        let port = port ?? rsyslog.relpPort
         var settings = Configuration.SyslogSettings()
-        settings.url = "relp://127.0.0.1:\(rsyslog.relpPort)"
-        settings.transport = .relp(host: "127.0.0.1", port: rsyslog.relpPort, tls: false)
+        settings.url = "relp://127.0.0.1:\(port)"
+        settings.transport = .relp(host: "127.0.0.1", port: port, tls: false)
         settings.hostname = hostname
-        settings.timeout = .seconds(5)
+        settings.timeout = timeout
         return try SyslogSink(
             settings: settings, name: "relp", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            receiptLog: ReceiptLog(path: receipts))
+            metrics: metrics, receiptLog: ReceiptLog(path: receipts))
     }
 
     func ids(_ rsyslog: RsyslogHarness, _ hostname: String) -> [String] {
@@ -66,6 +71,44 @@ import Testing
             }
             #expect(try await next.receipts().isEmpty, "nothing answered, nothing recorded")
             await sink.close()
+            await next.close()
+        } catch {
+            await rsyslog.close()
+            throw error
+        }
+        await rsyslog.close()
+    }
+
+    /// A process that dies with messages written and unanswered leaves them noted: the next
+    /// process counts each one it sends again as resent (the metric an operator watches),
+    /// and the answered ones are receipts, not sent at all.
+    @Test func whatACrashLeftInFlightIsCountedWhenSentAgain() async throws {
+        let rsyslog = try RsyslogHarness()
+        try await rsyslog.start()
+        let receipts = rsyslog.directory + "/receipts-in-flight"
+        defer { try? FileManager.default.removeItem(atPath: receipts) }
+        // Answers the first 5 messages, then reads on without a word.
+        let wedged = try ToolProcess("fake-relp.py", ["5"])
+        defer { wedged.stop() }
+        do {
+            let hostname = "relp-in-flight-\(UUID().uuidString.prefix(6))"
+            let events = try Self.events(0..<20)
+            let first = try sink(
+                rsyslog, hostname: hostname, receipts: receipts, port: wedged.port, timeout: .seconds(1))
+            await #expect(throws: (any Error).self) { try await first.deliver(events) }
+            await first.close()
+            // The next process, as its first cycle does: receipts, then the rest.
+            let metrics = DaemonMetrics(version: "test")
+            let next = try sink(rsyslog, hostname: hostname, receipts: receipts, metrics: metrics)
+            let held = try await next.receipts().map(\.id)
+            #expect(held == events[..<5].map(\.id))
+            try await next.deliver(Array(events[5...]))
+            var exposition: [UInt8] = []
+            metrics.registry.emit(into: &exposition)
+            let line = String(decoding: exposition, as: UTF8.self).split(separator: "\n").first {
+                $0.hasPrefix("openai_auditd_events_resent_total{") && $0.contains(#"sink="relp""#)
+            }
+            #expect(line?.split(separator: " ").last == "15", "\(line ?? "no resent series")")
             await next.close()
         } catch {
             await rsyslog.close()

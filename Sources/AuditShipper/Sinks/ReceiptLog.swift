@@ -14,6 +14,8 @@ import Synchronization
 /// of the whole machine can lose both this record and the journal's own unsynced entries.)
 /// The window between the destination taking an event and its line here is a few
 /// instructions; writing the line first would lose an event there instead of repeating one.
+/// A sink whose destination answers each event (RELP) also notes what it is about to write
+/// (`recordWritten`), so that what a crash left in flight is known and its resending counted.
 public final class ReceiptLog: Sendable {
     public let path: String
     let descriptor = Mutex<Int32>(-1)
@@ -36,9 +38,30 @@ public final class ReceiptLog: Sendable {
         event.hashedID.withUTF8 { JSONString.append(utf8: $0, to: &line) }
         line.append(contentsOf: #","effective_at":\#(event.effectiveAt)}"#.utf8)
         line.append(0x0A)
+        try append(line)
+    }
+
+    /// Notes events about to be written to a destination that answers each one (RELP), in
+    /// one `write()`, before they are written there: after a crash, an event noted here with
+    /// no receipt after it was in flight, and sending it again is counted as a resend. (A
+    /// crash between this note and the destination's write counts one that never left.)
+    public func recordWritten(_ events: ArraySlice<AuditEvent>) throws(StateError) {
+        guard !events.isEmpty else { return }
+        var lines: [UInt8] = []
+        lines.reserveCapacity(events.count * 40)
+        for event in events {
+            lines.append(contentsOf: #"{"written":"#.utf8)
+            event.hashedID.withUTF8 { JSONString.append(utf8: $0, to: &lines) }
+            lines.append(contentsOf: "}\n".utf8)
+        }
+        try append(lines)
+    }
+
+    /// Whole lines in one `write()`, through the descriptor kept open.
+    func append(_ lines: [UInt8]) throws(StateError) {
         try descriptor.withLock { fd throws(StateError) in
             if fd < 0 { fd = try open(creating: true) }
-            try StateStore.writeAll(line, to: fd, path: path)
+            try StateStore.writeAll(lines, to: fd, path: path)
         }
     }
 
@@ -54,23 +77,40 @@ public final class ReceiptLog: Sendable {
     /// The events recorded since the last `clear()`. A last line cut by a crash is left out:
     /// its event's `write()` never returned, so it counts as not taken.
     public func read() throws(StateError) -> [Receipt] {
+        try lines().compactMap { line in
+            guard let id = line.id, let effectiveAt = line.effectiveAt else { return nil }
+            return Receipt(id: id, effectiveAt: effectiveAt)
+        }
+    }
+
+    /// The events noted by `recordWritten` with no receipt: in flight when the record was
+    /// last written, so their next sending may repeat them.
+    public func inFlight() throws(StateError) -> Set<String> {
+        var written = Set<String>()
+        for line in try lines() {
+            if let id = line.written { written.insert(id) } else if let id = line.id { written.remove(id) }
+        }
+        return written
+    }
+
+    struct Line: Decodable {
+        let id: String?
+        let effectiveAt: Int64?
+        let written: String?
+        enum CodingKeys: String, CodingKey {
+            case id, written
+            case effectiveAt = "effective_at"
+        }
+    }
+
+    func lines() throws(StateError) -> [Line] {
         let data: [UInt8]
         do {
             guard let bytes = try StateStore.readRegular(path, what: "receipt log") else { return [] }
             data = bytes
         }
-        struct Line: Decodable {
-            let id: String
-            let effectiveAt: Int64
-            enum CodingKeys: String, CodingKey {
-                case id
-                case effectiveAt = "effective_at"
-            }
-        }
         let decoder = JSONDecoder()
-        return data.split(separator: 0x0A).compactMap { line in
-            (try? decoder.decode(Line.self, from: Data(line))).map { Receipt(id: $0.id, effectiveAt: $0.effectiveAt) }
-        }
+        return data.split(separator: 0x0A).compactMap { try? decoder.decode(Line.self, from: Data($0)) }
     }
 
     /// Empties the record: the position that covers it is on disk.

@@ -185,11 +185,7 @@ import Testing
         #expect(try store.load() == state)
     }
 
-    @Test func anUnwritableDirectoryFailsTheSaveAndKeepsTheOldFile() throws {
-        guard getuid() == 0 else {
-            Issue.record("this test fills a private tmpfs and needs root (make test runs as root in CI)")
-            return
-        }
+    @Test(.needsRoot("to fill a private tmpfs")) func anUnwritableDirectoryFailsTheSaveAndKeepsTheOldFile() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         // A full disk, for real: a 64 KiB tmpfs mounted in this test's mount namespace.
@@ -282,13 +278,35 @@ import Testing
         #expect(bytes.first == UInt8(ascii: "{"))
     }
 
+    /// A RELP sink notes what it is about to write: what has no receipt after its note was in
+    /// flight, and a torn note (a crash inside the write) counts for nothing.
+    @Test func eventsWrittenWithoutAReceiptAreInFlight() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state.json.receipts.relp"
+        let events = (1...4).map { AuditEvent.make(id: "audit_log-\($0)", type: "t", effectiveAt: Int64($0), json: []) }
+        do {
+            let log = ReceiptLog(path: path)
+            #expect(try log.inFlight().isEmpty)
+            try log.recordWritten(events[0..<3])
+            try log.record(events[0])
+            try log.record(events[1])
+        }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"written":"audit_lo"#.utf8))
+        try handle.close()
+        let log = ReceiptLog(path: path)
+        #expect(try log.inFlight() == ["audit_log-3"])
+        #expect(
+            try log.read() == [Receipt(id: "audit_log-1", effectiveAt: 1), Receipt(id: "audit_log-2", effectiveAt: 2)])
+        try log.clear()
+        #expect(try log.inFlight().isEmpty)
+    }
+
     /// `state reset` run by root on a service's DynamicUser state directory: what root
     /// writes there must stay the service's, or the next start cannot read its own state.
-    @Test func rootWritingAnotherUsersStateLeavesItToThatUser() throws {
-        guard getuid() == 0 else {
-            Issue.record("this test changes file owners and needs root (make test runs as root in CI)")
-            return
-        }
+    @Test(.needsRoot("to change file owners")) func rootWritingAnotherUsersStateLeavesItToThatUser() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let service: uid_t = 61_234

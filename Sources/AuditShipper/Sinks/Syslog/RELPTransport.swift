@@ -43,11 +43,13 @@ actor RELPTransport {
     /// Opens the session: refused, TLS, or a collector without `syslog` fail here, in words.
     func check() async throws { _ = try await opened() }
 
-    /// Sends `messages` in order; `answered(i)` runs for each message the collector took
-    /// (answered 200), in order, before the batch goes on. Throws at the first failure: the
-    /// messages after the last one answered were not taken (some may have been, with the
-    /// answer lost: only those can be sent twice).
-    func send(_ messages: [[UInt8]], answered: (Int) throws -> Void) async throws {
+    /// Sends `messages` in order; `writing(range)` runs before those messages are written,
+    /// `answered(i)` for each message the collector took (answered 200), in order, before the
+    /// batch goes on. Throws at the first failure: the messages after the last one answered
+    /// were not taken (some may have been, with the answer lost: only those can be sent twice).
+    func send(
+        _ messages: [[UInt8]], writing: (Range<Int>) throws -> Void = { _ in }, answered: (Int) throws -> Void
+    ) async throws {
         lastWritten = 0
         let (channel, handler) = try await opened()
         var sent = 0
@@ -62,6 +64,7 @@ actor RELPTransport {
                 }
                 // Counted as written before the write: a write that fails may have reached the
                 // collector in part.
+                try writing(sent..<sent + frames.count)
                 lastWritten = sent + frames.count
                 answers += try await transact(frames, channel, handler)
                 sent += frames.count

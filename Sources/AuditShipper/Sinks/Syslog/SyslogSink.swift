@@ -29,9 +29,13 @@ public final class SyslogSink: Sink {
     let metrics: DaemonMetrics?
     /// The messages a RELP collector answered since the position was last written.
     let receiptLog: ReceiptLog?
-    /// Events written to a RELP session that ended before they were answered: sent again by
-    /// the next batch, and counted as resent then.
+    /// Events written to a RELP session that ended before they were answered, or left in
+    /// flight by a process that crashed (`ReceiptLog.inFlight`): counted as resent when they
+    /// are written again.
     let unanswered = Mutex<Set<HashedID>>([])
+    /// Whether the receipt log's events in flight were taken into `unanswered`: once, at the
+    /// first cycle, as they are what an earlier process left.
+    let recovered = Mutex(false)
 
     public init(
         settings: Configuration.SyslogSettings, name: String? = nil, logger: Logger, metrics: DaemonMetrics? = nil,
@@ -75,7 +79,15 @@ public final class SyslogSink: Sink {
         }
     }
 
-    public func receipts() async throws -> [Receipt] { try receiptLog?.read() ?? [] }
+    public func receipts() async throws -> [Receipt] {
+        guard let receiptLog else { return [] }
+        if case .relp = transport, !recovered.withLock({ $0 }) {
+            let inFlight = try receiptLog.inFlight()
+            unanswered.withLock { $0.formUnion(inFlight.map(HashedID.init)) }
+            recovered.withLock { $0 = true }
+        }
+        return try receiptLog.read()
+    }
 
     public func positionRecorded() async throws { try receiptLog?.clear() }
 
@@ -111,29 +123,37 @@ public final class SyslogSink: Sink {
         }
     }
 
-    /// Each message answered is recorded at once; what was written but not answered when
-    /// the session ended is remembered, so that its sending again is counted.
+    /// Each message answered is recorded at once; what is about to be written is noted first,
+    /// and what was written but not answered when the session ended is remembered, so that
+    /// its sending again is counted.
     func sendAnswered(_ messages: [[UInt8]], of batch: [AuditEvent], over relp: RELPTransport) async throws {
-        let resent = unanswered.withLock { held in
-            defer { held = [] }
-            return held.isEmpty ? 0 : batch.count { held.contains($0.hashedID) }
-        }
-        if resent > 0 { metrics?.eventsResent(sink: name).increment(by: Int64(resent)) }
         let receiptLog = self.receiptLog
         var answered = 0
+        // A receipt that cannot be written (a full disk) only narrows exactly-once to
+        // at-most-one-batch.
         var unrecorded: StateError?
         do {
-            try await relp.send(messages) { index in
-                answered = index + 1
-                // A receipt that cannot be written (a full disk) only narrows exactly-once to
-                // at-most-one-batch.
-                do throws(StateError) { try receiptLog?.record(batch[index]) } catch {
-                    unrecorded = unrecorded ?? error
-                }
-            }
+            try await relp.send(
+                messages,
+                writing: { range in
+                    let resent = unanswered.withLock { held in
+                        held.isEmpty ? 0 : batch[range].count { held.remove($0.hashedID) != nil }
+                    }
+                    if resent > 0 { metrics?.eventsResent(sink: name).increment(by: Int64(resent)) }
+                    do throws(StateError) { try receiptLog?.recordWritten(batch[range]) } catch {
+                        unrecorded = unrecorded ?? error
+                    }
+                },
+                answered: { index in
+                    answered = index + 1
+                    do throws(StateError) { try receiptLog?.record(batch[index]) } catch {
+                        unrecorded = unrecorded ?? error
+                    }
+                })
         } catch {
             let written = await relp.lastWritten
-            unanswered.withLock { $0 = Set(batch[answered..<min(batch.count, max(answered, written))].map(\.hashedID)) }
+            let lost = batch[answered..<min(batch.count, max(answered, written))].map(\.hashedID)
+            unanswered.withLock { $0.formUnion(lost) }
             throw error
         }
         if let unrecorded {
