@@ -67,9 +67,17 @@ import Testing
                 ["run", "--config", harness.configPath],
                 environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000"], stdout: pipe)
             try await harness.waitFor("READY=1") { listener.lines.contains("READY=1") }
-            // An absence can only be shown over a span: five ping intervals without one, once
-            // the loop is stuck (the pipe holds 64 KiB; the first batch is far more).
-            try await Task.sleep(for: .seconds(2))
+            // The loop is stuck once the pipe is full (it holds 64 KiB; the first batch is far
+            // more): seen, not guessed. A ping already on its way lands within an interval.
+            let reader = pipe.fileHandleForReading.fileDescriptor
+            let capacity = fcntl(reader, 1032 /* F_GETPIPE_SZ */)
+            #expect(capacity > 0)
+            try await harness.waitFor("stdout's pipe full") {
+                var queued: Int32 = 0
+                return ioctl(reader, UInt(FIONREAD), &queued) == 0 && queued >= capacity
+            }
+            try await Task.sleep(for: .milliseconds(400))
+            // An absence can only be shown over a span: five ping intervals without one.
             let before = listener.times(of: "WATCHDOG=1").count
             try await Task.sleep(for: .seconds(2))
             #expect(listener.times(of: "WATCHDOG=1").count == before, "no ping while the loop is stuck")

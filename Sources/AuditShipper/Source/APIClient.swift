@@ -180,8 +180,12 @@ public struct APIClient: AuditLogSource {
         case 401, 403:
             throw UpstreamError.keyRejected(status: status, message: apiMessage(body))
         case 429:
+            // An HTTP-date is the server's clock: read against its own Date header, so that a
+            // local clock that disagrees neither skips the wait nor makes it a day.
+            let serverNow =
+                response.headers.first(name: "Date").flatMap(HTTPDate.parse) ?? Int64(Date().timeIntervalSince1970)
             let retryAfter = response.headers.first(name: "Retry-After").flatMap {
-                RetryPolicy.parseRetryAfter($0, now: Int64(Date().timeIntervalSince1970))
+                RetryPolicy.parseRetryAfter($0, now: serverNow)
             }
             throw UpstreamError.rateLimited(message: apiMessage(body), retryAfter: retryAfter)
         case 500...599:

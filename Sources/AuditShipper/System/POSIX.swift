@@ -105,6 +105,19 @@ enum POSIX {
     /// path does not fit a `sockaddr_un` with its terminating NUL, rather than connecting to
     /// the path cut short).
     static func connect(_ fd: Int32, unixPath path: String) -> Int32 {
+        withUnixAddress(path) { address, size in retrying { Glibc.connect(fd, address, size) } }
+    }
+
+    /// bind(2) to `path`, refusing a path too long as `connect` does.
+    static func bind(_ fd: Int32, unixPath path: String) -> Int32 {
+        withUnixAddress(path) { address, size in Glibc.bind(fd, address, size) }
+    }
+
+    /// The one place a `sockaddr_un` is built: a path that does not fit with its NUL is
+    /// ENAMETOOLONG, never cut short (which would name another socket).
+    static func withUnixAddress(
+        _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32
+    ) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -115,11 +128,9 @@ enum POSIX {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
-        return retrying {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                body($0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
     }

@@ -1,7 +1,8 @@
-import AuditShipper
 import Foundation
 import Logging
 import Testing
+
+@testable import AuditShipper
 
 #if canImport(Glibc)
     import Glibc
@@ -102,17 +103,7 @@ import Testing
         case .syslogUnix:
             let path = directory + "/log.sock"
             let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-            }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            try #require(bound == 0)
+            try #require(POSIX.bind(fd, unixPath: path) == 0)
             // Read as a collector does, all along: a datagram socket's queue holds only a few.
             var wait = timeval(tv_sec: 0, tv_usec: 20_000)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))

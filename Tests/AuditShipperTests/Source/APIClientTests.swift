@@ -115,18 +115,22 @@ import Testing
         }
     }
 
-    @Test(arguments: ["1", "http-date"])
+    /// "http-date, server a day ahead": the server's clock disagrees with ours; its HTTP-date
+    /// is read against its own `Date` header (against ours it would be a day's wait).
+    @Test(arguments: ["1", "http-date", "http-date, server a day ahead"])
     func rateLimitHonoursRetryAfter(form: String) async throws {
         let pauses = Pauses()
         try await withClient(retry: pauses.policy()) { simulator, client in
             simulator.addEvents(count: 1, from: 1_000, types: ["user.added"])
             let retryAfter: String
-            if form == "http-date" {
+            if form.hasPrefix("http-date") {
+                let skew: Int64 = form == "http-date" ? 0 : 86_400
+                simulator.clockSkew.withLock { $0 = skew }
                 let formatter = DateFormatter()
                 formatter.locale = Locale(identifier: "en_US_POSIX")
                 formatter.timeZone = TimeZone(identifier: "GMT")
                 formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-                retryAfter = formatter.string(from: Date().addingTimeInterval(2))
+                retryAfter = formatter.string(from: Date().addingTimeInterval(2 + Double(skew)))
             } else {
                 retryAfter = form
             }

@@ -43,6 +43,9 @@ import Testing
         #expect(errno == ENAMETOOLONG)
         #expect(POSIX.connect(fd, unixPath: "/nonexistent/socket") == -1)
         #expect(errno == ENOENT)
+        #expect(POSIX.bind(fd, unixPath: path) == -1)
+        #expect(errno == ENAMETOOLONG)
+        #expect(access(String(path.prefix(107)), F_OK) != 0, "no socket bound at the path cut short")
     }
 
     @Test func theChecksumIsFNV1a() {
