@@ -116,8 +116,11 @@ import Testing
             #expect((position["delivered"] as? NSNumber)?.intValue == 0, "the batch failed: the position holds")
             // The 40 answered are the sink's receipts: a retry sends none of them again.
             let receipts = Daemon.sinkFilePath(statePath: harness.statePath, sink: sink)
-            let held = try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count
+            // The record also notes what was written: 56 messages (the window refilled by
+            // halves), so the 16 unanswered are known as in flight.
+            let held = try ReceiptLog(path: receipts).read().count
             #expect(held == 40, "\(held) receipts")
+            #expect(try ReceiptLog(path: receipts).inFlight().count == 16, "a window written and unanswered")
         }
     }
 
@@ -142,7 +145,7 @@ import Testing
             #expect(harness.stderr.contains("the collector did not take a message: queue full"), "\(harness.stderr)")
             let sink = "syslog relp://127.0.0.1:\(refusing.port)"
             let receipts = Daemon.sinkFilePath(statePath: harness.statePath, sink: sink)
-            #expect(try String(contentsOfFile: receipts, encoding: .utf8).split(separator: "\n").count == 10)
+            #expect(try ReceiptLog(path: receipts).read().count == 10)
 
             // One that ends the session after five: the batch fails naming it.
             let closing = try ToolProcess("fake-relp.py", ["5", "--then-serverclose"])
