@@ -76,21 +76,25 @@ public final class ReceiptLog: Sendable {
 
     /// The events recorded since the last `clear()`. A last line cut by a crash is left out:
     /// its event's `write()` never returned, so it counts as not taken.
-    public func read() throws(StateError) -> [Receipt] {
-        try lines().compactMap { line in
-            guard let id = line.id, let effectiveAt = line.effectiveAt else { return nil }
-            return Receipt(id: id, effectiveAt: effectiveAt)
-        }
-    }
+    public func read() throws(StateError) -> [Receipt] { try contents().receipts }
 
     /// The events noted by `recordWritten` with no receipt: in flight when the record was
     /// last written, so their next sending may repeat them.
-    public func inFlight() throws(StateError) -> Set<String> {
+    public func inFlight() throws(StateError) -> Set<String> { try contents().inFlight }
+
+    /// Both readings of the record from one read of the file.
+    public func contents() throws(StateError) -> (receipts: [Receipt], inFlight: Set<String>) {
+        var receipts: [Receipt] = []
         var written = Set<String>()
         for line in try lines() {
-            if let id = line.written { written.insert(id) } else if let id = line.id { written.remove(id) }
+            if let id = line.written {
+                written.insert(id)
+            } else if let id = line.id, let effectiveAt = line.effectiveAt {
+                receipts.append(Receipt(id: id, effectiveAt: effectiveAt))
+                written.remove(id)
+            }
         }
-        return written
+        return (receipts, written)
     }
 
     struct Line: Decodable {

@@ -81,12 +81,11 @@ public final class SyslogSink: Sink {
 
     public func receipts() async throws -> [Receipt] {
         guard let receiptLog else { return [] }
-        if case .relp = transport, !recovered.withLock({ $0 }) {
-            let inFlight = try receiptLog.inFlight()
-            unanswered.withLock { $0.formUnion(inFlight.map(HashedID.init)) }
-            recovered.withLock { $0 = true }
-        }
-        return try receiptLog.read()
+        guard case .relp = transport, !recovered.withLock({ $0 }) else { return try receiptLog.read() }
+        let (receipts, inFlight) = try receiptLog.contents()
+        unanswered.withLock { $0.formUnion(inFlight.map(HashedID.init)) }
+        recovered.withLock { $0 = true }
+        return receipts
     }
 
     public func positionRecorded() async throws { try receiptLog?.clear() }
