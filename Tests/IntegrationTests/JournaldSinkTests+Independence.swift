@@ -49,9 +49,8 @@ extension JournaldSinkTests {
         async throws
     {
         try await JournaldHarness.shared.start()
-        let rsyslog = try RsyslogHarness()
+        let rsyslog = try await RsyslogHarness.started()
         do {
-            try await rsyslog.start()
             try await DaemonHarness.with { harness async throws in
                 let suffix = UUID().uuidString.prefix(8)
                 try await body(harness, rsyslog, "auditd-test-\(suffix)", "t-two-\(suffix)")

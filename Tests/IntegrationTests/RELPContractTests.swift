@@ -41,8 +41,7 @@ import Testing
     }
 
     @Test func aRELPSinkKeepsTheContract() async throws {
-        let rsyslog = try RsyslogHarness()
-        try await rsyslog.start()
+        let rsyslog = try await RsyslogHarness.started()
         defer { try? FileManager.default.removeItem(atPath: rsyslog.directory + "/receipts") }
         do {
             let hostname = "relp-contract-\(UUID().uuidString.prefix(6))"
@@ -83,8 +82,7 @@ import Testing
     /// process counts each one it sends again as resent (the metric an operator watches),
     /// and the answered ones are receipts, not sent at all.
     @Test func whatACrashLeftInFlightIsCountedWhenSentAgain() async throws {
-        let rsyslog = try RsyslogHarness()
-        try await rsyslog.start()
+        let rsyslog = try await RsyslogHarness.started()
         let receipts = rsyslog.directory + "/receipts-in-flight"
         defer { try? FileManager.default.removeItem(atPath: receipts) }
         // Answers the first 5 messages, then reads on without a word.

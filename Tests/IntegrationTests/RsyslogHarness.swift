@@ -107,29 +107,71 @@ final class RsyslogHarness: @unchecked Sendable {
         try run("/usr/sbin/rsyslogd", ["-N1", "-f", directory + "/rsyslog.conf"])
     }
 
+    /// A harness whose rsyslogd is up. A port chosen free can be taken before rsyslogd binds it
+    /// (by another test's listener or an outgoing connection's local port), and rsyslogd then
+    /// runs without that input: so a start that does not come up is tried again on new ports,
+    /// and the error names what did not come up each time.
+    static func started() async throws -> RsyslogHarness {
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let rsyslog = try RsyslogHarness()
+            do {
+                try await rsyslog.start()
+                return rsyslog
+            } catch {
+                failures.append("\(error)")
+                await rsyslog.close()
+            }
+        }
+        throw HarnessError("rsyslogd did not come up in three tries: " + failures.joined(separator: "; "))
+    }
+
     func start() async throws {
         if let process, process.isRunning { return }
         let rsyslogd = Process()
         rsyslogd.executableURL = URL(fileURLWithPath: "/usr/sbin/rsyslogd")
         rsyslogd.arguments = ["-n", "-f", directory + "/rsyslog.conf", "-i", directory + "/rsyslogd.pid"]
         rsyslogd.standardOutput = FileHandle.nullDevice
-        rsyslogd.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let stderrPath = directory + "/rsyslogd.stderr"
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        rsyslogd.standardError = FileHandle(forWritingAtPath: stderrPath)
         try rsyslogd.run()
         process = rsyslogd
         // Ready when every TCP port accepts, the unix socket exists, and a UDP datagram comes
         // out the other end: one sent before imudp binds is lost without a word, which on a
         // loaded machine made the UDP test lose events that were never the daemon's to lose.
+        // 40 s: a CI machine running the suites side by side has taken more than 12.
         let probe = "harness-probe-\(udpPort)"
-        for _ in 0..<600 {
-            if FileManager.default.fileExists(atPath: unixSocket),
-                [tcpPort, tlsPort, mutualTLSPort, relpPort, relpTLSPort].allSatisfy(Self.accepts)
-            {
+        let ports = [tcpPort, tlsPort, mutualTLSPort, relpPort, relpTLSPort]
+        for _ in 0..<2000 {
+            guard rsyslogd.isRunning else {
+                throw HarnessError("rsyslogd exited with status \(rsyslogd.terminationStatus): \(startupErrors())")
+            }
+            if FileManager.default.fileExists(atPath: unixSocket), ports.allSatisfy(Self.accepts) {
                 if !messages(hostname: probe).isEmpty { return }
                 Self.sendUDP("<14>1 2026-01-01T00:00:00Z \(probe) probe - - - ready", port: udpPort)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw HarnessError("rsyslogd did not start listening within 12 s")
+        let closed = ports.filter { !Self.accepts($0) }.map(String.init)
+        let missing = [
+            FileManager.default.fileExists(atPath: unixSocket) ? nil : "the unix socket",
+            closed.isEmpty ? nil : "TCP port(s) " + closed.joined(separator: ", "),
+            messages(hostname: probe).isEmpty ? "the UDP probe on port \(udpPort)" : nil,
+        ].compactMap { $0 }
+        try? await stop()
+        throw HarnessError(
+            "rsyslogd did not start listening within 40 s (missing: \(missing.joined(separator: ", "))): "
+                + startupErrors())
+    }
+
+    /// What rsyslogd said about itself: its stderr and its own messages in the output.
+    func startupErrors() -> String {
+        let stderr = (try? String(contentsOfFile: directory + "/rsyslogd.stderr", encoding: .utf8)) ?? ""
+        let own = (FileManager.default.contents(atPath: output).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            .split(separator: "\n").filter { $0.contains("\"app-name\":\"rsyslogd") }.suffix(5)
+        let said = (stderr.split(separator: "\n").suffix(5) + own).joined(separator: " | ")
+        return said.isEmpty ? "it said nothing" : said
     }
 
     static func sendUDP(_ text: String, port: Int) {

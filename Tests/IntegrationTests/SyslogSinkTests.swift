@@ -8,9 +8,8 @@ import Testing
 
     /// Runs `body` with a harness for the daemon and a started rsyslogd; both cleaned up after.
     func withRsyslog(_ body: (DaemonHarness, RsyslogHarness) async throws -> Void) async throws {
-        let rsyslog = try RsyslogHarness()
+        let rsyslog = try await RsyslogHarness.started()
         do {
-            try await rsyslog.start()
             try await DaemonHarness.with { harness async throws in try await body(harness, rsyslog) }
         } catch {
             await rsyslog.close()
