@@ -28,11 +28,14 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .systemLibrary(name: "CMalloc"),
+        // The system's zlib, which the HTTP client already links: gzip for HTTP sinks' bodies.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "AuditShipper",
             dependencies: [
                 "CSystemd",
                 "CMalloc",
+                "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "AuditShipperTests",
             dependencies: [
-                "AuditShipper", "AuditSimulator",
+                "AuditShipper", "AuditSimulator", "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

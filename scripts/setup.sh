@@ -8,12 +8,12 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Debian packages the build, the tests and the benchmark use: libsystemd for the journal and
-# sd_notify, a real journald (systemd) and rsyslog (with TLS and RELP) for the tests, util-linux for
+# sd_notify, zlib's headers for the HTTP sinks' gzip, a real journald (systemd) and rsyslog (with TLS and RELP) for the tests, util-linux for
 # unshare, openssl for the test certificates, dpkg-dev (dpkg-shlibdeps) and binutils (strip)
 # for `make deb`, lintian to check it, prometheus (promtool) and curl for the metrics tests,
 # tinyproxy for the proxy tests, logrotate for the file sink's, debootstrap and
 # systemd-container (systemd-nspawn) to boot the package under a real systemd.
-packages=(python3 time procps libsystemd-dev pkg-config systemd util-linux rsyslog rsyslog-gnutls rsyslog-relp openssl
+packages=(python3 time procps libsystemd-dev zlib1g-dev pkg-config systemd util-linux rsyslog rsyslog-gnutls rsyslog-relp openssl
   dpkg-dev binutils prometheus curl lintian tinyproxy logrotate debootstrap systemd-container)
 missing=()
 for package in "${packages[@]}"; do

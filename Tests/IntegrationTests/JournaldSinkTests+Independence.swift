@@ -103,6 +103,45 @@ extension JournaldSinkTests {
         }
     }
 
+    /// Splunk's HEC down at start: the journal is not held back, and once HEC is there the
+    /// sink catches up with every event once.
+    @Test func splunkDownAtStartDoesNotHoldTheJournalBackAndCatchesUpOnce() async throws {
+        try await JournaldHarness.shared.start()
+        try await DaemonHarness.with { harness async throws in
+            let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
+            let port = try RsyslogHarness.freePort()
+            let index = harness.directory + "/hec-index.jsonl"
+            let ids = harness.simulator.addEvents(count: 40, from: Self.now - 600, to: Self.now - 300)
+            try harness.writeConfig(
+                poll: "  interval: 1s\n  start_at: -1h",
+                extra: """
+                    sinks:
+                      - type: journald
+                        identifier: \(identifier)
+                      - type: splunk_hec
+                        name: splunk
+                        url: http://127.0.0.1:\(port)
+                        timeout: 2s
+                    """)
+            let token = SplunkHECSinkTests.token
+            let daemon = try harness.launch(
+                ["run", "--config", harness.configPath], environment: ["SPLUNK_HEC_TOKEN": token])
+            try await harness.waitFor("the journal to get all 40") { try journalIDs(identifier).count >= 40 }
+            #expect(daemon.isRunning, "a HEC that is down is a warning, not an exit")
+            #expect(harness.delivered(sink: "splunk") == 0)
+            let hec = try ToolProcess("fake-splunk-hec.py", [index, "--token", token, "--port", "\(port)"])
+            defer { hec.stop() }
+            try await harness.waitFor("Splunk to catch up", timeout: .seconds(90)) {
+                harness.delivered(sink: "splunk") == 40
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
+            let indexed = SplunkHECSinkTests.ids(index)
+            #expect(indexed.count == 40 && Set(indexed) == Set(ids), "Splunk: each event once")
+            #expect(try journalIDs(identifier).count == 40, "the journal: each event once")
+        }
+    }
+
     @Test func aCollectorDownMidRunHoldsOnlyItsOwnPosition() async throws {
         try await withJournalAndCollector { harness, rsyslog, identifier, hostname in
             harness.simulator.addEvents(count: 30, from: Self.now - 600, to: Self.now - 300)

@@ -53,14 +53,17 @@ public struct Configuration: Sendable, Equatable {
         case journald(identifier: String)
         case syslog(SyslogSettings)
         case file(FileSettings)
+        case splunkHEC(SplunkHECSettings)
 
-        /// The name a sink has without `name:`: its type, and for syslog the URL (file: the path) too.
+        /// The name a sink has without `name:`: its type, and for syslog and HTTP sinks the URL
+        /// (file: the path) too.
         public var defaultName: String {
             switch self {
             case .stdout: "stdout"
             case .journald: "journald"
             case .syslog(let settings): "syslog \(settings.url)"
             case .file(let settings): "file \(settings.path)"
+            case .splunkHEC(let settings): "splunk_hec \(settings.http.url)"
             }
         }
     }

@@ -6,7 +6,10 @@ public enum ConfigurationError: Error, CustomStringConvertible, Sendable {
     /// A key present but wrong; `origin` is `file:line` or the environment variable.
     case invalid(origin: String, path: String, message: String)
     case noAdminKey
-    case adminKey(origin: String, reason: String)
+    /// A secret (`SecretLoader`) that was found but cannot be used.
+    case secret(what: String, origin: String, reason: String)
+    /// A sink's secret that is nowhere (`SecretLoader.missing`).
+    case noSecret(path: String, message: String)
 
     public var description: String {
         switch self {
@@ -15,7 +18,8 @@ public enum ConfigurationError: Error, CustomStringConvertible, Sendable {
         case .invalid(let origin, let path, let message): "\(origin): \(path): \(message)"
         case .noAdminKey:
             "no admin key: set api.admin_key_file, or provide the systemd credential 'openai-admin-key' (LoadCredential=), or set OPENAI_ADMIN_KEY"
-        case .adminKey(let origin, let reason): "admin key from \(origin): \(reason)"
+        case .secret(let what, let origin, let reason): "\(what) from \(origin): \(reason)"
+        case .noSecret(let path, let message): "\(path): \(message)"
         }
     }
 }

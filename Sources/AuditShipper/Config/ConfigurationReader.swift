@@ -173,22 +173,32 @@ struct ConfigurationReader {
                     "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
                     "timeout", "window",
                 ]
+            case .splunkHEC:
+                [
+                    "url", "token_file", "index", "sourcetype", "source", "host", "acknowledgements", "ack_timeout",
+                ] + httpSinkKeys
             }
         return ["type", "name", "start_at"] + own
     }
+
+    /// The keys every HTTP sink takes (`httpSink`).
+    static let httpSinkKeys = ["timeout", "gzip", "max_request_bytes", "tls", "proxy"]
 
     /// One sink's type-specific settings.
     func sink(_ item: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SinkSettings {
         guard case .map(let pairs) = item.value, let typeNode = pairs.first(where: { $0.key == "type" })?.value
         else {
-            throw invalid(item, path, "each sink is a mapping with a 'type' (stdout, journald, syslog or file)")
+            throw invalid(
+                item, path, "each sink is a mapping with a 'type' (stdout, journald, syslog, file or splunk_hec)")
         }
-        switch try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog", "file"]) {
+        switch try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog", "file", "splunk_hec"]) {
         case "stdout":
             let f = try fields(item, path, allowed: Self.sinkKeys(.stdout(format: .json)))
             return .stdout(format: try f["format"].map { n throws(ConfigurationError) in try format(n, path) } ?? .json)
         case "file":
             return .file(try file(item, path))
+        case "splunk_hec":
+            return .splunkHEC(try splunkHEC(item, path))
         case "journald":
             let f = try fields(item, path, allowed: Self.sinkKeys(.journald(identifier: "")))
             var identifier = Configuration.journaldIdentifier
@@ -294,22 +304,9 @@ struct ConfigurationReader {
         if let n = f["bom"] { settings.bom = try bool(n, "\(path).bom") }
         if let n = f["timeout"] { settings.timeout = try duration(n, "\(path).timeout", .seconds(1)...(.seconds(600))) }
         if let n = f["tls"] {
-            let tls = try fields(n, "\(path).tls", allowed: ["ca_file", "cert_file", "key_file", "server_name"])
-            settings.caFile = try tls["ca_file"].flatMap { node throws(ConfigurationError) in
-                try string(node, "\(path).tls.ca_file")
-            }
-            settings.certFile = try tls["cert_file"].flatMap { node throws(ConfigurationError) in
-                try string(node, "\(path).tls.cert_file")
-            }
-            settings.keyFile = try tls["key_file"].flatMap { node throws(ConfigurationError) in
-                try string(node, "\(path).tls.key_file")
-            }
-            settings.serverName = try tls["server_name"].flatMap { node throws(ConfigurationError) in
-                try string(node, "\(path).tls.server_name")
-            }
-            guard (settings.certFile == nil) == (settings.keyFile == nil) else {
-                throw invalid(n, "\(path).tls", "cert_file and key_file go together (mutual TLS needs both)")
-            }
+            let files = try tls(n, "\(path).tls")
+            (settings.caFile, settings.certFile) = (files.caFile, files.certFile)
+            (settings.keyFile, settings.serverName) = (files.keyFile, files.serverName)
         }
         if let n = f["window"] {
             guard case .relp = settings.transport else {
@@ -319,6 +316,77 @@ struct ConfigurationReader {
         }
         if case .relp = settings.transport, let n = f["framing"] {
             throw invalid(n, "\(path).framing", "does not apply to RELP, which frames each message itself")
+        }
+        return settings
+    }
+
+    /// A sink's `tls:`: `ca_file`, `cert_file` with `key_file`, `server_name`.
+    func tls(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.TLSFiles {
+        let f = try fields(node, path, allowed: ["ca_file", "cert_file", "key_file", "server_name"])
+        func text(_ key: String) throws(ConfigurationError) -> String? {
+            try f[key].flatMap { node throws(ConfigurationError) in try string(node, "\(path).\(key)") }
+        }
+        var files = Configuration.TLSFiles()
+        files.caFile = try text("ca_file")
+        files.certFile = try text("cert_file")
+        files.keyFile = try text("key_file")
+        files.serverName = try text("server_name")
+        guard (files.certFile == nil) == (files.keyFile == nil) else {
+            throw invalid(node, path, "cert_file and key_file go together (mutual TLS needs both)")
+        }
+        return files
+    }
+
+    /// A `type: splunk_hec` sink.
+    func splunkHEC(_ node: ConfigNode, _ path: String) throws(ConfigurationError) -> Configuration.SplunkHECSettings {
+        let f = try fields(node, path, allowed: Self.sinkKeys(.splunkHEC(Configuration.SplunkHECSettings())))
+        var settings = Configuration.SplunkHECSettings()
+        settings.http = try httpSink(f, node, path, example: "https://splunk.example.com:8088", what: "the HEC token")
+        if let n = f["token_file"] {
+            guard let text = try string(n, "\(path).token_file") else {
+                throw invalid(n, "\(path).token_file", "must not be null (leave it out to use the credential)")
+            }
+            settings.tokenFile = text
+        }
+        if let n = f["index"] { settings.index = try string(n, "\(path).index") }
+        for (key, keyPath) in [("sourcetype", \Configuration.SplunkHECSettings.sourcetype), ("source", \.source)] {
+            guard let n = f[key] else { continue }
+            guard let text = try string(n, "\(path).\(key)") else {
+                throw invalid(n, "\(path).\(key)", "must not be null")
+            }
+            settings[keyPath: keyPath] = text
+        }
+        if let n = f["host"] { settings.host = try string(n, "\(path).host") }
+        if let n = f["acknowledgements"] { settings.acknowledgements = try bool(n, "\(path).acknowledgements") }
+        if let n = f["ack_timeout"] {
+            settings.ackTimeout = try duration(n, "\(path).ack_timeout", .seconds(1)...(.seconds(86_400)))
+        }
+        return settings
+    }
+
+    /// The keys of `httpSinkKeys` and `url`: an http(s) base URL, plain http only to this
+    /// machine, since `secret` goes in every request.
+    func httpSink(
+        _ f: [String: ConfigNode], _ node: ConfigNode, _ path: String, example: String, what secret: String
+    ) throws(ConfigurationError) -> Configuration.HTTPSinkSettings {
+        var settings = Configuration.HTTPSinkSettings()
+        guard let n = f["url"] else { throw invalid(node, "\(path).url", "is required (e.g. \(example))") }
+        settings.url = try httpURL(n, "\(path).url", example: example, carrying: secret)
+        if let n = f["timeout"] {
+            settings.timeout = try duration(n, "\(path).timeout", .seconds(1)...(.seconds(600)))
+        }
+        if let n = f["gzip"] { settings.gzip = try bool(n, "\(path).gzip") }
+        if let n = f["max_request_bytes"] {
+            settings.maxRequestBytes = try byteSize(n, "\(path).max_request_bytes", (64 << 10)...(1 << 30))
+        }
+        if let n = f["tls"] { settings.tls = try tls(n, "\(path).tls") }
+        if let n = f["proxy"] {
+            settings.proxy = try string(n, "\(path).proxy")
+            if let proxy = settings.proxy,
+                case .failure(let error) = ProxySettings.parse(proxy, origin: "\(path).proxy")
+            {
+                throw invalid(n, "\(path).proxy", error.reason)
+            }
         }
         return settings
     }
@@ -497,18 +565,24 @@ struct ConfigurationReader {
     }
 
     func baseURL(_ node: ConfigNode) throws(ConfigurationError) -> String {
-        guard let text = try string(node, "api.base_url") else {
-            throw invalid(node, "api.base_url", "must not be null")
-        }
+        try httpURL(node, "api.base_url", example: "https://api.openai.com/v1", carrying: "the admin key")
+    }
+
+    /// An http(s) URL without a trailing slash; plain http only to this machine, since
+    /// `secret` goes with every request to it.
+    func httpURL(
+        _ node: ConfigNode, _ path: String, example: String, carrying secret: String
+    ) throws(ConfigurationError) -> String {
+        guard let text = try string(node, path) else { throw invalid(node, path, "must not be null") }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
             ["http", "https"].contains(scheme), url.query == nil
         else {
-            throw invalid(node, "api.base_url", "'\(text)' is not an http(s) URL such as https://api.openai.com/v1")
+            throw invalid(node, path, "'\(text)' is not an http(s) URL such as \(example)")
         }
         guard scheme == "https" || Self.isLoopback(host: host) else {
             throw invalid(
-                node, "api.base_url",
-                "'\(text)' would send the admin key in clear text; use https (plain http is allowed only to a loopback host)"
+                node, path,
+                "'\(text)' would send \(secret) in clear text; use https (plain http is allowed only to a loopback host)"
             )
         }
         return text.hasSuffix("/") ? String(text.dropLast()) : text

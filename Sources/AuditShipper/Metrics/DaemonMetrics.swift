@@ -136,7 +136,16 @@ public final class DaemonMetrics: Sendable {
         registry.makeCounter(
             descriptor: Self.family(
                 "openai_auditd_events_resent_total",
-                "Events sent again to a RELP collector because its answer to them never came (a broken session)."),
+                "Events sent again because whether the destination took them was not known (a RELP answer or a Splunk acknowledgement that never came)."
+            ),
+            labels: [("sink", sink)])
+    }
+
+    func acksPending(sink: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.family(
+                "openai_auditd_acks_pending",
+                "Requests a Splunk HEC sink sent and Splunk has not yet said it indexed."),
             labels: [("sink", sink)])
     }
 

@@ -90,6 +90,30 @@ public struct Daemon: Sendable {
                         origin: "configuration", path: "sinks[\(index)].tls",
                         message: "cannot set up TLS: \(error) (check ca_file, cert_file and key_file)")
                 }
+            case .splunkHEC(let hec):
+                let loader = SecretLoader(
+                    fileKey: "sinks[\(index)].token_file", credential: "splunk-hec-token", variable: "SPLUNK_HEC_TOKEN",
+                    what: "HEC token")
+                guard let token = try loader.load(file: hec.tokenFile, environment: environment) else {
+                    throw ConfigurationError.noSecret(path: "sinks[\(index)]", message: loader.missing)
+                }
+                // Splunk's answers are the sink's receipts once it says it indexed them.
+                let log = statePath.map { ReceiptLog(path: Self.sinkFilePath(statePath: $0, sink: entry.name)) }
+                if let log { receiptLogs.append(log) }
+                do {
+                    return try SplunkHECSink(
+                        settings: hec, name: entry.name, token: token,
+                        channelPath: statePath.map {
+                            Self.sinkFilePath(statePath: $0, sink: entry.name, kind: "channel")
+                        },
+                        receiptLog: log, logger: logger, metrics: metrics, heartbeat: heartbeat)
+                } catch let error as StateError {
+                    throw error
+                } catch {
+                    throw ConfigurationError.invalid(
+                        origin: "configuration", path: "sinks[\(index)].tls",
+                        message: "cannot set up TLS: \(error) (check ca_file, cert_file and key_file)")
+                }
             }
         }
         self.receiptLogs = receiptLogs
@@ -107,7 +131,8 @@ public struct Daemon: Sendable {
     }
 
     /// A file a sink keeps beside the state: `<state file>.<kind>.<sink name>` (`receipts` for a
-    /// journald or RELP sink's `ReceiptLog`, `mark` for a file sink's `FileMark`),
+    /// journald, RELP or HEC sink's `ReceiptLog`, `mark` for a file sink's `FileMark`,
+    /// `channel` for a HEC sink's `HECChannel`),
     /// the name cut down to characters safe in a file name, with a hash of the whole name when
     /// that changed it (so two names never share one).
     public static func sinkFilePath(statePath: String, sink: String, kind: String = "receipts") -> String {

@@ -16,6 +16,9 @@ import Synchronization
 /// instructions; writing the line first would lose an event there instead of repeating one.
 /// A sink whose destination answers each event (RELP) also notes what it is about to write
 /// (`recordWritten`), so that what a crash left in flight is known and its resending counted.
+/// A sink whose destination confirms a request later (Splunk's indexer acknowledgement)
+/// notes each request it is waiting on (`recordAwaited`), so that a new process can ask about
+/// it instead of sending it again.
 public final class ReceiptLog: Sendable {
     public let path: String
     let descriptor = Mutex<Int32>(-1)
@@ -41,6 +44,20 @@ public final class ReceiptLog: Sendable {
         try append(line)
     }
 
+    /// Appends receipts for events known only by their id and time (those of a request the
+    /// destination confirmed, `Awaited`), in one `write()`.
+    public func record(_ receipts: [Receipt]) throws(StateError) {
+        guard !receipts.isEmpty else { return }
+        var lines: [UInt8] = []
+        for receipt in receipts {
+            lines.append(contentsOf: #"{"id":"#.utf8)
+            JSONString.append(receipt.id, to: &lines)
+            lines.append(contentsOf: #","effective_at":\#(receipt.effectiveAt)}"#.utf8)
+            lines.append(0x0A)
+        }
+        try append(lines)
+    }
+
     /// Notes events about to be written to a destination that answers each one (RELP), in
     /// one `write()`, before they are written there: after a crash, an event noted here with
     /// no receipt after it was in flight, and sending it again is counted as a resend. (A
@@ -55,6 +72,20 @@ public final class ReceiptLog: Sendable {
             lines.append(contentsOf: "}\n".utf8)
         }
         try append(lines)
+    }
+
+    /// Notes a request the destination took under `ack` at `sentAt` (Unix seconds) and has not
+    /// confirmed yet, with its events, in one `write()`: until each event has a receipt
+    /// (`record`, once the destination confirms), a new process finds it in `contents().awaited`.
+    public func recordAwaited(ack: Int, sentAt: Int64, events: ArraySlice<AuditEvent>) throws(StateError) {
+        var line: [UInt8] = Array(#"{"ack_id":\#(ack),"sent_at":\#(sentAt),"events":["#.utf8)
+        for (index, event) in events.enumerated() {
+            line.append(contentsOf: (index == 0 ? #"{"id":"# : #",{"id":"#).utf8)
+            event.hashedID.withUTF8 { JSONString.append(utf8: $0, to: &line) }
+            line.append(contentsOf: #","effective_at":\#(event.effectiveAt)}"#.utf8)
+        }
+        line.append(contentsOf: "]}\n".utf8)
+        try append(line)
     }
 
     /// Whole lines in one `write()`, through the descriptor kept open.
@@ -78,32 +109,73 @@ public final class ReceiptLog: Sendable {
     /// its event's `write()` never returned, so it counts as not taken.
     public func read() throws(StateError) -> [Receipt] { try contents().receipts }
 
+    /// A request noted by `recordAwaited` some of whose events have no receipt yet.
+    public struct Awaited: Sendable, Equatable {
+        public var ack: Int
+        public var sentAt: Int64
+        public var events: [Receipt]
+
+        public init(ack: Int, sentAt: Int64, events: [Receipt]) {
+            self.ack = ack
+            self.sentAt = sentAt
+            self.events = events
+        }
+    }
+
+    /// What the record holds, from one read of the file.
+    public struct Contents: Sendable {
+        public var receipts: [Receipt] = []
+        /// Noted by `recordWritten` with no receipt after: in flight when the record was last
+        /// written, so their next sending may repeat them.
+        public var inFlight = Set<String>()
+        /// Requests still waiting on the destination's confirmation, oldest first.
+        public var awaited: [Awaited] = []
+    }
+
     /// The events noted by `recordWritten` with no receipt: in flight when the record was
     /// last written, so their next sending may repeat them.
     public func inFlight() throws(StateError) -> Set<String> { try contents().inFlight }
 
-    /// Both readings of the record from one read of the file.
-    public func contents() throws(StateError) -> (receipts: [Receipt], inFlight: Set<String>) {
-        var receipts: [Receipt] = []
-        var written = Set<String>()
+    /// Every reading of the record from one read of the file.
+    public func contents() throws(StateError) -> Contents {
+        var contents = Contents()
+        var awaited: [Awaited] = []
         for line in try lines() {
             if let id = line.written {
-                written.insert(id)
+                contents.inFlight.insert(id)
+            } else if let ack = line.ackID, let sentAt = line.sentAt, let events = line.events {
+                awaited.append(Awaited(ack: ack, sentAt: sentAt, events: events.map(\.receipt)))
             } else if let id = line.id, let effectiveAt = line.effectiveAt {
-                receipts.append(Receipt(id: id, effectiveAt: effectiveAt))
-                written.remove(id)
+                contents.receipts.append(Receipt(id: id, effectiveAt: effectiveAt))
+                contents.inFlight.remove(id)
             }
         }
-        return (receipts, written)
+        let received = Set(contents.receipts.map(\.id))
+        contents.awaited = awaited.filter { !$0.events.allSatisfy { received.contains($0.id) } }
+        return contents
     }
 
     struct Line: Decodable {
+        struct Event: Decodable {
+            let id: String
+            let effectiveAt: Int64
+            enum CodingKeys: String, CodingKey {
+                case id
+                case effectiveAt = "effective_at"
+            }
+            var receipt: Receipt { Receipt(id: id, effectiveAt: effectiveAt) }
+        }
         let id: String?
         let effectiveAt: Int64?
         let written: String?
+        let ackID: Int?
+        let sentAt: Int64?
+        let events: [Event]?
         enum CodingKeys: String, CodingKey {
-            case id, written
+            case id, written, events
             case effectiveAt = "effective_at"
+            case ackID = "ack_id"
+            case sentAt = "sent_at"
         }
     }
 

@@ -130,6 +130,48 @@ import Testing
         #expect(third.transport == .udp(host: "siem.example.com", port: 514))
     }
 
+    @Test func everySplunkHECKeyIsRead() throws {
+        let config = try parse(
+            """
+            sinks:
+              - type: splunk_hec
+                url: https://splunk.example.com:8088/
+                token_file: /etc/openai-auditd/hec-token
+                index: openai
+                sourcetype: openai:audit:prod
+                source: auditd-1
+                host: web-1
+                acknowledgements: false
+                ack_timeout: 10m
+                timeout: 1m
+                gzip: false
+                max_request_bytes: 1MiB
+                proxy: http://proxy.example.com:3128
+                tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /c.key, server_name: splunk.internal}
+              - type: splunk_hec
+                url: http://127.0.0.1:8088
+            """)
+        guard case .splunkHEC(let first) = config.sinks[0].settings,
+            case .splunkHEC(let second) = config.sinks[1].settings
+        else { throw HarnessFailure("not two HEC sinks") }
+        #expect(first.http.url == "https://splunk.example.com:8088")
+        #expect(first.tokenFile == "/etc/openai-auditd/hec-token" && first.index == "openai")
+        #expect(first.sourcetype == "openai:audit:prod" && first.source == "auditd-1" && first.host == "web-1")
+        #expect(!first.acknowledgements && first.ackTimeout == .seconds(600))
+        #expect(first.http.timeout == .seconds(60) && !first.http.gzip && first.http.maxRequestBytes == 1 << 20)
+        #expect(first.http.proxy == "http://proxy.example.com:3128")
+        #expect(first.http.tls.caFile == "/ca.pem" && first.http.tls.certFile == "/c.pem")
+        #expect(first.http.tls.keyFile == "/c.key" && first.http.tls.serverName == "splunk.internal")
+        var defaults = Configuration.SplunkHECSettings(url: "http://127.0.0.1:8088")
+        #expect(second == defaults)
+        #expect(second.acknowledgements && second.ackTimeout == .seconds(300) && second.sourcetype == "openai:audit")
+        #expect(second.source == "openai-auditd" && second.http.gzip && second.http.maxRequestBytes == 5 << 20)
+        #expect(second.http.timeout == .seconds(30) && second.http.proxy == nil && second.index == nil)
+        #expect(config.sinks[0].name == "splunk_hec https://splunk.example.com:8088")
+        defaults.http.url = "https://elsewhere"
+        #expect(second != defaults)
+    }
+
     @Test func relpURLsAndTheirWindow() throws {
         let config = try parse(
             """
@@ -303,9 +345,38 @@ import Testing
         ("sinks:\n  - format: json", "sinks[0]: each sink is a mapping with a 'type'"),
         (
             "sinks:\n  - type: stdut",
-            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog, file (did you mean 'stdout'?)"
+            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog, file, splunk_hec (did you mean 'stdout'?)"
         ),
         ("sinks:\n  - type: stdout\n    colour: red", "sinks[0].colour: unknown key"),
+        ("sinks:\n  - type: splunk_hec", "sinks[0].url: is required (e.g. https://splunk.example.com:8088)"),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: http://splunk.example.com:8088",
+            "sinks[0].url: 'http://splunk.example.com:8088' would send the HEC token in clear text"
+        ),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: splunk.example.com:8088",
+            "sinks[0].url: 'splunk.example.com:8088' is not an http(s) URL"
+        ),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: https://x\n    ack_timeout: 0s",
+            "sinks[0].ack_timeout: '0s' is out of range"
+        ),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: https://x\n    max_request_bytes: 1KiB",
+            "sinks[0].max_request_bytes: '1KiB' is out of range"
+        ),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: https://x\n    proxy: socks5://p:1080",
+            "sinks[0].proxy: uses socks5://, which is not supported"
+        ),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: https://x\n    tls: {cert_file: /c.pem}",
+            "sinks[0].tls: cert_file and key_file go together"
+        ),
+        (
+            "sinks:\n  - type: splunk_hec\n    url: https://x\n    tokenfile: /t",
+            "sinks[0].tokenfile: unknown key (did you mean 'token_file'?)"
+        ),
         ("sinks:\n  - type: stdout\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
         (
             "sinks:\n  - type: journald\n    identifer: x",
@@ -532,6 +603,29 @@ import Testing
             } throws: { error in
                 "\(error)".contains(reason) && "\(error)".contains(file) && !"\(error)".contains("sk-admin")
             }
+        }
+    }
+
+    /// A sink's token comes the way the admin key does: its file, the credential, the variable.
+    @Test func aSinkSecretComesFromItsFileThenTheCredentialThenTheEnvironment() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try "from-file\n".write(toFile: directory.path + "/token", atomically: true, encoding: .utf8)
+        try "from-credential".write(toFile: directory.path + "/splunk-hec-token", atomically: true, encoding: .utf8)
+        let loader = SecretLoader(
+            fileKey: "sinks[0].token_file", credential: "splunk-hec-token", variable: "SPLUNK_HEC_TOKEN",
+            what: "HEC token")
+        let environment = ["CREDENTIALS_DIRECTORY": directory.path, "SPLUNK_HEC_TOKEN": "from-env"]
+        #expect(try loader.load(file: directory.path + "/token", environment: environment)?.value == "from-file")
+        #expect(try loader.load(file: nil, environment: environment)?.value == "from-credential")
+        #expect(try loader.load(file: nil, environment: ["SPLUNK_HEC_TOKEN": "from-env"])?.value == "from-env")
+        #expect(try loader.load(file: nil, environment: [:]) == nil)
+        #expect(loader.missing.contains("no HEC token: set sinks[0].token_file, or provide the systemd credential"))
+        #expect {
+            try loader.load(file: directory.path + "/none", environment: [:])
+        } throws: { error in
+            "\(error)"
+                == "HEC token from sinks[0].token_file (\(directory.path)/none): cannot read \(directory.path)/none: no such file"
         }
     }
 

@@ -304,6 +304,35 @@ import Testing
         #expect(try log.inFlight().isEmpty)
     }
 
+    /// A request awaiting its acknowledgement stays awaited until each of its events has a
+    /// receipt; a torn note of one counts for nothing.
+    @Test func requestsAwaitedUntilTheirEventsHaveReceipts() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/state.json.receipts.hec"
+        let events = (1...5).map { AuditEvent.make(id: "audit_log-\($0)", type: "t", effectiveAt: Int64($0), json: []) }
+        do {
+            let log = ReceiptLog(path: path)
+            try log.recordWritten(events[0..<5])
+            try log.recordAwaited(ack: 0, sentAt: 100, events: events[0..<2])
+            try log.recordAwaited(ack: 1, sentAt: 101, events: events[2..<4])
+            try log.record([Receipt(id: "audit_log-1", effectiveAt: 1), Receipt(id: "audit_log-2", effectiveAt: 2)])
+        }
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"ack_id":2,"sent_at":102,"events":[{"id":"audit_lo"#.utf8))
+        try handle.close()
+        let contents = try ReceiptLog(path: path).contents()
+        #expect(contents.receipts.map(\.id) == ["audit_log-1", "audit_log-2"])
+        #expect(
+            contents.awaited == [
+                ReceiptLog.Awaited(
+                    ack: 1, sentAt: 101,
+                    events: [Receipt(id: "audit_log-3", effectiveAt: 3), Receipt(id: "audit_log-4", effectiveAt: 4)])
+            ])
+        #expect(contents.inFlight == ["audit_log-3", "audit_log-4", "audit_log-5"])
+    }
+
     /// `state reset` run by root on a service's DynamicUser state directory: what root
     /// writes there must stay the service's, or the next start cannot read its own state.
     @Test(.needsRoot("to change file owners")) func rootWritingAnotherUsersStateLeavesItToThatUser() throws {

@@ -82,10 +82,10 @@ public final class SyslogSink: Sink {
     public func receipts() async throws -> [Receipt] {
         guard let receiptLog else { return [] }
         guard case .relp = transport, !recovered.withLock({ $0 }) else { return try receiptLog.read() }
-        let (receipts, inFlight) = try receiptLog.contents()
-        unanswered.withLock { $0.formUnion(inFlight.map(HashedID.init)) }
+        let contents = try receiptLog.contents()
+        unanswered.withLock { $0.formUnion(contents.inFlight.map(HashedID.init)) }
         recovered.withLock { $0 = true }
-        return receipts
+        return contents.receipts
     }
 
     public func positionRecorded() async throws { try receiptLog?.clear() }
