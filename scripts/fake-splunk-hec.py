@@ -28,22 +28,15 @@ without acknowledgement are code 14; a wrong token is 403 code 4, none is 401 co
 disabled one 403 code 1; an empty body is 400 code 5; a body that is not a sequence of
 JSON objects is 400 code 6; an object without "event" is 400 code 12.
 """
-import gzip
 import json
 import re
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-
-def option(name, default=None, kind=str):
-    if name in sys.argv:
-        return kind(sys.argv[sys.argv.index(name) + 1])
-    return default
-
+from fake_http import JSONHandler, option, say, serve
 
 INDEX = sys.argv[1]
 TOKEN = option("--token", "test-hec-token")
@@ -62,30 +55,8 @@ next_ack = {}
 counters = {"busy": 0, "lost": 0, "events": 0}
 
 
-def say(line):
-    print(line, flush=True)
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else b""
-        if self.headers.get("Content-Encoding", "").lower() == "gzip" and data:
-            data = gzip.decompress(data)
-        return data
+class Handler(JSONHandler):
+    content_type = "application/json; charset=UTF-8"
 
     def authorized(self):
         header = self.headers.get("Authorization")
@@ -230,7 +201,4 @@ class Handler(BaseHTTPRequestHandler):
         say("ack 200 %s" % ",".join("%s=%s" % (k, "t" if v else "f") for k, v in sorted(answer.items())))
 
 
-server = ThreadingHTTPServer(("127.0.0.1", option("--port", 0, int)), Handler)
-server.daemon_threads = True
-say(str(server.server_address[1]))
-server.serve_forever()
+serve(Handler)

@@ -26,6 +26,7 @@ declare -A sources=(
   [formats]="$reader $formats Fuzz/FormatsFuzz.swift"
   [configuration]="$reader $formats $s/Config/ConfigNode.swift $s/Config/ConfigurationLoader.swift
     $s/Config/ConfigurationReader.swift $s/Config/Configuration.swift $s/Config/Configuration+Reload.swift
+    $s/Config/Configuration+HTTPSinks.swift
     $s/Config/ConfigurationError.swift $s/Config/ConfigurationKey.swift $s/Network/ProxySettings.swift $s/Network/ProxyError.swift
     $s/Source/AuditLogQuery.swift $s/Source/AuditLogFilters.swift
     $s/Cycle/CycleSettings.swift $s/Cycle/TenantEvents.swift $s/Cycle/CycleReport.swift

@@ -103,14 +103,15 @@ extension JournaldSinkTests {
         }
     }
 
-    /// Splunk's HEC down at start: the journal is not held back, and once HEC is there the
-    /// sink catches up with every event once.
-    @Test func splunkDownAtStartDoesNotHoldTheJournalBackAndCatchesUpOnce() async throws {
+    /// Splunk's HEC or Elasticsearch down at start: the journal is not held back, and once the
+    /// server is there the sink catches up with every event once.
+    @Test(arguments: ["splunk_hec", "elasticsearch"])
+    func anHTTPSinkDownAtStartDoesNotHoldTheJournalBackAndCatchesUpOnce(type: String) async throws {
         try await JournaldHarness.shared.start()
         try await DaemonHarness.with { harness async throws in
             let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
             let port = try RsyslogHarness.freePort()
-            let index = harness.directory + "/hec-index.jsonl"
+            let index = harness.directory + "/index.jsonl"
             let ids = harness.simulator.addEvents(count: 40, from: Self.now - 600, to: Self.now - 300)
             try harness.writeConfig(
                 poll: "  interval: 1s\n  start_at: -1h",
@@ -118,8 +119,8 @@ extension JournaldSinkTests {
                     sinks:
                       - type: journald
                         identifier: \(identifier)
-                      - type: splunk_hec
-                        name: splunk
+                      - type: \(type)
+                        name: http-sink
                         url: http://127.0.0.1:\(port)
                         timeout: 2s
                     """)
@@ -127,17 +128,20 @@ extension JournaldSinkTests {
             let daemon = try harness.launch(
                 ["run", "--config", harness.configPath], environment: ["SPLUNK_HEC_TOKEN": token])
             try await harness.waitFor("the journal to get all 40") { try journalIDs(identifier).count >= 40 }
-            #expect(daemon.isRunning, "a HEC that is down is a warning, not an exit")
-            #expect(harness.delivered(sink: "splunk") == 0)
-            let hec = try ToolProcess("fake-splunk-hec.py", [index, "--token", token, "--port", "\(port)"])
-            defer { hec.stop() }
-            try await harness.waitFor("Splunk to catch up", timeout: .seconds(90)) {
-                harness.delivered(sink: "splunk") == 40
+            #expect(daemon.isRunning, "a server that is down is a warning, not an exit")
+            #expect(harness.delivered(sink: "http-sink") == 0)
+            let server =
+                type == "splunk_hec"
+                ? try ToolProcess("fake-splunk-hec.py", [index, "--token", token, "--port", "\(port)"])
+                : try ToolProcess("fake-elasticsearch.py", [index, "--port", "\(port)"])
+            defer { server.stop() }
+            try await harness.waitFor("the HTTP sink to catch up", timeout: .seconds(90)) {
+                harness.delivered(sink: "http-sink") == 40
             }
             kill(daemon.processIdentifier, SIGTERM)
             #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0)
-            let indexed = SplunkHECSinkTests.ids(index)
-            #expect(indexed.count == 40 && Set(indexed) == Set(ids), "Splunk: each event once")
+            let indexed = type == "splunk_hec" ? SplunkHECSinkTests.ids(index) : ElasticsearchSinkTests.ids(index)
+            #expect(indexed.count == 40 && Set(indexed) == Set(ids), "the index: each event once")
             #expect(try journalIDs(identifier).count == 40, "the journal: each event once")
         }
     }

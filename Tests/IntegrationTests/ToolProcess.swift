@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// One of the test tools in `scripts/` (`reset-relay.py`, `fake-relp.py`) as a process: it
+/// One of the test tools in `scripts/` (`reset-relay.py`, `fake-relp.py`, `fake-splunk-hec.py`,
+/// `fake-elasticsearch.py`) as a process: it
 /// prints the port it listens on first, then lines the test may read.
 final class ToolProcess: @unchecked Sendable {
     let process = Process()

@@ -46,4 +46,34 @@ extension Configuration {
 
         public init(url: String = "") { http.url = url }
     }
+
+    /// A `type: elasticsearch` sink (Elasticsearch 7 and 8, OpenSearch).
+    public struct ElasticsearchSettings: Sendable, Equatable {
+        /// `http.url` is the first of `urls`.
+        public var http = HTTPSinkSettings()
+        /// `url`, or each of `urls`, tried in turn.
+        public var urls: [String] = []
+        /// An index, an alias or a data stream (`logs-openai.audit-default`).
+        public var index = "openai-audit"
+        /// An ingest pipeline every document goes through.
+        public var pipeline: String?
+        /// `Authorization: ApiKey`, the encoded key; nil: the credential, the variable, or none.
+        public var apiKeyFile: String?
+        /// Basic authentication with the password from `passwordFile` (or its credential).
+        public var username: String?
+        public var passwordFile: String?
+        public var onRejected = OnRejected.hold
+
+        public enum OnRejected: String, Sendable, CaseIterable {
+            /// The sink fails naming the event, and its position holds until it is fixed.
+            case hold
+            /// The event goes to the dead-letter file beside the state; the sink goes on.
+            case deadLetter = "dead_letter"
+        }
+
+        public init(urls: [String] = []) {
+            self.urls = urls
+            http.url = urls.first ?? ""
+        }
+    }
 }

@@ -54,6 +54,7 @@ public struct Configuration: Sendable, Equatable {
         case syslog(SyslogSettings)
         case file(FileSettings)
         case splunkHEC(SplunkHECSettings)
+        case elasticsearch(ElasticsearchSettings)
 
         /// The name a sink has without `name:`: its type, and for syslog and HTTP sinks the URL
         /// (file: the path) too.
@@ -64,6 +65,7 @@ public struct Configuration: Sendable, Equatable {
             case .syslog(let settings): "syslog \(settings.url)"
             case .file(let settings): "file \(settings.path)"
             case .splunkHEC(let settings): "splunk_hec \(settings.http.url)"
+            case .elasticsearch(let settings): "elasticsearch \(settings.http.url)"
             }
         }
     }

@@ -177,6 +177,10 @@ struct ConfigurationReader {
                 [
                     "url", "token_file", "index", "sourcetype", "source", "host", "acknowledgements", "ack_timeout",
                 ] + httpSinkKeys
+            case .elasticsearch:
+                [
+                    "url", "urls", "index", "pipeline", "api_key_file", "username", "password_file", "on_rejected",
+                ] + httpSinkKeys
             }
         return ["type", "name", "start_at"] + own
     }
@@ -189,9 +193,11 @@ struct ConfigurationReader {
         guard case .map(let pairs) = item.value, let typeNode = pairs.first(where: { $0.key == "type" })?.value
         else {
             throw invalid(
-                item, path, "each sink is a mapping with a 'type' (stdout, journald, syslog, file or splunk_hec)")
+                item, path,
+                "each sink is a mapping with a 'type' (stdout, journald, syslog, file, splunk_hec or elasticsearch)")
         }
-        switch try choice(typeNode, "\(path).type", ["stdout", "journald", "syslog", "file", "splunk_hec"]) {
+        let types = ["stdout", "journald", "syslog", "file", "splunk_hec", "elasticsearch"]
+        switch try choice(typeNode, "\(path).type", types) {
         case "stdout":
             let f = try fields(item, path, allowed: Self.sinkKeys(.stdout(format: .json)))
             return .stdout(format: try f["format"].map { n throws(ConfigurationError) in try format(n, path) } ?? .json)
@@ -199,6 +205,8 @@ struct ConfigurationReader {
             return .file(try file(item, path))
         case "splunk_hec":
             return .splunkHEC(try splunkHEC(item, path))
+        case "elasticsearch":
+            return .elasticsearch(try elasticsearch(item, path))
         case "journald":
             let f = try fields(item, path, allowed: Self.sinkKeys(.journald(identifier: "")))
             var identifier = Configuration.journaldIdentifier
@@ -360,6 +368,63 @@ struct ConfigurationReader {
         if let n = f["acknowledgements"] { settings.acknowledgements = try bool(n, "\(path).acknowledgements") }
         if let n = f["ack_timeout"] {
             settings.ackTimeout = try duration(n, "\(path).ack_timeout", .seconds(1)...(.seconds(86_400)))
+        }
+        return settings
+    }
+
+    /// A `type: elasticsearch` sink.
+    func elasticsearch(
+        _ node: ConfigNode, _ path: String
+    ) throws(ConfigurationError) -> Configuration.ElasticsearchSettings {
+        var f = try fields(node, path, allowed: Self.sinkKeys(.elasticsearch(Configuration.ElasticsearchSettings())))
+        let example = "https://elasticsearch.example.com:9200"
+        let secret = "the Elasticsearch credentials"
+        var settings = Configuration.ElasticsearchSettings()
+        switch (f["url"], f["urls"]) {
+        case (.some, .some(let n)): throw invalid(n, "\(path).urls", "give url or urls, not both")
+        case (nil, .some(let n)):
+            guard case .list(let items) = n.value, !items.isEmpty else {
+                throw invalid(n, "\(path).urls", "expected a list of one or more URLs, e.g. [\(example)]")
+            }
+            for (index, item) in items.enumerated() {
+                settings.urls.append(
+                    try httpURL(item, "\(path).urls[\(index)]", example: example, carrying: secret))
+            }
+            f["url"] = items[0]
+        default: break
+        }
+        f["urls"] = nil
+        settings.http = try httpSink(f, node, path, example: example, what: secret)
+        if settings.urls.isEmpty { settings.urls = [settings.http.url] }
+        settings.http.url = settings.urls[0]
+        if let n = f["index"] {
+            guard let text = try string(n, "\(path).index") else {
+                throw invalid(n, "\(path).index", "must not be null")
+            }
+            // Elasticsearch's rules for index and data stream names.
+            let forbidden = Set(#"\/*?"<>| ,#:"#)
+            guard text == text.lowercased(), !text.contains(where: forbidden.contains),
+                !["-", "_", "+"].contains(text.first!), text != ".", text != "..", text.utf8.count <= 255
+            else {
+                throw invalid(
+                    n, "\(path).index",
+                    "'\(text)' is not an index name Elasticsearch takes (lowercase; none of \\ / * ? \" < > | , # : or spaces; not starting with - _ +)"
+                )
+            }
+            settings.index = text
+        }
+        if let n = f["pipeline"] { settings.pipeline = try string(n, "\(path).pipeline") }
+        if let n = f["api_key_file"] { settings.apiKeyFile = try string(n, "\(path).api_key_file") }
+        if let n = f["username"] { settings.username = try string(n, "\(path).username") }
+        if let n = f["password_file"] { settings.passwordFile = try string(n, "\(path).password_file") }
+        if settings.username != nil, let n = f["api_key_file"] {
+            throw invalid(n, "\(path).api_key_file", "give api_key_file or username with password_file, not both")
+        }
+        if settings.username == nil, let n = f["password_file"] {
+            throw invalid(n, "\(path).password_file", "goes with username")
+        }
+        if let n = f["on_rejected"] {
+            settings.onRejected = .init(rawValue: try choice(n, "\(path).on_rejected", ["hold", "dead_letter"]))!
         }
         return settings
     }

@@ -45,7 +45,8 @@ public struct Daemon: Sendable {
         self.metrics = metrics
         metrics.register(sinks: configuration.sinks.map(\.name))
         sinkStarts = configuration.sinkStarts(now: Daemon.now())
-        deadLetters = DeadLetterFile(path: statePath.map(DeadLetterFile.path(statePath:)))
+        let deadLetters = DeadLetterFile(path: statePath.map(DeadLetterFile.path(statePath:)))
+        self.deadLetters = deadLetters
         switch ProxySettings.resolve(
             baseURL: configuration.api.baseURL, configured: configuration.api.proxy, environment: environment)
         {
@@ -109,6 +110,31 @@ public struct Daemon: Sendable {
                         receiptLog: log, logger: logger, metrics: metrics, heartbeat: heartbeat)
                 } catch let error as StateError {
                     throw error
+                } catch {
+                    throw ConfigurationError.invalid(
+                        origin: "configuration", path: "sinks[\(index)].tls",
+                        message: "cannot set up TLS: \(error) (check ca_file, cert_file and key_file)")
+                }
+            case .elasticsearch(let elastic):
+                let credential: ElasticsearchSink.Credential?
+                if let username = elastic.username {
+                    let loader = SecretLoader(
+                        fileKey: "sinks[\(index)].password_file", credential: "elasticsearch-password",
+                        variable: "ELASTICSEARCH_PASSWORD", what: "Elasticsearch password")
+                    guard let password = try loader.load(file: elastic.passwordFile, environment: environment) else {
+                        throw ConfigurationError.noSecret(path: "sinks[\(index)]", message: loader.missing)
+                    }
+                    credential = .basic(username: username, password: password)
+                } else {
+                    let loader = SecretLoader(
+                        fileKey: "sinks[\(index)].api_key_file", credential: "elasticsearch-api-key",
+                        variable: "ELASTICSEARCH_API_KEY", what: "Elasticsearch API key")
+                    credential = try loader.load(file: elastic.apiKeyFile, environment: environment).map { .apiKey($0) }
+                }
+                do {
+                    return try ElasticsearchSink(
+                        settings: elastic, name: entry.name, credential: credential, deadLetters: deadLetters,
+                        logger: logger, metrics: metrics, heartbeat: heartbeat)
                 } catch {
                     throw ConfigurationError.invalid(
                         origin: "configuration", path: "sinks[\(index)].tls",

@@ -172,6 +172,36 @@ import Testing
         #expect(second != defaults)
     }
 
+    @Test func everyElasticsearchKeyIsRead() throws {
+        let config = try parse(
+            """
+            sinks:
+              - type: elasticsearch
+                urls: [https://es-1.example.com:9200/, https://es-2.example.com:9200]
+                index: logs-openai.audit-default
+                pipeline: openai-ecs
+                username: auditd
+                password_file: /etc/openai-auditd/es-password
+                on_rejected: dead_letter
+                max_request_bytes: 2MiB
+              - type: elasticsearch
+                url: http://localhost:9200
+                api_key_file: /etc/openai-auditd/es-key
+            """)
+        guard case .elasticsearch(let first) = config.sinks[0].settings,
+            case .elasticsearch(let second) = config.sinks[1].settings
+        else { throw HarnessFailure("not two Elasticsearch sinks") }
+        #expect(first.urls == ["https://es-1.example.com:9200", "https://es-2.example.com:9200"])
+        #expect(first.http.url == "https://es-1.example.com:9200" && first.http.maxRequestBytes == 2 << 20)
+        #expect(first.index == "logs-openai.audit-default" && first.pipeline == "openai-ecs")
+        #expect(first.username == "auditd" && first.passwordFile == "/etc/openai-auditd/es-password")
+        #expect(first.onRejected == .deadLetter && first.apiKeyFile == nil)
+        #expect(
+            second.urls == ["http://localhost:9200"] && second.index == "openai-audit" && second.onRejected == .hold)
+        #expect(second.apiKeyFile == "/etc/openai-auditd/es-key" && second.http.gzip)
+        #expect(config.sinks[0].name == "elasticsearch https://es-1.example.com:9200")
+    }
+
     @Test func relpURLsAndTheirWindow() throws {
         let config = try parse(
             """
@@ -345,7 +375,7 @@ import Testing
         ("sinks:\n  - format: json", "sinks[0]: each sink is a mapping with a 'type'"),
         (
             "sinks:\n  - type: stdut",
-            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog, file, splunk_hec (did you mean 'stdout'?)"
+            "sinks[0].type: 'stdut' is not one of stdout, journald, syslog, file, splunk_hec, elasticsearch (did you mean 'stdout'?)"
         ),
         ("sinks:\n  - type: stdout\n    colour: red", "sinks[0].colour: unknown key"),
         ("sinks:\n  - type: splunk_hec", "sinks[0].url: is required (e.g. https://splunk.example.com:8088)"),
@@ -372,6 +402,35 @@ import Testing
         (
             "sinks:\n  - type: splunk_hec\n    url: https://x\n    tls: {cert_file: /c.pem}",
             "sinks[0].tls: cert_file and key_file go together"
+        ),
+        (
+            "sinks:\n  - type: elasticsearch\n    url: https://x\n    urls: [https://y]",
+            "sinks[0].urls: give url or urls, not both"
+        ),
+        ("sinks:\n  - type: elasticsearch\n    urls: []", "sinks[0].urls: expected a list of one or more URLs"),
+        (
+            "sinks:\n  - type: elasticsearch\n    urls: [https://x, http://es.example.com]",
+            "sinks[0].urls[1]: 'http://es.example.com' would send the Elasticsearch credentials in clear text"
+        ),
+        (
+            "sinks:\n  - type: elasticsearch\n    url: https://x\n    index: OpenAI",
+            "sinks[0].index: 'OpenAI' is not an index name Elasticsearch takes"
+        ),
+        (
+            "sinks:\n  - type: elasticsearch\n    url: https://x\n    index: _audit",
+            "sinks[0].index: '_audit' is not an index name Elasticsearch takes"
+        ),
+        (
+            "sinks:\n  - type: elasticsearch\n    url: https://x\n    password_file: /p",
+            "sinks[0].password_file: goes with username"
+        ),
+        (
+            "sinks:\n  - type: elasticsearch\n    url: https://x\n    username: u\n    api_key_file: /k",
+            "sinks[0].api_key_file: give api_key_file or username with password_file, not both"
+        ),
+        (
+            "sinks:\n  - type: elasticsearch\n    url: https://x\n    on_rejected: drop",
+            "sinks[0].on_rejected: 'drop' is not one of hold, dead_letter"
         ),
         (
             "sinks:\n  - type: splunk_hec\n    url: https://x\n    tokenfile: /t",

@@ -90,7 +90,7 @@ final class HTTPSinkClient: Sendable {
         headers.add(name: "User-Agent", value: "openai-auditd/\(AuditShipperVersion.current)")
         var payload = body
         if let body {
-            headers.add(name: "Content-Type", value: "application/json")
+            if !headers.contains(name: "Content-Type") { headers.add(name: "Content-Type", value: "application/json") }
             if settings.gzip {
                 payload = Gzip.compress(body)
                 headers.add(name: "Content-Encoding", value: "gzip")

@@ -29,7 +29,7 @@ public final class SplunkHECSink: Sink {
     let metrics: DaemonMetrics?
     /// Beaten while acknowledgements are waited for, which can take minutes.
     let heartbeat: Heartbeat?
-    let retry: RetryPolicy
+    let retrying: HTTPSinkRetry
     /// Requests sent and not yet confirmed: what a crashed process left (read at the first
     /// cycle) and what a failed batch left, asked about before anything new is sent.
     let awaited = Mutex<[ReceiptLog.Awaited]>([])
@@ -38,8 +38,6 @@ public final class SplunkHECSink: Sink {
     let recovered = Mutex(false)
     /// Times a batch's unconfirmed requests are sent again before the batch fails.
     static let rounds = 3
-    /// Attempts at one request that got no answer or a busy one.
-    static let attempts = 5
 
     public init(
         settings: Configuration.SplunkHECSettings, name: String? = nil, token: AdminKey, channelPath: String?,
@@ -53,7 +51,9 @@ public final class SplunkHECSink: Sink {
         self.logger = logger
         self.metrics = metrics
         self.heartbeat = heartbeat
-        self.retry = retry
+        retrying = HTTPSinkRetry(
+            sink: name ?? Configuration.SinkSettings.splunkHEC(settings).defaultName, policy: retry,
+            heartbeat: heartbeat, logger: logger)
         envelope = HECEnvelope(settings: settings, host: settings.host ?? SyslogOrigin.localHostname())
         channel = try HECChannel.load(path: channelPath)
         client = try HTTPSinkClient(settings: settings.http, secret: token)
@@ -120,6 +120,14 @@ public final class SplunkHECSink: Sink {
             unanswered.withLock { $0.formUnion(contents.inFlight.map(HashedID.init)) }
             recovered.withLock { $0 = true }
         }
+        // Acknowledgements turned off since: nothing can be asked, so what was awaited is sent again.
+        if !settings.acknowledgements {
+            let dropped = awaited.withLock { list in
+                defer { list.removeAll() }
+                return list
+            }
+            unanswered.withLock { $0.formUnion(dropped.flatMap { $0.events.map { HashedID($0.id) } }) }
+        }
         let waiting = awaited.withLock { $0.map(\.ack) }
         if !waiting.isEmpty {
             let lost = try await confirm(Set(waiting))
@@ -140,7 +148,9 @@ public final class SplunkHECSink: Sink {
         var pending = batch[...]
         for round in 1...Self.rounds {
             var acks: Set<Int> = []
-            for request in requests(pending) {
+            let requests = HTTPSinkRetry.requests(
+                pending, maxBytes: settings.http.maxRequestBytes, size: envelope.size(of:))
+            for request in requests {
                 acks.formUnion(try await post(request))
             }
             guard settings.acknowledgements, !acks.isEmpty else { return }
@@ -156,24 +166,6 @@ public final class SplunkHECSink: Sink {
         throw failure(
             "Splunk did not acknowledge \(pending.count) events within ack_timeout in \(Self.rounds) tries; "
                 + "is an indexer down? (they are sent again at the next poll)")
-    }
-
-    /// The batch cut into requests of at most `max_request_bytes` (one event at least).
-    func requests(_ events: ArraySlice<AuditEvent>) -> [ArraySlice<AuditEvent>] {
-        var requests: [ArraySlice<AuditEvent>] = []
-        var start = events.startIndex
-        var bytes = 0
-        for index in events.indices {
-            let size = envelope.size(of: events[index])
-            if index > start, bytes + size > settings.http.maxRequestBytes {
-                requests.append(events[start..<index])
-                start = index
-                bytes = 0
-            }
-            bytes += size
-        }
-        if start < events.endIndex { requests.append(events[start...]) }
-        return requests
     }
 
     /// Posts `events` as one request (in halves when Splunk finds it too large), retrying
@@ -192,10 +184,10 @@ public final class SplunkHECSink: Sink {
             do {
                 response = try await client.send(.POST, "/services/collector/event", headers: headers, body: body)
             } catch {
-                guard !error.untrusted, attempt < Self.attempts else { throw failure(error.reason) }
+                guard !error.untrusted, attempt < HTTPSinkRetry.attempts else { throw failure(error.reason) }
                 // Whether Splunk took it is unknown: this sending may repeat it.
                 metrics?.eventsResent(sink: name).increment(by: Int64(events.count))
-                try await pause(attempt, retryAfter: nil, "no answer from Splunk", error.reason)
+                try await retrying.pause(attempt, "no answer from Splunk", error.reason)
                 continue
             }
             let reply = HECReply(response.body)
@@ -225,48 +217,35 @@ public final class SplunkHECSink: Sink {
                 throw failure(
                     "event \(events.first!.id) (\(body.count) bytes as a HEC object) is larger than Splunk accepts (max_content_length)"
                 )
-            case let status where (status == 429 || status >= 500) && attempt < Self.attempts:
+            case let status where (status == 429 || status >= 500) && attempt < HTTPSinkRetry.attempts:
                 // Busy (503, code 9) took nothing; any other 5xx may have taken it.
                 if response.status != 503 {
                     metrics?.eventsResent(sink: name).increment(by: Int64(events.count))
                 }
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap {
-                    RetryPolicy.parseRetryAfter($0, now: Daemon.now())
-                }
-                try await pause(attempt, retryAfter: retryAfter, "Splunk refused the request for now", reason(response))
+                try await retrying.pause(
+                    attempt, after: response, "Splunk refused the request for now", reason(response))
             default:
                 throw failure(reason(response))
             }
         }
     }
 
-    func pause(_ attempt: Int, retryAfter: Duration?, _ message: String, _ reason: String) async throws {
-        let wait = min(retry.delay(afterAttempt: attempt, retryAfter: retryAfter), .seconds(60))
-        logger.warning(
-            "\(message), retrying",
-            metadata: [
-                "sink": "\(name)", "error": "\(reason)", "sink.attempt": "\(attempt)", "sink.retry_in": "\(wait)",
-            ])
-        try await retry.sleep(wait, beating: heartbeat)
-    }
-
     // MARK: acknowledgements
 
     /// Asks about `acks` (all in `awaited`) until each is indexed, or `ack_timeout` has
     /// passed since it was sent; receipts are written as soon as Splunk says so. Returns the
-    /// ones not confirmed in time (no longer awaited). Throws, leaving what is unanswered
-    /// awaited, when Splunk cannot be asked until every deadline has passed.
+    /// ones not confirmed in time (no longer awaited). Throws at once, leaving what is
+    /// unanswered awaited for the next cycle, when Splunk cannot be asked: waiting on it here
+    /// would hold back every other sink, and only Splunk's own answer can say "not indexed".
     func confirm(_ acks: Set<Int>) async throws -> [ReceiptLog.Awaited] {
         var left = acks
         var lost: [ReceiptLog.Awaited] = []
         var interval = Duration.milliseconds(100)
-        var unreachable: String?
         let timeout = settings.ackTimeout.components.seconds
         while !left.isEmpty {
             let ids = Array(left).sorted()
             do {
                 let states = try await query(ids)
-                unreachable = nil
                 let confirmed = Set(ids.filter { states[String($0)] == true })
                 if !confirmed.isEmpty {
                     let done = awaited.withLock { list in
@@ -282,24 +261,22 @@ public final class SplunkHECSink: Sink {
                     left.subtract(confirmed)
                 }
             } catch SinkError.closed(_, let reason) {
-                unreachable = reason
+                metrics?.acksPending(sink: name).set(Double(awaited.withLock { $0.count }))
+                throw failure(
+                    "cannot ask Splunk whether it indexed \(left.count) requests: \(reason) (asked again at the next poll)"
+                )
             }
             let now = Daemon.now()
             let expired = awaited.withLock { list in
                 let expired = list.filter { left.contains($0.ack) && now >= $0.sentAt + timeout }
-                if unreachable == nil { list.removeAll { entry in expired.contains { $0.ack == entry.ack } } }
+                list.removeAll { entry in expired.contains { $0.ack == entry.ack } }
                 return expired
             }
             metrics?.acksPending(sink: name).set(Double(awaited.withLock { $0.count }))
-            if let unreachable, expired.count == left.count {
-                throw failure("cannot ask Splunk whether it indexed \(left.count) requests: \(unreachable)")
-            }
-            if unreachable == nil {
-                lost += expired
-                left.subtract(expired.map(\.ack))
-            }
+            lost += expired
+            left.subtract(expired.map(\.ack))
             guard !left.isEmpty else { break }
-            try await retry.sleep(interval, beating: heartbeat)
+            try await retrying.policy.sleep(interval, beating: heartbeat)
             interval = min(interval * 2, .seconds(2))
         }
         return lost
