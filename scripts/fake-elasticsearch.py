@@ -10,18 +10,20 @@ Documents it holds are appended to INDEX, one JSON line each: {"_index", "_id", 
 
 Usage: fake-elasticsearch.py INDEX [--api-key K] [--user NAME:PASSWORD] [--reject-id ID]...
          [--item-429 N] [--item-503 N] [--busy N] [--max-content-length BYTES]
-         [--port P] [--distribution opensearch]
+         [--port P] [--distribution opensearch] [--slow MS]
 
 --reject-id ID      the document with this _id is refused 400 mapper_parsing_exception
 --item-429 N        the first N create items are refused 429 es_rejected_execution_exception
 --item-503 N        the first N create items are refused 503 unavailable_shards_exception
 --busy N            the first N bulk requests are refused whole, 429
 --max-content-length B   bodies over B bytes (after decompression) are answered 413
+--slow MS           each bulk request is answered MS milliseconds after it came (a loaded cluster)
 """
 import base64
 import json
 import sys
 import threading
+import time
 from urllib.parse import parse_qs, urlparse
 
 from fake_http import JSONHandler, option, say, serve
@@ -35,6 +37,7 @@ ITEM_503 = option("--item-503", 0, int)
 BUSY = option("--busy", 0, int)
 MAX_CONTENT = option("--max-content-length", 100 << 20, int)
 DISTRIBUTION = option("--distribution")
+SLOW = option("--slow", 0, int)
 
 lock = threading.Lock()
 held = {}  # (index, id) -> source
@@ -102,6 +105,7 @@ class Handler(JSONHandler):
         url = urlparse(self.path)
         query = parse_qs(url.query)
         data = self.body()
+        time.sleep(SLOW / 1000)
         if not self.authorized():
             return say("bulk 401")
         parts = [p for p in url.path.split("/") if p]

@@ -1,8 +1,11 @@
 """What the tests' fake HTTP servers share (fake-splunk-hec.py, fake-elasticsearch.py):
 their options, their one-line reports on stdout, a JSON-answering keep-alive handler that
-reads a request body (gzip or not), and serving on loopback with the port printed first."""
+reads a request body (gzip or not), and serving on loopback with the port printed first,
+over TLS with `--tls CERT KEY` (and client certificates required, from the CA
+`--client-ca CA`)."""
 import gzip
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,5 +52,16 @@ def serve(handler):
     """Serves on 127.0.0.1 (`--port`, else a free port), printing the port first."""
     server = ThreadingHTTPServer(("127.0.0.1", option("--port", 0, int)), handler)
     server.daemon_threads = True
+    if "--tls" in sys.argv:
+        at = sys.argv.index("--tls")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[at + 1], sys.argv[at + 2])
+        client_ca = option("--client-ca")
+        if client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(client_ca)
+        # A handshake that fails (a client that does not trust us, or has no certificate)
+        # ends that connection only: accept() raises an OSError, which the server skips.
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     say(str(server.server_address[1]))
     server.serve_forever()

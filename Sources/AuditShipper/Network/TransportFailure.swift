@@ -13,14 +13,17 @@ import NIOSSL
 /// Never a library's type name, nor the build path BoringSSL puts in its error text.
 enum TransportFailure {
     /// Why the peer is not to be trusted, when that is the failure: its certificate does not
-    /// verify against the trust roots, or does not name the host. No retry changes that.
-    static func untrusted(_ error: any Error) -> String? {
+    /// verify against the trust roots, or does not name the host (`host`, when NIOSSL does not
+    /// say it: it names an IP address, which gets no SNI, `<none>`). No retry changes that.
+    static func untrusted(_ error: any Error, host: String? = nil) -> String? {
         switch error {
         case let extra as NIOSSLExtraError where extra == .failedToValidateHostname:
             // NIOSSL's own text is "…: Couldn't find NAME in certificate from peer".
             let text = "\(extra)"
             if let start = text.range(of: "find "), let end = text.range(of: " in certificate") {
-                return "its certificate does not name \(text[start.upperBound..<end.lowerBound])"
+                let name = String(text[start.upperBound..<end.lowerBound])
+                if name != "<none>" { return "its certificate does not name \(name)" }
+                if let host { return "its certificate does not name \(host)" }
             }
             return "its certificate does not name the host connected to"
         default:

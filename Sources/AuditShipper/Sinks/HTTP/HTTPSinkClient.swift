@@ -119,7 +119,7 @@ final class HTTPSinkClient: Sendable {
         let route =
             settings.proxy.flatMap { try? ProxySettings.parse($0, origin: "proxy").get() }
             .map { " through the proxy \($0.url)" } ?? ""
-        if let reason = TransportFailure.untrusted(error) {
+        if let reason = TransportFailure.untrusted(error, host: URLComponents(string: base)?.host) {
             let roots =
                 settings.tls.caFile.map { "tls.ca_file \($0)" } ?? "the system's (set tls.ca_file for a private CA)"
             return "\(settings.url)\(route): TLS: \(reason); trust roots: \(roots)"
