@@ -5,11 +5,12 @@
 status codes table), including the ways a real one goes wrong. Prints its port, then one
 line per request it answered ("event 200 0 ack=3 events=40", "ack 200", ...).
 
-Events it indexes are appended, each HEC object as received, to INDEX (a JSON line each).
+Events it indexes are appended, each HEC object as received, to INDEX (a JSON line each):
+with acknowledgement, once their ack is due (an indexer writes them, then the ack turns true).
 
 Usage: fake-splunk-hec.py INDEX [--token T] [--disabled-token T] [--no-ack]
          [--ack-delay SECONDS] [--lose N] [--busy N] [--max-content-length BYTES]
-         [--hang-after N] [--port P]
+         [--hang-after N] [--restart-after N] [--port P]
 
 --no-ack            indexer acknowledgement is off for the token
 --ack-delay S       an accepted request's ack becomes true S seconds after it came
@@ -18,7 +19,10 @@ Usage: fake-splunk-hec.py INDEX [--token T] [--disabled-token T] [--no-ack]
 --busy N            the first N event requests are answered 503, code 9 (server is busy)
 --max-content-length B   bodies over B bytes (after decompression) are answered 413
 --hang-after N      after N event requests, event requests are read and never answered
+--restart-after N   after N accepted event requests, Splunk restarts: what it had not indexed
+                    yet is lost, and every channel's acks and ack ids start again from 0
 --port P            listen on P (default: a free port)
+--not-hec           every request is answered 200 with an HTML page (a load balancer's)
 
 As Splunk does: a token with acknowledgement on needs a channel (header
 X-Splunk-Request-Channel or ?channel=, a GUID) on every event request (code 10 without,
@@ -47,12 +51,29 @@ LOSE = option("--lose", 0, int)
 BUSY = option("--busy", 0, int)
 MAX_CONTENT = option("--max-content-length", 800 << 20, int)
 HANG_AFTER = option("--hang-after", None, int)
+RESTART_AFTER = option("--restart-after", None, int)
 
 lock = threading.Lock()
 # channel -> {ack id: (time it becomes true, or None for never)}
 channels = {}
 next_ack = {}
-counters = {"busy": 0, "lost": 0, "events": 0}
+counters = {"busy": 0, "lost": 0, "events": 0, "accepted": 0}
+# Accepted, acknowledged requests not indexed yet: [due time, HEC objects].
+unindexed = []
+
+
+def index(objects):
+    with open(INDEX, "a") as out:
+        for value in objects:
+            out.write(json.dumps(value, separators=(",", ":")) + "\n")
+
+
+def flush():
+    """Indexes what is due (under `lock`)."""
+    now = time.time()
+    for entry in [e for e in unindexed if e[0] <= now]:
+        index(entry[1])
+        unindexed.remove(entry)
 
 
 class Handler(JSONHandler):
@@ -93,6 +114,15 @@ class Handler(JSONHandler):
             self.reply(404, {"text": "The requested URL was not found on this server.", "code": 404})
 
     def do_POST(self):
+        if "--not-hec" in sys.argv:
+            self.body()
+            data = b"<html><body>Service maintenance</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return say("html 200")
         url = urlparse(self.path)
         query = parse_qs(url.query)
         data = self.body()
@@ -154,13 +184,20 @@ class Handler(JSONHandler):
                 counters["busy"] += 1
                 self.reply(503, {"text": "Server is busy", "code": 9})
                 return say("event 503 9")
+            flush()
+            if RESTART_AFTER is not None and counters["accepted"] == RESTART_AFTER:
+                channels.clear()
+                next_ack.clear()
+                unindexed.clear()
+                say("restart")
+            counters["accepted"] += 1
             lost = counters["lost"] < LOSE
             if lost:
                 counters["lost"] += 1
+            elif ACK and ACK_DELAY > 0:
+                unindexed.append([time.time() + ACK_DELAY, objects])
             else:
-                with open(INDEX, "a") as index:
-                    for value in objects:
-                        index.write(json.dumps(value, separators=(",", ":")) + "\n")
+                index(objects)
             if not ACK:
                 self.reply(200, {"text": "Success", "code": 0})
                 return say("event 200 0 events=%d" % len(objects))
@@ -189,6 +226,7 @@ class Handler(JSONHandler):
         now = time.time()
         answer = {}
         with lock:
+            flush()
             table = channels.get(channel, {})
             for ack in ids:
                 due = table.get(ack)

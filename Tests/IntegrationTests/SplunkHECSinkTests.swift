@@ -106,6 +106,34 @@ import Testing
         }
     }
 
+    /// Splunk restarting mid-batch loses what it had not indexed and gives ack ids from 0
+    /// again: a request whose id a later one got is sent again, never taken as indexed on the
+    /// later one's word, and the others are sent again after `ack_timeout`; each event once.
+    @Test func splunkRestartingMidBatchLosesNothing() async throws {
+        try await withHEC(["--ack-delay", "1", "--restart-after", "2"]) { harness, hec, index in
+            let ids = harness.simulator.addEvents(count: 400, from: Self.now - 3000, to: Self.now - 60)
+            try write(harness, hec, "    max_request_bytes: 64KiB\n    ack_timeout: 3s")
+            try await onceIndexesEachOnce(ids, harness, index)
+            #expect(hec.lines.withLock { $0 }.contains("restart"))
+            #expect(
+                harness.stderr.contains("Splunk gave an ack id it had given an earlier request"), "\(harness.stderr)")
+        }
+    }
+
+    /// Something else answering 200 on the way (a load balancer's maintenance page) is not
+    /// taken for Splunk's success: nothing counts as delivered, and the position holds.
+    @Test(arguments: [true, false])
+    func aTwoHundredThatIsNotHECsDeliversNothing(acknowledgements: Bool) async throws {
+        try await withHEC(["--not-hec"]) { harness, hec, index in
+            harness.simulator.addEvents(count: 5, from: Self.now - 100)
+            try write(harness, hec, acknowledgements ? "" : "    acknowledgements: false")
+            let status = try await harness.run(["once", "--config", harness.configPath], environment: Self.environment)
+            #expect(status == 74, "\(harness.stderr)")
+            #expect(harness.stderr.contains("the answer is not HEC's (HTTP 200: <html>"), "\(harness.stderr)")
+            #expect(harness.delivered() == 0)
+        }
+    }
+
     /// Busy (503, code 9) is retried with backoff; a body Splunk finds too large (413) is
     /// sent in halves; without gzip as with it.
     @Test(arguments: ["busy", "too-large"])

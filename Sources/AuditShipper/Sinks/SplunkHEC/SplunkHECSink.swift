@@ -36,6 +36,10 @@ public final class SplunkHECSink: Sink {
     /// Events whose last sending may have reached Splunk: counted as resent when sent again.
     let unanswered = Mutex<Set<HashedID>>([])
     let recovered = Mutex(false)
+    /// Requests whose ack id Splunk gave again to a later request (it restarted and counts
+    /// from 0 on the channel again): their own answer can no longer be asked, so they count
+    /// as lost and are sent again, never as indexed on the later request's word.
+    let superseded = Mutex<[ReceiptLog.Awaited]>([])
     /// Times a batch's unconfirmed requests are sent again before the batch fails.
     static let rounds = 3
 
@@ -51,9 +55,7 @@ public final class SplunkHECSink: Sink {
         self.logger = logger
         self.metrics = metrics
         self.heartbeat = heartbeat
-        retrying = HTTPSinkRetry(
-            sink: name ?? Configuration.SinkSettings.splunkHEC(settings).defaultName, policy: retry,
-            heartbeat: heartbeat, logger: logger)
+        retrying = HTTPSinkRetry(sink: self.name, policy: retry, heartbeat: heartbeat, logger: logger)
         envelope = HECEnvelope(settings: settings, host: settings.host ?? SyslogOrigin.localHostname())
         channel = try HECChannel.load(path: channelPath)
         client = try HTTPSinkClient(settings: settings.http, secret: token)
@@ -84,6 +86,7 @@ public final class SplunkHECSink: Sink {
         if probe.status == 401 || probe.status == 403 || code == 10 || probe.status == 404 {
             throw SinkError.closed(sink: name, reason: reason(probe))
         }
+        guard code != nil else { throw SinkError.closed(sink: name, reason: notHEC(probe)) }
         guard settings.acknowledgements else { return }
         let acks = try await exchange(.POST, ackPath, body: Array(#"{"acks":[]}"#.utf8))
         if HECReply(acks.body).code == 14 || acks.status == 401 || acks.status == 403 {
@@ -94,6 +97,10 @@ public final class SplunkHECSink: Sink {
     func reason(_ response: HTTPSinkClient.Response) -> String {
         token.redact(
             HECReply(response.body).reason(status: response.status, acknowledgements: settings.acknowledgements))
+    }
+
+    func notHEC(_ response: HTTPSinkClient.Response) -> String {
+        "the answer is not HEC's (HTTP \(response.status): \(response.text.prefix(200))); is the URL Splunk's HEC port?"
     }
 
     var ackPath: String { "/services/collector/ack?channel=\(channel)" }
@@ -116,10 +123,17 @@ public final class SplunkHECSink: Sink {
         guard let receiptLog else { return [] }
         if !recovered.withLock({ $0 }) {
             let contents = try receiptLog.contents()
-            awaited.withLock { $0.append(contentsOf: contents.awaited) }
+            // An ack id noted twice was given again by a Splunk that restarted: only the later
+            // request can be asked about; the earlier one's events are not receipts, so the
+            // cycle sends them again.
+            var latest: [Int: ReceiptLog.Awaited] = [:]
+            for request in contents.awaited { latest[request.ack] = request }
+            awaited.withLock { $0.append(contentsOf: latest.values.sorted { $0.sentAt < $1.sentAt }) }
             unanswered.withLock { $0.formUnion(contents.inFlight.map(HashedID.init)) }
             recovered.withLock { $0 = true }
         }
+        // What a failed batch left superseded is not a receipt: the cycle sends it again.
+        superseded.withLock { $0.removeAll() }
         // Acknowledgements turned off since: nothing can be asked, so what was awaited is sent again.
         if !settings.acknowledgements {
             let dropped = awaited.withLock { list in
@@ -154,7 +168,12 @@ public final class SplunkHECSink: Sink {
                 acks.formUnion(try await post(request))
             }
             guard settings.acknowledgements, !acks.isEmpty else { return }
-            let lost = try await confirm(acks)
+            let lost =
+                try await confirm(acks)
+                + superseded.withLock { list in
+                    defer { list.removeAll() }
+                    return list
+                }
             guard !lost.isEmpty else { return }
             let ids = Set(lost.flatMap { $0.events.map(\.id) })
             pending = batch.filter { ids.contains($0.id) }[...]
@@ -193,6 +212,9 @@ public final class SplunkHECSink: Sink {
             let reply = HECReply(response.body)
             switch response.status {
             case 200..<300:
+                // Only HEC's own success is one: a 200 from something else in the way (a load
+                // balancer's page) took nothing, and counting it would lose the events.
+                guard reply.code == 0 else { throw failure(notHEC(response)) }
                 guard settings.acknowledgements else { return [] }
                 guard let ack = reply.ackId else {
                     // Splunk took them and will never confirm: they are receipts, so the
@@ -202,11 +224,19 @@ public final class SplunkHECSink: Sink {
                 }
                 let sentAt = Daemon.now()
                 try receiptLog?.recordAwaited(ack: ack, sentAt: sentAt, events: events)
-                awaited.withLock {
-                    $0.append(
-                        .init(
-                            ack: ack, sentAt: sentAt,
-                            events: events.map { Receipt(id: $0.id, effectiveAt: $0.effectiveAt) }))
+                let request = ReceiptLog.Awaited(
+                    ack: ack, sentAt: sentAt, events: events.map { Receipt(id: $0.id, effectiveAt: $0.effectiveAt) })
+                let displaced = awaited.withLock { list in
+                    let displaced = list.filter { $0.ack == ack }
+                    list.removeAll { $0.ack == ack }
+                    list.append(request)
+                    return displaced
+                }
+                if !displaced.isEmpty {
+                    logger.warning(
+                        "Splunk gave an ack id it had given an earlier request (did it restart?); that request's events are sent again",
+                        metadata: ["sink": "\(name)", "sink.ack_id": "\(ack)"])
+                    superseded.withLock { $0 += displaced }
                 }
                 metrics?.acksPending(sink: name).set(Double(awaited.withLock { $0.count }))
                 return [ack]
