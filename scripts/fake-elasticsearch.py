@@ -10,7 +10,7 @@ Documents it holds are appended to INDEX, one JSON line each: {"_index", "_id", 
 
 Usage: fake-elasticsearch.py INDEX [--api-key K] [--user NAME:PASSWORD] [--reject-id ID]...
          [--item-429 N] [--item-503 N] [--busy N] [--max-content-length BYTES]
-         [--port P] [--distribution opensearch] [--slow MS]
+         [--port P] [--distribution opensearch] [--slow MS] [--stall N,M,...] [--log FILE]
 
 --reject-id ID      the document with this _id is refused 400 mapper_parsing_exception
 --item-429 N        the first N create items are refused 429 es_rejected_execution_exception
@@ -18,6 +18,10 @@ Usage: fake-elasticsearch.py INDEX [--api-key K] [--user NAME:PASSWORD] [--rejec
 --busy N            the first N bulk requests are refused whole, 429
 --max-content-length B   bodies over B bytes (after decompression) are answered 413
 --slow MS           each bulk request is answered MS milliseconds after it came (a loaded cluster)
+--stall N,...       bulk requests number N, ... (counted from 1 over the fake's life) are
+                    carried out and never answered ("bulk stalled"): a client waiting there
+                    is mid-batch, its documents held but not known to it
+--log FILE          each line printed is also appended to FILE
 """
 import base64
 import json
@@ -38,10 +42,11 @@ BUSY = option("--busy", 0, int)
 MAX_CONTENT = option("--max-content-length", 100 << 20, int)
 DISTRIBUTION = option("--distribution")
 SLOW = option("--slow", 0, int)
+STALL = {int(n) for n in option("--stall", "").split(",") if n}
 
 lock = threading.Lock()
 held = {}  # (index, id) -> source
-counters = {"429": 0, "503": 0, "busy": 0}
+counters = {"429": 0, "503": 0, "busy": 0, "bulks": 0}
 
 
 def filtered(body, paths):
@@ -181,6 +186,13 @@ class Handler(JSONHandler):
         if index_lines:
             with lock, open(INDEX, "a") as out:
                 out.write("\n".join(index_lines) + "\n")
+        with lock:
+            counters["bulks"] += 1
+            stalled = counters["bulks"] in STALL
+        if stalled:
+            say("bulk stalled")
+            time.sleep(3600)
+            return
         body = {"took": 3, "errors": any("error" in next(iter(i.values())) for i in items), "items": items}
         self.reply(200, filtered(body, (query.get("filter_path") or [None])[0]))
         say("bulk 200 items=%d %s" % (len(items), " ".join("%d=%d" % kv for kv in sorted(statuses.items()))))

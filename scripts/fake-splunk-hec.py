@@ -10,7 +10,7 @@ with acknowledgement, once their ack is due (an indexer writes them, then the ac
 
 Usage: fake-splunk-hec.py INDEX [--token T] [--disabled-token T] [--no-ack]
          [--ack-delay SECONDS] [--lose N] [--busy N] [--max-content-length BYTES]
-         [--hang-after N] [--restart-after N] [--port P]
+         [--hang-after N] [--restart-after N] [--stall-acks N,M,...] [--port P] [--log FILE]
 
 --no-ack            indexer acknowledgement is off for the token
 --ack-delay S       an accepted request's ack becomes true S seconds after it came
@@ -22,6 +22,10 @@ Usage: fake-splunk-hec.py INDEX [--token T] [--disabled-token T] [--no-ack]
 --restart-after N   after N accepted event requests, Splunk restarts: what it had not indexed
                     yet is lost, and every channel's acks and ack ids start again from 0
 --port P            listen on P (default: a free port)
+--stall-acks N,...  ack queries number N, ... (counted from 1 over the fake's life) are read
+                    and never answered, and change nothing ("ack stalled"): a client
+                    waiting there is mid-batch, for a test to kill at its leisure
+--log FILE          each line printed is also appended to FILE
 --not-hec           every request is answered 200 with an HTML page (a load balancer's)
 
 As Splunk does: a token with acknowledgement on needs a channel (header
@@ -52,12 +56,13 @@ BUSY = option("--busy", 0, int)
 MAX_CONTENT = option("--max-content-length", 800 << 20, int)
 HANG_AFTER = option("--hang-after", None, int)
 RESTART_AFTER = option("--restart-after", None, int)
+STALL_ACKS = {int(n) for n in option("--stall-acks", "").split(",") if n}
 
 lock = threading.Lock()
 # channel -> {ack id: (time it becomes true, or None for never)}
 channels = {}
 next_ack = {}
-counters = {"busy": 0, "lost": 0, "events": 0, "accepted": 0}
+counters = {"busy": 0, "lost": 0, "events": 0, "accepted": 0, "acks": 0}
 # Accepted, acknowledged requests not indexed yet: [due time, HEC objects].
 unindexed = []
 
@@ -208,6 +213,13 @@ class Handler(JSONHandler):
         say("event 200 0 ack=%d events=%d%s" % (ack, len(objects), " lost" if lost else ""))
 
     def ack(self, query, data):
+        with lock:
+            counters["acks"] += 1
+            number = counters["acks"]
+        if number in STALL_ACKS:
+            say("ack stalled")
+            time.sleep(3600)
+            return
         if not self.authorized():
             return say("ack refused token")
         if not ACK:

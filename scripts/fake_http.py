@@ -18,7 +18,15 @@ def option(name, default=None, kind=str):
 
 
 def say(line):
+    """One report on stdout, and in the file `--log` names: a test polling a file sees it at
+    once, where a pipe's reader on a loaded machine was seen to lag seconds behind."""
     print(line, flush=True)
+    if LOG:
+        with open(LOG, "a") as log:
+            log.write(line + "\n")
+
+
+LOG = option("--log")
 
 
 class JSONHandler(BaseHTTPRequestHandler):

@@ -166,9 +166,21 @@ final class DaemonHarness {
         return events
     }
 
-    func lineCount() -> Int {
-        FileManager.default.contents(atPath: stdoutPath)?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
+    /// Where a fake server of the test (`scripts/fake_http.py`'s `--log`) reports each request.
+    var fakeLog: String { directory + "/fake.log" }
+
+    /// The lines in `fakeLog` so far: read from the file, which a test sees at once (the
+    /// fake's stdout, read through a pipe, was seen to lag 20 s behind on a loaded machine).
+    func fakeLines() -> [String] {
+        ((try? String(contentsOfFile: fakeLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
+
+    /// How many lines `path` holds now (0 when there is none): cheap enough to poll.
+    static func lines(in path: String) -> Int {
+        FileManager.default.contents(atPath: path)?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
+    }
+
+    func lineCount() -> Int { Self.lines(in: stdoutPath) }
 
     /// `delivered` of a sink's position in the state file (without `sink`: the least of all
     /// sinks), nil while there is none (for polling: records no issue).

@@ -89,16 +89,20 @@ public final class ElasticsearchSink: Sink {
     // MARK: check
 
     /// `GET /` on each URL in turn until one answers with its version; names what is wrong.
+    /// A refusal of the credentials is the same at every URL and ends the check at once.
     public func check() async throws {
         var reasons: [String] = []
         for _ in clients {
             let client = self.client
             do {
                 let response = try await client.send(.GET, "/", headers: headers)
-                guard (200..<300).contains(response.status) else {
-                    throw SinkError.closed(
-                        sink: name, reason: redact(BulkReply.reason(status: response.status, body: response.body)))
+                let reason = redact(BulkReply.reason(status: response.status, body: response.body))
+                if response.status >= 500 {
+                    reasons.append("\(client.settings.url): \(reason)")
+                    next()
+                    continue
                 }
+                guard (200..<300).contains(response.status) else { throw SinkError.closed(sink: name, reason: reason) }
                 struct Root: Decodable {
                     struct Version: Decodable {
                         var number: String?
@@ -152,8 +156,8 @@ public final class ElasticsearchSink: Sink {
                     "Elasticsearch refused \(again.count) events for now \(HTTPSinkRetry.attempts) times (last: \(lastRefusal)); they are sent again at the next poll"
                 )
             }
-            // Sent again alone: the others of the batch are in the index.
-            metrics?.eventsResent(sink: name).increment(by: Int64(again.count))
+            // Sent again alone: the others of the batch are in the index. (Not counted as
+            // resent: the index said it did not take them.)
             try await retrying.pause(round, "Elasticsearch refused some events for now", lastRefusal)
             pending = again[...]
         }
