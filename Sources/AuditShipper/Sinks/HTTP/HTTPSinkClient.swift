@@ -46,6 +46,14 @@ final class HTTPSinkClient: Sendable {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout.connect = min(settings.timeout, .seconds(10)).timeAmount
         configuration.connectionPool.retryConnectionEstablishment = false
+        // A file that is not there is named as such, not as the TLS library's error type.
+        for (key, path) in [
+            ("ca_file", settings.tls.caFile), ("cert_file", settings.tls.certFile), ("key_file", settings.tls.keyFile),
+        ] {
+            guard let path, !FileManager.default.isReadableFile(atPath: path) else { continue }
+            let why = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"
+            throw Failure(reason: "cannot read tls.\(key) \(path): \(why)", untrusted: false)
+        }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
         if let caFile = settings.tls.caFile {
