@@ -19,8 +19,9 @@ final class HTTPSinkClient: Sendable {
         var text: String { String(decoding: body.prefix(1000), as: UTF8.self) }
     }
 
-    /// A request that got no response, in an operator's words; `untrusted` is a certificate
-    /// that does not verify or name the host, which no retry changes.
+    /// A request that got no response, or a `tls:` file that cannot be read, in an operator's
+    /// words; `untrusted` is a certificate that does not verify or name the host, which no
+    /// retry changes.
     struct Failure: Error, CustomStringConvertible {
         var reason: String
         var untrusted: Bool
