@@ -35,7 +35,6 @@ public final class ElasticsearchSink: Sink {
     let deadLetters: DeadLetterFile
     let logger: Logger
     let metrics: DaemonMetrics?
-    let heartbeat: Heartbeat?
     let retrying: HTTPSinkRetry
 
     public init(
@@ -48,10 +47,7 @@ public final class ElasticsearchSink: Sink {
         self.deadLetters = deadLetters
         self.logger = logger
         self.metrics = metrics
-        self.heartbeat = heartbeat
-        retrying = HTTPSinkRetry(
-            sink: name ?? Configuration.SinkSettings.elasticsearch(settings).defaultName, policy: retry,
-            heartbeat: heartbeat, logger: logger)
+        retrying = HTTPSinkRetry(sink: self.name, policy: retry, heartbeat: heartbeat, logger: logger)
         switch credential {
         case .apiKey(let key):
             authorization = "ApiKey \(key.value)"

@@ -27,8 +27,6 @@ public final class SplunkHECSink: Sink {
     let receiptLog: ReceiptLog?
     let logger: Logger
     let metrics: DaemonMetrics?
-    /// Beaten while acknowledgements are waited for, which can take minutes.
-    let heartbeat: Heartbeat?
     let retrying: HTTPSinkRetry
     /// Requests sent and not yet confirmed: what a crashed process left (read at the first
     /// cycle) and what a failed batch left, asked about before anything new is sent.
@@ -54,7 +52,6 @@ public final class SplunkHECSink: Sink {
         self.receiptLog = receiptLog
         self.logger = logger
         self.metrics = metrics
-        self.heartbeat = heartbeat
         retrying = HTTPSinkRetry(sink: self.name, policy: retry, heartbeat: heartbeat, logger: logger)
         envelope = HECEnvelope(settings: settings, host: settings.host ?? SyslogOrigin.localHostname())
         channel = try HECChannel.load(path: channelPath)
@@ -306,7 +303,7 @@ public final class SplunkHECSink: Sink {
             lost += expired
             left.subtract(expired.map(\.ack))
             guard !left.isEmpty else { break }
-            try await retrying.policy.sleep(interval, beating: heartbeat)
+            try await retrying.policy.sleep(interval, beating: retrying.heartbeat)
             interval = min(interval * 2, .seconds(2))
         }
         return lost
