@@ -26,7 +26,8 @@ declare -A sources=(
   [formats]="$reader $formats Fuzz/FormatsFuzz.swift"
   [configuration]="$reader $formats $s/Config/ConfigNode.swift $s/Config/ConfigurationLoader.swift
     $s/Config/ConfigurationReader.swift $s/Config/Configuration.swift $s/Config/Configuration+Reload.swift
-    $s/Config/Configuration+HTTPSinks.swift
+    $s/Config/Configuration+HTTPSinks.swift $s/Config/Configuration+Coordination.swift
+    $s/Config/ConfigurationReader+Coordination.swift
     $s/Config/ConfigurationError.swift $s/Config/ConfigurationKey.swift $s/Network/ProxySettings.swift $s/Network/ProxyError.swift
     $s/Source/AuditLogQuery.swift $s/Source/AuditLogFilters.swift
     $s/Cycle/CycleSettings.swift $s/Cycle/TenantEvents.swift $s/Cycle/CycleReport.swift

@@ -12,9 +12,11 @@ fi
 # unshare, openssl for the test certificates, dpkg-dev (dpkg-shlibdeps) and binutils (strip)
 # for `make deb`, lintian to check it, prometheus (promtool) and curl for the metrics tests,
 # tinyproxy for the proxy tests, logrotate for the file sink's, debootstrap and
-# systemd-container (systemd-nspawn) to boot the package under a real systemd.
+# systemd-container (systemd-nspawn) to boot the package under a real systemd, postgresql
+# (initdb, postgres) for the coordination tests.
 packages=(python3 time procps libsystemd-dev zlib1g-dev pkg-config systemd util-linux rsyslog rsyslog-gnutls rsyslog-relp openssl
-  dpkg-dev binutils prometheus curl lintian tinyproxy logrotate debootstrap systemd-container)
+  dpkg-dev binutils prometheus curl lintian tinyproxy logrotate debootstrap systemd-container
+  postgresql)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

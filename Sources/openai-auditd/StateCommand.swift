@@ -3,14 +3,29 @@ import AuditShipper
 
 struct StateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "state", abstract: "Show or reset the state file.", subcommands: [Show.self, Reset.self])
+        commandName: "state", abstract: "Show or reset the state file.",
+        subcommands: [Show.self, Reset.self, Import.self])
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print where the daemon stands (safe while it runs).")
         @OptionGroup var options: CommonOptions
 
         func run() async throws {
-            try await options.perform { print(try $0.showState(now: Daemon.now())) }
+            try await options.perform { print(try await $0.showState(now: Daemon.now())) }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Copy this host's positions of the shared sinks into the coordination group, for sinks it has none for."
+        )
+        @OptionGroup var options: CommonOptions
+
+        func run() async throws {
+            try await options.perform {
+                for line in try await $0.importState() { print(line) }
+            }
         }
     }
 

@@ -19,6 +19,12 @@ public enum ExitStatus {
             default: return (69, "\(error)")
             }
         case let error as SinkError: return (74, "\(error)")
+        case let error as CoordinationError:
+            switch error {
+            // Members of another source in the group: only the configuration changes that.
+            case .otherSource: return (78, "\(error)")
+            default: return (69, "\(error)")
+            }
         default: return (70, "\(error)")
         }
     }

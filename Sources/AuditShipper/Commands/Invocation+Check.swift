@@ -14,6 +14,15 @@ extension Invocation {
             }
             report("sinks: ok (\(daemon.sinks.map(\.name).joined(separator: ", ")))")
             report("state: \(try StateReport.describeBriefly(path: statePath, configuration: configuration))")
+            if let coordination = daemon.coordination {
+                // Connects, makes or checks the tables and the rights on them, and reads the lease.
+                let status = try await coordination.status()
+                let holder =
+                    status.held
+                    ? "held by \(status.holder ?? "?") in term \(status.term)"
+                    : "free (no member holds it now)"
+                report("coordination: ok (group \(status.group), lease \(holder))")
+            }
         }
     }
 }

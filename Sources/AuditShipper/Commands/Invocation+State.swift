@@ -1,7 +1,42 @@
 extension Invocation {
     /// `state show`: where the daemon stands, read without the lock (safe while it runs).
-    public func showState(now: Int64) throws -> String {
-        try StateReport.describe(path: statePath, configuration: configuration, now: now)
+    public func showState(now: Int64) async throws -> String {
+        let local = try StateReport.describe(path: statePath, configuration: configuration, now: now)
+        guard configuration.coordination != nil else { return local }
+        let daemon = try Daemon(configuration: configuration, key: try key(), logger: logger)
+        return try await daemon.closing {
+            let status = try await daemon.coordination!.status()
+            return local + "\n" + StateReport.describe(status, configuration: configuration, now: now)
+        }
+    }
+
+    /// `state import`: the positions this host's state file holds for the shared sinks, into
+    /// the group, for each sink the group has none for yet (a team moving from one host to
+    /// two). Returns what was done, one line each.
+    public func importState() async throws -> [String] {
+        guard configuration.coordination != nil else {
+            throw ConfigurationError.invalid(
+                origin: "configuration", path: "coordination", message: "is not set: there is no group to import into")
+        }
+        guard let state = try StateReport.read(path: statePath) else {
+            return ["no state file at \(statePath): nothing to import"]
+        }
+        guard state.source == configuration.stateSource else {
+            throw StateError.otherSource(path: statePath, recorded: state.source, configured: configuration.stateSource)
+        }
+        let shared = Set(configuration.sinks.filter(\.isShared).map(\.name))
+        let positions = state.positions.filter { shared.contains($0.key) }
+        let daemon = try Daemon(configuration: configuration, key: try key(), logger: logger)
+        return try await daemon.closing {
+            let coordination = daemon.coordination!
+            let imported = try await coordination.importPositions(positions)
+            var lines = imported.map { "sink \($0): its position is the group's now (\(coordination.group))" }
+            for name in positions.keys.sorted() where !imported.contains(name) {
+                lines.append("sink \(name): the group has a position already; it is kept")
+            }
+            if positions.isEmpty { lines.append("the state file holds no position of a shared sink") }
+            return lines
+        }
     }
 
     /// `state reset`: the old file (corrupt or not) is set aside for inspection; without `to`

@@ -84,7 +84,8 @@ public struct Invocation: Sendable {
             if let previous {
                 try Daemon(
                     configuration: configuration, key: try key(), logger: logger, statePath: statePath,
-                    executor: previous.executor, heartbeat: previous.heartbeat, metrics: previous.metrics)
+                    executor: previous.executor, heartbeat: previous.heartbeat, metrics: previous.metrics,
+                    coordination: previous.coordination)
             } else {
                 try Daemon(configuration: configuration, key: try key(), logger: logger, statePath: statePath)
             }
@@ -106,6 +107,23 @@ public struct Invocation: Sendable {
         } catch {
             await daemon.shutdown()
             throw error
+        }
+        if let coordination = daemon.coordination, previous == nil {
+            do {
+                try await coordination.prepare()
+                logger.info(
+                    "coordination: this member is in its group; the lease's holder delivers to the shared sinks",
+                    metadata: [
+                        "coordination.group": "\(coordination.group)", "coordination.member": "\(coordination.member)",
+                    ])
+            } catch CoordinationError.unreachable(let url, let reason) {
+                logger.warning(
+                    "PostgreSQL cannot be reached yet: the local sinks go on, the shared ones wait for the lease",
+                    metadata: ["coordination.url": "\(url)", "error": "\(reason)"])
+            } catch {
+                await daemon.shutdown()
+                throw error
+            }
         }
         return (daemon, await failingSinks(daemon))
     }

@@ -15,6 +15,35 @@ enum StateReport {
         return "ok (\(path), every sink complete before \(TimeSpec.format(oldest)))"
     }
 
+    /// The group's part: who holds the lease, and the shared positions as the group has them.
+    static func describe(_ status: GroupStatus, configuration: Configuration, now: Int64) -> String {
+        var lines = [
+            "coordination group: \(status.group)",
+            "  lease holder:    "
+                + (status.holder.map { status.held ? $0 : "none (\($0)'s lease expired)" } ?? "none yet"),
+            "  term:            \(status.term)",
+            "  renewed:         " + (status.renewedAgo.map { String(format: "%.1fs ago", $0) } ?? "never"),
+            "  expires:         "
+                + (status.expiresIn.map { $0 > 0 ? String(format: "in %.1fs", $0) : "expired" } ?? "never held"),
+        ]
+        let shared = configuration.sinks.filter(\.isShared).map(\.name)
+        for name in shared {
+            guard let position = status.positions[name] else {
+                lines.append("shared sink \(name): no position in the group yet")
+                continue
+            }
+            lines += [
+                "shared sink \(name) (the group's position):",
+                "  complete before: \(TimeSpec.format(position.completeBefore)) (\(position.completeBefore)), lag \(max(0, now - position.completeBefore))s",
+                "  recent ids:      \(position.recent.count) since \(TimeSpec.format(position.recentSince))",
+                "  delivered:       \(position.delivered) events",
+                "  last error:      "
+                    + (position.lastError.map { "\($0) (at \(TimeSpec.format(position.lastErrorAt ?? 0)))" } ?? "none"),
+            ]
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func describe(path: String, configuration: Configuration, now: Int64) throws -> String {
         guard let state = try read(path: path) else {
             return "state file:      \(path)\nstatus:          none yet: the next run is a first run (poll.start_at)"

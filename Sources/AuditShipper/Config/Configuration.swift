@@ -76,12 +76,15 @@ public struct Configuration: Sendable, Equatable {
         public var name: String
         /// Where the sink starts when it is new to an existing state (nil: where the others are).
         public var startAt: StartAt?
+        /// `shared:`; nil: by the sink's type (`isShared`). Matters only with `coordination`.
+        public var shared: Bool?
         public var settings: SinkSettings
 
-        public init(_ settings: SinkSettings, name: String? = nil, startAt: StartAt? = nil) {
+        public init(_ settings: SinkSettings, name: String? = nil, startAt: StartAt? = nil, shared: Bool? = nil) {
             self.settings = settings
             self.name = name ?? settings.defaultName
             self.startAt = startAt
+            self.shared = shared
         }
     }
 
@@ -152,6 +155,8 @@ public struct Configuration: Sendable, Equatable {
     /// nil: `$STATE_DIRECTORY/state.json` under systemd, else `/var/lib/openai-auditd/state.json`.
     public var statePath: String?
     public var sinks: [SinkEntry] = [SinkEntry(.stdout(format: .json))]
+    /// Two hosts, one trail: a lease and the shared sinks' positions in PostgreSQL; nil: alone.
+    public var coordination: CoordinationSettings?
     /// Where `/metrics`, `/healthz` and `/readyz` are served; nil: nowhere.
     public var metricsListen: ListenAddress?
 

@@ -68,6 +68,14 @@ public struct ConfigurationKey: Sendable {
                 a.resolvedStatePath(environment: environment) != b.resolvedStatePath(environment: environment)
             },
             ConfigurationKey("sinks", .none) { $0.sinks },
+            // Which group a member is in, and where its lease is, is what it started with: a
+            // reload moving it would leave a lease held elsewhere.
+            ConfigurationKey("coordination.type", fixedAtStart: true) { $0.coordination == nil },
+            ConfigurationKey("coordination.url", fixedAtStart: true) { $0.coordination?.url },
+            ConfigurationKey("coordination.password_file", fixedAtStart: true) { $0.coordination?.passwordFile },
+            ConfigurationKey("coordination.group", fixedAtStart: true) { $0.coordination?.group },
+            ConfigurationKey("coordination.lease", fixedAtStart: true) { $0.coordination?.lease },
+            ConfigurationKey("coordination.schema", fixedAtStart: true) { $0.coordination?.schema },
             ConfigurationKey("metrics.listen", fixedAtStart: true) { $0.metricsListen },
             ConfigurationKey("log.level") { $0.logLevel },
             ConfigurationKey("log.format") { $0.logFormat },

@@ -23,6 +23,12 @@ import Yams
 /// | `poll.max_window_bytes` | `256MiB` | bytes, or with KiB/MiB/GiB; 1MiB to 64GiB |
 /// | `state.path` | null | path |
 /// | `sinks` | one stdout sink | list of `{type: stdout, format: json}` |
+/// | `coordination.type` | null | `postgres`: two or more hosts, one trail (null: this host alone) |
+/// | `coordination.url` | null | `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=verify-full\|require\|disable&sslrootcert=PATH]`; no password in it; `disable` to a loopback host only |
+/// | `coordination.password_file` | null | path; null: the systemd credential `postgres-password`, else `PGPASSWORD` |
+/// | `coordination.group` | null | the group's name; null: derived from the source (base URL, organization, filters) |
+/// | `coordination.lease` | `30s` | duration, 3s to 10m: a holder that has not renewed for this long is replaced |
+/// | `coordination.schema` | `public` | the PostgreSQL schema of the daemon's tables (`openai_auditd_*`) |
 /// | `metrics.listen` | null | `HOST:PORT` (`[v6]:PORT`): serves /metrics, /healthz, /readyz |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `log.format` | `auto` | `auto` (journal priority prefixes when stderr is the journal), `text`, `json` |

@@ -15,6 +15,7 @@ struct ConfigurationReader {
             }
         }
         if let sinks = top["sinks"] { config.sinks = try self.sinks(sinks) }
+        if let coordination = top["coordination"] { config.coordination = try self.coordination(coordination) }
         if let metrics = top["metrics"] {
             let fields = try self.fields(metrics, "metrics", allowed: ConfigurationKey.children(of: "metrics"))
             if let node = fields["listen"], let listen = try string(node, "metrics.listen") {
@@ -148,7 +149,10 @@ struct ConfigurationReader {
             let start = try common["start_at"].flatMap { node throws(ConfigurationError) in
                 try startAt(node, "\(path).start_at")
             }
-            let entry = Configuration.SinkEntry(settings, name: name, startAt: start)
+            let shared = try common["shared"].map { node throws(ConfigurationError) in
+                try bool(node, "\(path).shared")
+            }
+            let entry = Configuration.SinkEntry(settings, name: name, startAt: start, shared: shared)
             // The name keys the sink's position: two sinks under one name would share it.
             if let other = sinks.firstIndex(where: { $0.name == entry.name }) {
                 throw invalid(
@@ -161,7 +165,8 @@ struct ConfigurationReader {
         return sinks
     }
 
-    /// Every key a sink of this type takes: the common ones (`type`, `name`, `start_at`), then its own.
+    /// Every key a sink of this type takes: the common ones (`type`, `name`, `start_at`,
+    /// `shared`), then its own.
     static func sinkKeys(_ settings: Configuration.SinkSettings) -> [String] {
         let own: [String] =
             switch settings {
@@ -182,7 +187,7 @@ struct ConfigurationReader {
                     "url", "urls", "index", "pipeline", "api_key_file", "username", "password_file", "on_rejected",
                 ] + httpSinkKeys
             }
-        return ["type", "name", "start_at"] + own
+        return ["type", "name", "start_at", "shared"] + own
     }
 
     /// The keys every HTTP sink takes (`httpSink`).

@@ -11,12 +11,16 @@ public struct SecretLoader: Sendable {
     public var variable: String
     /// What the secret is, for messages: `admin key`, `HEC token`.
     public var what: String
+    /// It goes into an HTTP header, where spaces and control characters are never valid; a
+    /// database password may hold spaces.
+    public var headerSafe: Bool
 
-    public init(fileKey: String, credential: String, variable: String, what: String) {
+    public init(fileKey: String, credential: String, variable: String, what: String, headerSafe: Bool = true) {
         self.fileKey = fileKey
         self.credential = credential
         self.variable = variable
         self.what = what
+        self.headerSafe = headerSafe
     }
 
     /// The secret, nil when none of the three places has it.
@@ -48,8 +52,12 @@ public struct SecretLoader: Sendable {
     func validated(_ raw: String, origin: String) throws(ConfigurationError) -> AdminKey {
         let key = raw.trimmingSpaces
         guard !key.isEmpty else { throw .secret(what: what, origin: origin, reason: "it is empty") }
-        // It goes into an HTTP header: a control character or space there is never valid.
-        guard key.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+        // A line break inside is a file holding more than the secret; in an HTTP header, a
+        // space or anything but ASCII is never valid either.
+        guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .secret(what: what, origin: origin, reason: "it contains line breaks or control characters")
+        }
+        guard !headerSafe || key.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
             throw .secret(what: what, origin: origin, reason: "it contains spaces, line breaks or non-ASCII characters")
         }
         return AdminKey(key, origin: origin)

@@ -17,7 +17,9 @@ public actor CycleRunner {
     /// Swaps in a cycle built from a reloaded configuration; `make` gets the current one (for
     /// its `writer`). Called between cycles, never during one.
     public func replaceCycle(_ make: (PollCycle) -> PollCycle) {
+        let old = cycle
         cycle = make(cycle)
+        cycle.sharedBehind = old.sharedBehind
     }
 
     /// Runs one cycle; `state` afterwards holds everything delivered, even on error. If it

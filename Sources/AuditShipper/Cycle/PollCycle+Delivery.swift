@@ -33,6 +33,17 @@ extension PollCycle {
             var delivering: [any Sink] = []
             let times = progress.positionTimes()
             for sink in progress.active {
+                // Never to a shared sink once this member's lease may be another's: it could
+                // have expired while a batch or a page took long, or while the process was frozen.
+                if shared.contains(sink.name), !progress.leading || !(coordination?.holds ?? false) {
+                    if progress.leading {
+                        logger.error(
+                            "this member's lease expired before it could be renewed: it stops delivering to the shared sinks",
+                            metadata: ["sink": "\(sink.name)"])
+                        progress.standDown(shared)
+                    }
+                    continue
+                }
                 // Read in a scope of its own: a copy of the position still alive when it is
                 // accepted below would make that copy every id the sink holds.
                 let completeBefore: Int64
@@ -89,7 +100,8 @@ extension PollCycle {
                 try write(&progress.state, as: .batch)
                 progress.unsaved = false
                 progress.batchWritten = true
-                for sink in delivering { await settle(sink) }
+                for sink in delivering where !shared.contains(sink.name) { await settle(sink) }
+                await recordShared(&progress, settling: delivering.filter { shared.contains($0.name) })
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }
         } while offset < events.count && !progress.active.isEmpty
@@ -103,6 +115,31 @@ extension PollCycle {
         metrics.stateWrites.increment()
         for (name, position) in state.positions {
             metrics.sinkPosition(sink: name).set(Double(position.completeBefore))
+        }
+    }
+
+    /// Writes the shared sinks' positions to the group, fenced by this member's term (`Coordination.record`),
+    /// when it leads; `settling` (shared sinks that delivered) are told once it is written.
+    /// Fenced, or the database not answering, the shared sinks sit out the rest of the
+    /// cycle: another member may lead now, and a position that is not written must not run
+    /// further ahead of the group's. The local sinks go on either way.
+    func recordShared(_ progress: inout Progress, settling: [any Sink]) async {
+        guard let coordination, progress.leading else { return }
+        switch await coordination.record(progress.state.positions.filter { shared.contains($0.key) }) {
+        case .recorded:
+            progress.sharedBehind = false
+            for sink in settling { await settle(sink) }
+        case .fenced:
+            // The coordination said so in the log; memory's shared positions are the group's
+            // no more, and are read from it again at the next term.
+            progress.sharedBehind = false
+            progress.standDown(shared)
+        case .failed(let reason):
+            progress.sharedBehind = true
+            logger.warning(
+                "cannot write the shared positions to the group; the shared sinks wait until it answers (the local sinks go on)",
+                metadata: ["error": "\(reason)"])
+            progress.standDown(shared)
         }
     }
 
@@ -122,6 +159,12 @@ extension PollCycle.Progress {
     /// Each position's T and floor: what an empty slice can move.
     func positionTimes() -> [String: [Int64]] {
         state.positions.mapValues { [$0.completeBefore, $0.recentSince] }
+    }
+
+    /// This member no longer leads in this cycle: the shared sinks leave it (not a failure).
+    mutating func standDown(_ shared: Set<String>) {
+        leading = false
+        active.removeAll { shared.contains($0.name) }
     }
 
     /// A sink failed: it keeps its position, records why (written at the latest at the end of

@@ -30,8 +30,12 @@ extension PollCycle {
         for name in changes.removed {
             logger.notice("sink is no longer configured, its position is dropped", metadata: ["sink": "\(name)"])
         }
+        progress.leading = await lead(&progress)
         var recorded: [any Sink] = []
         for sink in sinks {
+            // A standby leaves the shared sinks to the lease's holder, receipts and all: what
+            // this member's last term left of them is folded in when it leads again.
+            if shared.contains(sink.name), !progress.leading { continue }
             let receipts: [Receipt]
             do {
                 receipts = try await sink.receipts()
@@ -59,7 +63,46 @@ extension PollCycle {
             progress.state.updatedAt = now
             try write(&progress.state, as: .whole)
             progress.unsaved = false
-            for sink in recorded { await settle(sink) }
+            for sink in recorded where !shared.contains(sink.name) { await settle(sink) }
+        }
+        if progress.leading, progress.sharedBehind || recorded.contains(where: { shared.contains($0.name) }) {
+            await recordShared(&progress, settling: recorded.filter { shared.contains($0.name) })
+        }
+    }
+
+    /// Asks the group whether this member leads. At a new term the shared positions are the
+    /// group's, whatever this member had in memory or in its file; a shared sink the group has
+    /// no position for yet keeps this member's (from before coordination was configured, or
+    /// where `reconcile` started it), written to the group before anything is delivered.
+    func lead(_ progress: inout Progress) async -> Bool {
+        guard let coordination, !shared.isEmpty else { return false }
+        switch await coordination.lead() {
+        case .standby: return false
+        case .leads(let term, let positions):
+            guard let positions else { return true }
+            var taken: [String] = []
+            for name in shared.sorted() {
+                if let position = positions[name] {
+                    progress.state.positions[name] = position
+                    taken.append(name)
+                } else {
+                    logger.notice(
+                        "the group has no position for this shared sink yet; it starts from this member's",
+                        metadata: [
+                            "sink": "\(name)",
+                            "sink.complete_before":
+                                "\(progress.state.positions[name].map { TimeSpec.format($0.completeBefore) } ?? "none")",
+                        ])
+                }
+            }
+            if !taken.isEmpty {
+                logger.info(
+                    "took the shared sinks' positions from the group",
+                    metadata: ["coordination.term": "\(term)", "sinks": "\(taken.joined(separator: ", "))"])
+            }
+            // Written at once: the group holds every shared position from the term's start.
+            progress.sharedBehind = true
+            return true
         }
     }
 }

@@ -18,6 +18,14 @@ public struct PollCycle: Sendable {
     public let writer: StateWriter
     /// Where the items of a page that are no readable event are set aside.
     public let deadLetters: DeadLetterFile
+    /// The group's lease and shared positions (`coordination:`); nil: this host alone.
+    public let coordination: (any Coordination)?
+    /// The sinks only the lease's holder delivers to (`SinkEntry.isShared`), whose positions
+    /// the group keeps; empty without coordination.
+    public let shared: Set<String>
+    /// A write of the shared positions failed while this member led: the next cycle it leads
+    /// writes them before it delivers (kept from one cycle to the next).
+    var sharedBehind = false
     let logger: Logger
     /// Beaten at every page and batch, for the watchdog.
     let heartbeat: Heartbeat?
@@ -37,9 +45,12 @@ public struct PollCycle: Sendable {
         sinkKinds: [String: String] = [:], settings: CycleSettings,
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
         deadLetters: DeadLetterFile = DeadLetterFile(path: nil),
+        coordination: (any Coordination)? = nil, shared: Set<String> = [],
         writer: StateWriter
     ) {
         self.deadLetters = deadLetters
+        self.coordination = coordination
+        self.shared = coordination == nil ? [] : shared
         self.heartbeat = heartbeat
         self.metrics = metrics
         self.source = source
@@ -64,6 +75,10 @@ public struct PollCycle: Sendable {
         /// A batch was written this cycle, maybe only to the state's update log: the end of
         /// the cycle folds it into the file.
         var batchWritten = false
+        /// This member holds the group's lease in this cycle: the shared sinks take part.
+        var leading = false
+        /// See `PollCycle.sharedBehind`.
+        var sharedBehind: Bool
 
         /// The oldest window start among the active sinks: where the window must begin.
         func windowStart(lookback: Int64) -> Int64? {
@@ -80,8 +95,11 @@ public struct PollCycle: Sendable {
     /// A failing sink does not throw: it is in `report.sinkFailures`, its position stays, and
     /// the next cycle retries it. Upstream and state errors throw.
     public mutating func run(state: inout AuditState, now: Int64, until: Int64? = nil) async throws -> CycleReport {
-        var progress = Progress(state: state, active: [])
-        defer { state = progress.state }
+        var progress = Progress(state: state, active: [], sharedBehind: sharedBehind)
+        defer {
+            state = progress.state
+            sharedBehind = progress.sharedBehind
+        }
         source.cycleBegins()
         try await prepare(&progress, now: now)
         var start = progress.windowStart(lookback: settings.lookback) ?? now
@@ -131,6 +149,8 @@ public struct PollCycle: Sendable {
         } else if progress.batchWritten {
             try write(&progress.state, as: .cycleEnd)
         }
+        // Empty slices moved the shared positions too; and the write renews the lease.
+        await recordShared(&progress, settling: [])
         return progress.report
     }
 

@@ -157,6 +157,49 @@ public final class DaemonMetrics: Sendable {
             labels: [("sink", sink)])
     }
 
+    /// 1 on the member that holds its group's lease, 0 on the others.
+    func coordinationLeader(group: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.family(
+                "openai_auditd_coordination_leader",
+                "1 while this member holds its group's lease and delivers to the shared sinks, else 0."),
+            labels: [("group", group)])
+    }
+
+    /// The lease's term as this member last saw it: it rises at every change of holder.
+    func coordinationTerm(group: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.family(
+                "openai_auditd_coordination_term",
+                "The term of the group's lease as this member last saw it; it rises at every change of holder."),
+            labels: [("group", group)])
+    }
+
+    func coordinationRenewals(group: String) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.family(
+                "openai_auditd_coordination_renewals_total",
+                "Times this member renewed its lease (a write of the shared positions renews it too)."),
+            labels: [("group", group)])
+    }
+
+    func coordinationRenewalFailures(group: String) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.family(
+                "openai_auditd_coordination_renewal_failures_total",
+                "Times this member, holding the lease, could not renew it: the database did not answer, or another member holds it now."
+            ),
+            labels: [("group", group)])
+    }
+
+    /// Creates the group's series at 0.
+    public func register(group: String) {
+        _ = coordinationLeader(group: group)
+        _ = coordinationTerm(group: group)
+        _ = coordinationRenewals(group: group)
+        _ = coordinationRenewalFailures(group: group)
+    }
+
     func sawEvent(at effectiveAt: Int64) {
         let newest = newestSeen.withLock { newest in
             newest = max(newest, effectiveAt)

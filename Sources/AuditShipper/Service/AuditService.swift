@@ -97,7 +97,7 @@ public struct AuditService: Service {
     func applyReload() async -> Duration? {
         guard let (new, old) = reloads?.take() else { return nil }
         await runner.replaceCycle { current in new.makeCycle(writer: current.writer) }
-        await old.shutdown()
+        await old.shutdown(resigning: false)
         logger.info("the reloaded configuration is in effect")
         return new.configuration.poll.interval
     }

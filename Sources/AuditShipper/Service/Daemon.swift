@@ -26,6 +26,9 @@ public struct Daemon: Sendable {
     public let proxy: ProxySettings?
     /// Beside the state file for the commands that keep positions; else nothing is written.
     public let deadLetters: DeadLetterFile
+    /// The group's lease and shared positions (`coordination:`), carried across reloads like
+    /// the executor: a new member would have to wait for its own predecessor's lease.
+    public let coordination: PostgresCoordination?
 
     /// A daemon built on reload passes its predecessor's `executor` and `heartbeat`, so the
     /// cycle stays on the same thread and the watchdog keeps watching the same loop. With
@@ -36,6 +39,7 @@ public struct Daemon: Sendable {
         output: any ByteOutput = FileDescriptorOutput.standardOutput, retry: RetryPolicy = RetryPolicy(),
         executor: EventLoopExecutor = EventLoopExecutor(), heartbeat: Heartbeat = Heartbeat(),
         metrics: DaemonMetrics = DaemonMetrics(version: AuditShipperVersion.current),
+        coordination: PostgresCoordination? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws {
         self.configuration = configuration
@@ -143,6 +147,22 @@ public struct Daemon: Sendable {
             }
         }
         self.receiptLogs = receiptLogs
+        if let coordination {
+            self.coordination = coordination
+        } else if let settings = configuration.coordination {
+            let loader = SecretLoader(
+                fileKey: "coordination.password_file", credential: "postgres-password", variable: "PGPASSWORD",
+                what: "PostgreSQL password", headerSafe: false)
+            // No password at all is a choice (a peer or certificate login): the server says
+            // whether it wants one.
+            let password = try loader.load(file: settings.passwordFile, environment: environment)
+            self.coordination = PostgresCoordination(
+                settings: settings, password: password, source: configuration.stateSource,
+                startAt: configuration.startTime(now: Daemon.now()), logger: logger, metrics: metrics,
+                eventLoop: executor.eventLoop)
+        } else {
+            self.coordination = nil
+        }
         // Last: nothing after it may throw, or a failed start (or reload) would leave the
         // client's connection pool running with nothing to shut it down.
         http = APIClient.makeHTTPClient(
@@ -232,11 +252,16 @@ public struct Daemon: Sendable {
         PollCycle(
             source: client, sinks: sinks, sinkStarts: sinkStarts, sinkKinds: configuration.defaultNamedKinds,
             settings: settings ?? configuration.cycleSettings,
-            logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters, writer: writer)
+            logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters,
+            coordination: coordination, shared: Set(configuration.sinks.filter(\.isShared).map(\.name)),
+            writer: writer)
     }
 
     /// Closes the sinks' connections and the HTTP client; the daemon is done after this.
-    public func shutdown() async {
+    /// `resigning` gives the group's lease up too (the process ends); a daemon a reload
+    /// replaced leaves it to its successor, which holds the same coordination.
+    public func shutdown(resigning: Bool = true) async {
+        if resigning { await coordination?.resign() }
         for sink in sinks { await sink.close() }
         try? await http.shutdown()
     }

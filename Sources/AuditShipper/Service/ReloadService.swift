@@ -64,7 +64,7 @@ public struct ReloadService: Service {
             return refuse("\(error)")
         }
         let displaced = slot.offer(daemon)
-        await displaced?.shutdown()
+        await displaced?.shutdown(resigning: false)
         accepted(configuration)
         let changed = configuration.changedKeys(from: running.configuration, environment: environment)
         logger.notice(

@@ -114,17 +114,7 @@ public struct AuditState: Sendable, Equatable {
         for (index, (name, position)) in positions.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { raw(",") }
             string(name)
-            position.appendScalars(to: &out)
-            raw(",\"recent\":{")
-            var first = true
-            position.held.forEach { id, effectiveAt in
-                if !first { raw(",") }
-                first = false
-                id.withUTF8 { JSONString.append(utf8: $0, to: &out) }
-                out.append(UInt8(ascii: ":"))
-                JSONString.append(integer: effectiveAt, to: &out)
-            }
-            raw("}}")
+            position.appendWhole(to: &out)
         }
         raw("}}\n")
         return out

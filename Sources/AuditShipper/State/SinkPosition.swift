@@ -10,8 +10,10 @@
 ///
 /// It moves in memory (`PollCycle.deliver`) and reaches disk after each batch through
 /// `PollCycle.write` → `StateWriter.file` → `StateStore.save`, which writes it with
-/// `appendScalars` (the state file, `AuditState.encoded`, and its update log alike). It is
-/// read back by `init(from:)`; there is no second encoder.
+/// `appendScalars` (the state file, `AuditState.encoded`, and its update log alike). A shared
+/// sink's position goes to PostgreSQL instead (`PollCycle.recordShared` →
+/// `Coordination.record`), written by `appendWhole` too. It is read back by `init(from:)`;
+/// there is no second encoder.
 public struct SinkPosition: Decodable, Sendable, Equatable {
     public var completeBefore: Int64
     public var recentSince: Int64
@@ -110,6 +112,22 @@ public struct SinkPosition: Decodable, Sendable, Equatable {
         out.append(contentsOf: ",\"delivered\":\(delivered),\"last_error\":".utf8)
         if let lastError { JSONString.append(lastError, to: &out) } else { out.append(contentsOf: "null".utf8) }
         out.append(contentsOf: ",\"last_error_at\":\(lastErrorAt.map(String.init) ?? "null")".utf8)
+    }
+
+    /// `:{…,"recent":{…}}`: the whole position, as the state file (`AuditState.encoded`) and
+    /// a group's shared positions in PostgreSQL (`PostgresCoordination`) keep it.
+    func appendWhole(to out: inout [UInt8]) {
+        appendScalars(to: &out)
+        out.append(contentsOf: ",\"recent\":{".utf8)
+        var first = true
+        held.forEach { id, effectiveAt in
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            id.withUTF8 { JSONString.append(utf8: $0, to: &out) }
+            out.append(UInt8(ascii: ":"))
+            JSONString.append(integer: effectiveAt, to: &out)
+        }
+        out.append(contentsOf: "}}".utf8)
     }
 
     /// The position is on disk: nothing of it is left to append.

@@ -67,9 +67,13 @@ import Testing
         }
         let whole = ConfigurationKey.all.filter { $0.environment == .none }.map(\.path)
         #expect(whole == ["api.filters", "sinks"], "set one child at a time, or not from the environment")
-        // A reload may change anything but the source, the state's path and the endpoint.
+        // A reload may change anything but the source, the state's path, the group and the endpoint.
         #expect(
             ConfigurationKey.all.filter(\.fixedAtStart).map(\.path)
-                == ["api.base_url", "api.organization", "api.filters", "state.path", "metrics.listen"])
+                == [
+                    "api.base_url", "api.organization", "api.filters", "state.path", "coordination.type",
+                    "coordination.url", "coordination.password_file", "coordination.group", "coordination.lease",
+                    "coordination.schema", "metrics.listen",
+                ])
     }
 }

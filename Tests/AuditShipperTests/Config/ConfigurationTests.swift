@@ -33,6 +33,47 @@ import Testing
         #expect(config.logFormat == .auto)
     }
 
+    @Test func coordinationIsReadAndSinksAreSharedByTheirType() throws {
+        let config = try parse(
+            """
+            coordination:
+              type: postgres
+              url: postgresql://auditd@[::1]:6432/audit?sslmode=disable&sslrootcert=/etc/ca.pem
+              password_file: /run/pw
+              group: prod
+              lease: 45s
+              schema: auditd
+            sinks:
+              - type: journald
+              - type: syslog
+                url: tcp://siem:514
+              - type: file
+                path: /var/log/a.json
+                shared: true
+              - type: syslog
+                url: udp://siem:514
+                shared: false
+            """)
+        let coordination = try #require(config.coordination)
+        #expect(coordination.host == "::1")
+        #expect(coordination.port == 6432)
+        #expect(coordination.user == "auditd")
+        #expect(coordination.database == "audit")
+        #expect(coordination.sslMode == .disable)
+        #expect(coordination.caFile == "/etc/ca.pem")
+        #expect(coordination.passwordFile == "/run/pw")
+        #expect(coordination.group == "prod")
+        #expect(coordination.lease == .seconds(45))
+        #expect(coordination.schema == "auditd")
+        #expect(config.sinks.map(\.isShared) == [false, true, true, false])
+        #expect(try parse("").coordination == nil)
+        let plain = try #require(try parse("coordination:\n  type: postgres\n  url: postgres://a@db/c").coordination)
+        #expect(plain.sslMode == .verifyFull)
+        #expect(plain.port == 5432)
+        #expect(plain.lease == .seconds(30))
+        #expect(plain.schema == "public")
+    }
+
     @Test func everyKeyIsRead() throws {
         let config = try parse(
             """
@@ -497,7 +538,7 @@ import Testing
         ("sinks:\n  - type: file\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
         (
             "sinks:\n  - type: file\n    rotate: daily",
-            "sinks[0].rotate: unknown key (sinks[0] takes: type, name, start_at, path"
+            "sinks[0].rotate: unknown key (sinks[0] takes: type, name, start_at, shared, path"
         ),
         ("sinks:\n  - type: stdout\n    name: \"a\\tb\"", "sinks[0].name: must not contain control characters"),
         ("sinks:\n  - type: syslog\n    enterprise_id: 0", "sinks[0].enterprise_id: '0' is not a whole number"),
@@ -507,7 +548,30 @@ import Testing
         ("state:\n  path: [a]", "state.path: expected a string"),
         ("api:\n  base_url: [unclosed", "config.yaml: not valid YAML: line"),
         ("a: 1\na: 2", "config.yaml: not valid YAML"),
-        ("- just\n- a list", "top level: expected a mapping of api, poll, state, sinks, metrics, log"),
+        ("- just\n- a list", "top level: expected a mapping of api, poll, state, sinks, coordination, metrics, log"),
+        (
+            "coordination:\n  type: postgres\n  url: postgres://auditd:hunter2@db.example.com/auditd",
+            "coordination.url: holds a password; put it in coordination.password_file"
+        ),
+        (
+            "coordination:\n  type: postgres\n  url: postgres://auditd@db.example.com/auditd?sslmode=disable",
+            "coordination.url: sslmode=disable would send the password and the positions in clear"
+        ),
+        (
+            "coordination:\n  type: postgres\n  url: postgres://db.example.com/auditd",
+            "coordination.url: names no user"
+        ),
+        ("coordination:\n  type: etcd\n  url: postgres://a@b/c", "coordination.type: 'etcd' is not one of postgres"),
+        ("coordination:\n  url: postgres://a@b/c", "coordination.type: is required"),
+        (
+            "coordination:\n  type: postgres\n  url: postgres://a@b/c\n  schema: Robert'); DROP TABLE x",
+            "coordination.schema: 'Robert'); DROP TABLE x' is not a plain PostgreSQL name"
+        ),
+        (
+            "coordination:\n  type: postgres\n  url: postgres://a@b/c\n  lease: 1s",
+            "coordination.lease: '1s' is out of range"
+        ),
+        ("sinks:\n  - type: stdout\n    shared: maybe", "sinks[0].shared: 'maybe' is not true or false"),
         (
             "poll: &p\n  interval: 30s\nmetrics: *p",
             "config.yaml:1: YAML anchors and aliases (&p, *p) are not supported"
