@@ -32,7 +32,7 @@ extension Invocation {
         var state = AuditState(source: configuration.stateSource, startAt: since, now: now)
         // Every sink from `since`, whatever its start_at says.
         _ = state.reconcile(sinks: daemon.sinks.map(\.name), starts: [:])
-        let runner = daemon.makeRunner(state: state, settings: settings, writer: .nowhere)
+        let runner = daemon.makeRunner(state: state, settings: settings, writer: .nowhere, coordinated: false)
         return try await daemon.closing {
             let report = try await runner.runCycle(now: now, until: until)
             guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }

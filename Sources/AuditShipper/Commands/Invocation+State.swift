@@ -2,19 +2,28 @@ extension Invocation {
     /// `state show`: where the daemon stands, read without the lock (safe while it runs).
     public func showState(now: Int64) async throws -> String {
         let local = try StateReport.describe(path: statePath, configuration: configuration, now: now)
-        guard configuration.coordination != nil else { return local }
-        let daemon = try Daemon(configuration: configuration, key: try key(), logger: logger)
-        return try await daemon.closing {
-            let status = try await daemon.coordination!.status()
+        // The group's part needs the database only, not the admin key.
+        guard let coordination = try groupCoordination() else { return local }
+        do {
+            let status = try await coordination.status()
+            await coordination.resign()
             return local + "\n" + StateReport.describe(status, configuration: configuration, now: now)
+        } catch {
+            await coordination.resign()
+            throw error
         }
+    }
+
+    /// The group's coordination, to read or import without running; it never takes the lease.
+    func groupCoordination() throws -> PostgresCoordination? {
+        try PostgresCoordination.make(configuration: configuration, environment: environment, logger: logger)
     }
 
     /// `state import`: the positions this host's state file holds for the shared sinks, into
     /// the group, for each sink the group has none for yet (a team moving from one host to
     /// two). Returns what was done, one line each.
     public func importState() async throws -> [String] {
-        guard configuration.coordination != nil else {
+        guard let coordination = try groupCoordination() else {
             throw ConfigurationError.invalid(
                 origin: "configuration", path: "coordination", message: "is not set: there is no group to import into")
         }
@@ -26,17 +35,20 @@ extension Invocation {
         }
         let shared = Set(configuration.sinks.filter(\.isShared).map(\.name))
         let positions = state.positions.filter { shared.contains($0.key) }
-        let daemon = try Daemon(configuration: configuration, key: try key(), logger: logger)
-        return try await daemon.closing {
-            let coordination = daemon.coordination!
-            let imported = try await coordination.importPositions(positions)
-            var lines = imported.map { "sink \($0): its position is the group's now (\(coordination.group))" }
-            for name in positions.keys.sorted() where !imported.contains(name) {
-                lines.append("sink \(name): the group has a position already; it is kept")
-            }
-            if positions.isEmpty { lines.append("the state file holds no position of a shared sink") }
-            return lines
+        let imported: [String]
+        do {
+            imported = try await coordination.importPositions(positions)
+        } catch {
+            await coordination.resign()
+            throw error
         }
+        await coordination.resign()
+        var lines = imported.map { "sink \($0): its position is the group's now (\(coordination.group))" }
+        for name in positions.keys.sorted() where !imported.contains(name) {
+            lines.append("sink \(name): the group has a position already; it is kept")
+        }
+        if positions.isEmpty { lines.append("the state file holds no position of a shared sink") }
+        return lines
     }
 
     /// `state reset`: the old file (corrupt or not) is set aside for inspection; without `to`

@@ -74,6 +74,23 @@ public actor PostgresCoordination: Coordination {
         metrics?.register(group: group)
     }
 
+    /// The configuration's coordination, nil when it has none; the password found the one
+    /// way secrets are (`SecretLoader`). No password at all is a choice (a peer or certificate
+    /// login): the server says whether it wants one.
+    public static func make(
+        configuration: Configuration, environment: [String: String], logger: Logger, metrics: DaemonMetrics? = nil,
+        eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    ) throws(ConfigurationError) -> PostgresCoordination? {
+        guard let settings = configuration.coordination else { return nil }
+        let loader = SecretLoader(
+            fileKey: "coordination.password_file", credential: "postgres-password", variable: "PGPASSWORD",
+            what: "PostgreSQL password", headerSafe: false)
+        return PostgresCoordination(
+            settings: settings, password: try loader.load(file: settings.passwordFile, environment: environment),
+            source: configuration.stateSource, startAt: configuration.startTime(now: Daemon.now()), logger: logger,
+            metrics: metrics, eventLoop: eventLoop)
+    }
+
     public nonisolated var holds: Bool {
         validUntil.withLock { until in until.map { ContinuousClock.now < $0 } ?? false }
     }
@@ -224,7 +241,7 @@ public actor PostgresCoordination: Coordination {
     }
 
     func holderInWords() async throws(CoordinationError) -> String {
-        let status = try await status()
+        let status = try await leaseRow()
         guard let holder = status.holder else { return "no member has held the lease yet" }
         return status.held
             ? "\(holder) holds the lease (term \(status.term))"
@@ -326,6 +343,13 @@ public actor PostgresCoordination: Coordination {
 
     /// The lease and the shared positions as the database has them.
     public func status() async throws(CoordinationError) -> GroupStatus {
+        var status = try await leaseRow()
+        status.positions = try await readPositions()
+        return status
+    }
+
+    /// The lease as the database has it (no positions).
+    func leaseRow() async throws(CoordinationError) -> GroupStatus {
         try await prepare()
         let groups = table("groups")
         let row = try await run("reading the lease") { [group] connection -> (String?, Int64, Double?, Double?)? in
@@ -342,7 +366,7 @@ public actor PostgresCoordination: Coordination {
         }
         return GroupStatus(
             group: group, holder: row?.0, term: row?.1 ?? 0, renewedAgo: row?.2, expiresIn: row?.3,
-            positions: try await readPositions(), schemaVersion: Self.schemaVersion)
+            positions: [:], schemaVersion: Self.schemaVersion)
     }
 
     /// Writes positions into the group without a lease (`state import`): only for sinks the

@@ -36,28 +36,7 @@ extension PollCycle {
             // A standby leaves the shared sinks to the lease's holder, receipts and all: what
             // this member's last term left of them is folded in when it leads again.
             if shared.contains(sink.name), !progress.leading { continue }
-            let receipts: [Receipt]
-            do {
-                receipts = try await sink.receipts()
-            } catch {
-                progress.fail(
-                    sink, "cannot tell what the destination already holds: \(error)", now: now, logger, metrics)
-                continue
-            }
-            if !receipts.isEmpty {
-                let held = progress.state.positions[sink.name]!.hold(receipts)
-                logger.notice(
-                    "sink already holds events of an interrupted batch; they are not sent again",
-                    metadata: ["sink": "\(sink.name)", "sink.held": "\(held)"])
-                recorded.append(sink)
-            }
-            do {
-                try await sink.check()
-            } catch {
-                progress.fail(sink, "\(error)", now: now, logger, metrics)
-                continue
-            }
-            progress.active.append(sink)
+            if await admit(sink, &progress, now: now) { recorded.append(sink) }
         }
         if !changes.isEmpty || !recorded.isEmpty {
             progress.state.updatedAt = now
@@ -68,6 +47,52 @@ extension PollCycle {
         if progress.leading, progress.sharedBehind || recorded.contains(where: { shared.contains($0.name) }) {
             await recordShared(&progress, settling: recorded.filter { shared.contains($0.name) })
         }
+    }
+
+    /// Folds what the sink's destination holds of an interrupted batch into its position, and
+    /// checks it: a sink that passes takes part in the cycle. Returns whether it had receipts.
+    func admit(_ sink: any Sink, _ progress: inout Progress, now: Int64) async -> Bool {
+        let receipts: [Receipt]
+        do {
+            receipts = try await sink.receipts()
+        } catch {
+            progress.fail(sink, "cannot tell what the destination already holds: \(error)", now: now, logger, metrics)
+            return false
+        }
+        if !receipts.isEmpty {
+            let held = progress.state.positions[sink.name]!.hold(receipts)
+            logger.notice(
+                "sink already holds events of an interrupted batch; they are not sent again",
+                metadata: ["sink": "\(sink.name)", "sink.held": "\(held)"])
+        }
+        do {
+            try await sink.check()
+        } catch {
+            progress.fail(sink, "\(error)", now: now, logger, metrics)
+            return !receipts.isEmpty
+        }
+        progress.active.append(sink)
+        return !receipts.isEmpty
+    }
+
+    /// A standby asks for the lease again between slices, at most once a second, so that a
+    /// long catch-up of its own local sinks does not hold a failover back until the cycle
+    /// ends. Taken, the shared sinks join the cycle as at its start; the caller starts the walk
+    /// again from the oldest window start, theirs included (what the local sinks hold is
+    /// dropped as a repeat, as in any cycle). Returns whether the lease was taken.
+    func joinLease(_ progress: inout Progress, now: Int64) async -> Bool {
+        guard coordination != nil, !shared.isEmpty, !progress.leading,
+            ContinuousClock.now - progress.leaseAsked >= .seconds(1)
+        else { return false }
+        progress.leaseAsked = ContinuousClock.now
+        progress.leading = await lead(&progress)
+        guard progress.leading else { return false }
+        var recorded: [any Sink] = []
+        for sink in sinks where shared.contains(sink.name) {
+            if await admit(sink, &progress, now: now) { recorded.append(sink) }
+        }
+        await recordShared(&progress, settling: recorded)
+        return progress.leading
     }
 
     /// Asks the group whether this member leads. At a new term the shared positions are the

@@ -147,22 +147,11 @@ public struct Daemon: Sendable {
             }
         }
         self.receiptLogs = receiptLogs
-        if let coordination {
-            self.coordination = coordination
-        } else if let settings = configuration.coordination {
-            let loader = SecretLoader(
-                fileKey: "coordination.password_file", credential: "postgres-password", variable: "PGPASSWORD",
-                what: "PostgreSQL password", headerSafe: false)
-            // No password at all is a choice (a peer or certificate login): the server says
-            // whether it wants one.
-            let password = try loader.load(file: settings.passwordFile, environment: environment)
-            self.coordination = PostgresCoordination(
-                settings: settings, password: password, source: configuration.stateSource,
-                startAt: configuration.startTime(now: Daemon.now()), logger: logger, metrics: metrics,
+        self.coordination =
+            try coordination
+            ?? PostgresCoordination.make(
+                configuration: configuration, environment: environment, logger: logger, metrics: metrics,
                 eventLoop: executor.eventLoop)
-        } else {
-            self.coordination = nil
-        }
         // Last: nothing after it may throw, or a failed start (or reload) would leave the
         // client's connection pool running with nothing to shut it down.
         http = APIClient.makeHTTPClient(
@@ -238,22 +227,27 @@ public struct Daemon: Sendable {
         return (store, state)
     }
 
-    /// A runner for cycles that deliver to this daemon's sinks, on its event loop.
+    /// A runner for cycles that deliver to this daemon's sinks, on its event loop. Without
+    /// `coordinated` (`replay`, which moves no position) every sink is delivered to, whoever
+    /// holds the group's lease, and nothing is written to the group.
     public func makeRunner(
-        state: AuditState, settings: CycleSettings? = nil, writer: StateWriter
+        state: AuditState, settings: CycleSettings? = nil, writer: StateWriter, coordinated: Bool = true
     ) -> CycleRunner {
-        CycleRunner(cycle: makeCycle(settings: settings, writer: writer), state: state, executor: executor)
+        CycleRunner(
+            cycle: makeCycle(settings: settings, writer: writer, coordinated: coordinated), state: state,
+            executor: executor)
     }
 
     /// A cycle from this daemon's client, sinks and settings.
     public func makeCycle(
-        settings: CycleSettings? = nil, writer: StateWriter
+        settings: CycleSettings? = nil, writer: StateWriter, coordinated: Bool = true
     ) -> PollCycle {
         PollCycle(
             source: client, sinks: sinks, sinkStarts: sinkStarts, sinkKinds: configuration.defaultNamedKinds,
             settings: settings ?? configuration.cycleSettings,
             logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters,
-            coordination: coordination, shared: Set(configuration.sinks.filter(\.isShared).map(\.name)),
+            coordination: coordinated ? coordination : nil,
+            shared: Set(configuration.sinks.filter(\.isShared).map(\.name)),
             writer: writer)
     }
 
