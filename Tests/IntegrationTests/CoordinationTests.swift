@@ -135,8 +135,10 @@ import Testing
             let handover = ContinuousClock.now - killed
             print(
                 "coordination: member-b took over \(handover) after member-a's kill -9 (lease \(Self.lease)s, poll 1s)")
-            // The lease plus two polls, and room for a loaded machine's page and collector.
-            #expect(handover < .seconds(Self.lease + 2 + 6), "took \(handover)")
+            // A standby asks for the lease at the start of each of its cycles, so one busy
+            // catching up its own file takes over when that cycle ends (15.8 s seen under
+            // make test's load): the bound is the lease plus that catch-up's length.
+            #expect(handover < .seconds(Self.lease + 2 + 60), "took \(handover)")
             harness.simulator.faults.removeAll()
             try await harness.waitFor("every event at the collector", timeout: .seconds(180)) {
                 Set(Self.all(rsyslog)).count >= count

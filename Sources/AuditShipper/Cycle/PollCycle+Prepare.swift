@@ -75,26 +75,6 @@ extension PollCycle {
         return !receipts.isEmpty
     }
 
-    /// A standby asks for the lease again between slices, at most once a second, so that a
-    /// long catch-up of its own local sinks does not hold a failover back until the cycle
-    /// ends. Taken, the shared sinks join the cycle as at its start; the caller starts the walk
-    /// again from the oldest window start, theirs included (what the local sinks hold is
-    /// dropped as a repeat, as in any cycle). Returns whether the lease was taken.
-    func joinLease(_ progress: inout Progress, now: Int64) async -> Bool {
-        guard coordination != nil, !shared.isEmpty, !progress.leading,
-            ContinuousClock.now - progress.leaseAsked >= .seconds(1)
-        else { return false }
-        progress.leaseAsked = ContinuousClock.now
-        progress.leading = await lead(&progress)
-        guard progress.leading else { return false }
-        var recorded: [any Sink] = []
-        for sink in sinks where shared.contains(sink.name) {
-            if await admit(sink, &progress, now: now) { recorded.append(sink) }
-        }
-        await recordShared(&progress, settling: recorded)
-        return progress.leading
-    }
-
     /// Asks the group whether this member leads. At a new term the shared positions are the
     /// group's, whatever this member had in memory or in its file; a shared sink the group has
     /// no position for yet keeps this member's (from before coordination was configured, or

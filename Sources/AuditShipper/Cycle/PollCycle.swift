@@ -79,8 +79,6 @@ public struct PollCycle: Sendable {
         var leading = false
         /// See `PollCycle.sharedBehind`.
         var sharedBehind: Bool
-        /// When this member last asked for the lease (`joinLease`).
-        var leaseAsked = ContinuousClock.now
 
         /// The oldest window start among the active sinks: where the window must begin.
         func windowStart(lookback: Int64) -> Int64? {
@@ -108,13 +106,8 @@ public struct PollCycle: Sendable {
         planner.beginCycle()
         while let oldest = progress.windowStart(lookback: settings.lookback) {
             try Task.checkCancellation()
-            if await joinLease(&progress, now: now), let joined = progress.windowStart(lookback: settings.lookback) {
-                // The shared sinks joined: their window is walked from its start.
-                start = joined
-            } else {
-                // What only a sink that dropped out needed is not read again in this cycle.
-                start = max(start, oldest)
-            }
+            // What only a sink that dropped out needed is not read again in this cycle.
+            start = max(start, oldest)
             if let until, start >= until { break }
             let end = planner.end(from: start, now: now, until: until)
             // One second is never cut into slices: if it alone overflows, the walk delivers it
