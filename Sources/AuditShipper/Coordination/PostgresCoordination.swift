@@ -279,12 +279,7 @@ public actor PostgresCoordination: Coordination {
     public func record(_ positions: [String: SinkPosition]) async -> Recording {
         guard let held = term else { return .fenced("this member does not hold the lease") }
         let table = table("positions")
-        let encoded = positions.map { name, position in
-            var bytes: [UInt8] = []
-            position.appendWhole(to: &bytes)
-            // `appendWhole` writes the object after a name's colon.
-            return (name, String(decoding: bytes.dropFirst(), as: UTF8.self))
-        }
+        let encoded = positions.map { name, position in (name, Self.json(position)) }
         let sent = ContinuousClock.now
         do {
             let renewal = renewal(of: held)
@@ -377,9 +372,7 @@ public actor PostgresCoordination: Coordination {
         let table = table("positions")
         var imported: [String] = []
         for (name, position) in positions.sorted(by: { $0.key < $1.key }) {
-            var bytes: [UInt8] = []
-            position.appendWhole(to: &bytes)
-            let json = String(decoding: bytes.dropFirst(), as: UTF8.self)
+            let json = Self.json(position)
             let added = try await run("importing a position") { [group] connection in
                 try await connection.query(
                     """
@@ -392,6 +385,13 @@ public actor PostgresCoordination: Coordination {
             if added { imported.append(name) }
         }
         return imported
+    }
+
+    /// A position as the group keeps it: `appendWhole`'s object, without the name's colon.
+    static func json(_ position: SinkPosition) -> String {
+        var bytes: [UInt8] = []
+        position.appendWhole(to: &bytes)
+        return String(decoding: bytes.dropFirst(), as: UTF8.self)
     }
 
     // MARK: The schema
@@ -471,9 +471,7 @@ public actor PostgresCoordination: Coordination {
     /// Makes the group's row if it is new, and refuses a group made for another source.
     func joinGroup() async throws(CoordinationError) {
         let groups = table("groups")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let ours = String(decoding: (try? encoder.encode(source)) ?? Data(), as: UTF8.self)
+        let ours = String(decoding: source.canonicalJSON, as: UTF8.self)
         let recorded = try await run("joining the group") { [group, startAt] connection in
             try await connection.query(
                 """
@@ -579,10 +577,14 @@ extension StateSource {
     /// The group members reading this source are in unless `coordination.group` names one:
     /// the organization and a hash of the whole source (base URL, organization, filters).
     public var groupName: String {
+        "\(organization ?? "default")-\(String(FNV1a.hash32(canonicalJSON), radix: 16))"
+    }
+
+    /// The source as the group's row keeps it, keys sorted, so one source is always one text.
+    var canonicalJSON: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let bytes = (try? encoder.encode(self)) ?? Data()
-        return "\(organization ?? "default")-\(String(FNV1a.hash32(bytes), radix: 16))"
+        return (try? encoder.encode(self)) ?? Data()
     }
 }
 
