@@ -114,6 +114,15 @@ final class DaemonHarness {
         return try await Self.wait(process, timeout: timeout)
     }
 
+    /// Runs a command to its end; its exit status and what it printed on stdout.
+    func output(_ arguments: [String]) async throws -> (status: Int32, text: String) {
+        let path = directory + "/out-\(UUID().uuidString.prefix(8))"
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let status = try await run(arguments, stdout: handle)
+        return (status, try String(contentsOfFile: path, encoding: .utf8))
+    }
+
     static func wait(_ process: Process, timeout: Duration) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {

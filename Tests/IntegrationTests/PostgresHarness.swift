@@ -7,7 +7,8 @@ import Foundation
 /// A real PostgreSQL server (Debian's `postgresql`): a cluster made by `initdb` in a
 /// temporary directory, as the unprivileged user `nobody` when the tests run as root (the
 /// server refuses root), `postgres` on a loopback port with password (SCRAM) logins only.
-/// Stopped by its PID, never by name.
+/// Stopped by its PID, never by name. With `tls`, it serves TLS with a certificate for
+/// 127.0.0.1 and localhost signed by the test CA `ca.pem` in its directory.
 final class PostgresHarness: @unchecked Sendable {
     let directory: String
     let port: Int
@@ -18,6 +19,8 @@ final class PostgresHarness: @unchecked Sendable {
     var logPath: String { directory + "/postgres.log" }
     var process: Process?
     var url: String { "postgres://\(user)@127.0.0.1:\(port)/auditd?sslmode=disable" }
+    let tls: Bool
+    var caFile: String { directory + "/ca.pem" }
 
     static func binary(_ name: String) throws -> String {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
@@ -29,14 +32,24 @@ final class PostgresHarness: @unchecked Sendable {
         return "/usr/lib/postgresql/\(version)/bin/\(name)"
     }
 
-    init() throws {
+    init(tls: Bool = false) throws {
+        self.tls = tls
         directory = NSTemporaryDirectory() + "auditd-postgres-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = try RsyslogHarness.freePort()
         try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        var owned = [directory, passwordFile]
+        if tls {
+            try TestCertificates.makeCA("ca", in: directory)
+            try TestCertificates.issue(
+                "server", subject: "/CN=localhost", altNames: "DNS:localhost,IP:127.0.0.1", in: directory)
+            // The server refuses a key others may read.
+            chmod(directory + "/server.key", 0o600)
+            owned += [directory + "/server.pem", directory + "/server.key"]
+        }
         if getuid() == 0 {
             // The server's files belong to the user it runs as.
-            for path in [directory, passwordFile] { chown(path, 65534, 65534) }
+            for path in owned { chown(path, 65534, 65534) }
         }
         try runTool(
             "initdb",
@@ -77,12 +90,17 @@ final class PostgresHarness: @unchecked Sendable {
 
     /// Starts the server and waits until it takes connections; makes the database once.
     func start() async throws {
-        let process = try unprivileged(
-            "postgres",
-            [
-                "-D", data, "-p", "\(port)", "-h", "127.0.0.1", "-k", directory, "-c", "fsync=off",
-                "-c", "logging_collector=off", "-c", "max_connections=20",
-            ])
+        var arguments = [
+            "-D", data, "-p", "\(port)", "-h", "127.0.0.1", "-k", directory, "-c", "fsync=off",
+            "-c", "logging_collector=off", "-c", "max_connections=20",
+        ]
+        if tls {
+            arguments += [
+                "-c", "ssl=on", "-c", "ssl_cert_file=\(directory)/server.pem", "-c",
+                "ssl_key_file=\(directory)/server.key",
+            ]
+        }
+        let process = try unprivileged("postgres", arguments)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -101,6 +119,16 @@ final class PostgresHarness: @unchecked Sendable {
             try runTool("createdb", ["-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-w", "auditd"])
             _ = FileManager.default.createFile(atPath: directory + "/made", contents: nil)
         }
+    }
+
+    /// Runs SQL as the cluster's owner (`psql`, stopping at the first error).
+    func sql(_ statements: String) throws {
+        try runTool(
+            "psql",
+            [
+                "-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-w", "-v", "ON_ERROR_STOP=1", "-d", "auditd",
+                "-c", statements,
+            ])
     }
 
     var serverLog: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

@@ -8,7 +8,9 @@ extension Invocation {
         return try await daemon.closing {
             let (store, state) = try daemon.openState(environment: environment, now: Daemon.now())
             let runner = daemon.makeRunner(state: state, writer: .file(store))
-            let report = try await runner.runCycle(now: Daemon.now())
+            var report = try await runner.runCycle(now: Daemon.now())
+            // A cycle that took the group's lease leaves the shared sinks to the next (`again`).
+            while report.again { report.add(try await runner.runCycle(now: Daemon.now())) }
             withExtendedLifetime(store) {}
             guard report.sinkFailures.isEmpty else { throw SinkError.notDelivered(report.sinkFailures) }
             logger.info(

@@ -13,6 +13,11 @@ public protocol Coordination: Sendable {
     /// from the moment `lease` has passed since the last renewal that succeeded was sent, so a
     /// member that was frozen or cut off knows it without asking.
     var holds: Bool { get }
+    /// A standby keeps asking for the lease on its own between cycles (a member busy with a
+    /// long catch-up of its local sinks would otherwise take over only when that cycle ends):
+    /// true from the moment it took the lease so until the next `lead` begins the term. The
+    /// cycle ends at its next slice when it sees it, and the next one starts at once.
+    var tookLease: Bool { get }
     /// Writes the shared sinks' positions, in one transaction with a renewal that succeeds
     /// only if the lease is still this member's term. Renews the lease.
     func record(_ positions: [String: SinkPosition]) async -> Recording
@@ -26,8 +31,10 @@ public enum Leadership: Sendable, Equatable {
     /// shared positions, read from the database (never from memory: a new holder with its
     /// own idea of what was sent is how events are sent twice); nil while the term goes on.
     case leads(term: Int64, positions: [String: SinkPosition]?)
-    /// Another member holds the lease, or the database cannot be reached: in words.
-    case standby(String)
+    /// Another member holds the lease, or the database cannot be reached: in words; and the
+    /// group's shared positions as its holder last wrote them (none where they could not be
+    /// read), so that a standby shows how far the shared sinks are, not its own stale copy.
+    case standby(String, positions: [String: SinkPosition])
 }
 
 /// What `Coordination.record` did.

@@ -11,7 +11,6 @@ public struct GroupStatus: Sendable {
     /// Seconds until the lease expires, by the database's clock (negative: expired).
     public var expiresIn: Double?
     public var positions: [String: SinkPosition]
-    public var schemaVersion: Int
 
     /// Whether a member holds the lease now.
     public var held: Bool { holder != nil && (expiresIn ?? -1) > 0 }

@@ -20,7 +20,9 @@ import Synchronization
 /// This member's own view (`holds`) ends `lease` after its last successful renewal was
 /// *sent*: before the database's expiry, which it measured from later, so the member stops
 /// delivering before anyone else may start. Renewals run every third of the lease, from a
-/// task of their own, and with every write of the positions.
+/// task of their own, and with every write of the positions. A standby asks for the lease
+/// from a task of its own too (`watchForLease`, every second at most), so it takes over
+/// within the lease and a second of the holder's end whatever its cycle is doing.
 ///
 /// One connection, made when first needed and dropped at any failure; every statement is
 /// bounded by `timeout` (a third of the lease, at most 10 s), after which the connection is
@@ -51,6 +53,9 @@ public actor PostgresCoordination: Coordination {
     /// The shared positions were read in this term.
     var loaded = false
     var renewal: Task<Void, Never>?
+    /// The standby's own requests for the lease, while it holds none.
+    var watch: Task<Void, Never>?
+    nonisolated let took = Mutex(false)
     /// What the last standby was, so a change is logged once.
     var lastStandby: String?
     nonisolated let validUntil = Mutex<ContinuousClock.Instant?>(nil)
@@ -95,12 +100,17 @@ public actor PostgresCoordination: Coordination {
         validUntil.withLock { until in until.map { ContinuousClock.now < $0 } ?? false }
     }
 
+    public nonisolated var tookLease: Bool { took.withLock { $0 } }
+
     /// `schema.table`, for statements (the schema is checked to be a plain name when read).
     nonisolated func table(_ name: String) -> String { "\(settings.schema).openai_auditd_\(name)" }
 
     // MARK: The lease
 
     public func lead() async -> Leadership {
+        // Whatever comes of it, this call is the cycle's answer to a lease taken by `watch`:
+        // a term it cannot begin now (the database gone again) is begun by the next one.
+        took.withLock { $0 = false }
         do {
             try await prepare()
             if let held = term {
@@ -116,35 +126,72 @@ public actor PostgresCoordination: Coordination {
             }
             let sent = ContinuousClock.now
             if let taken = try await acquire() {
-                term = taken
-                loaded = false
-                extend(from: sent)
-                metrics?.coordinationLeader(group: group).set(1.0)
-                metrics?.coordinationTerm(group: group).set(Double(taken))
-                lastStandby = nil
-                logger.notice(
-                    "this member holds the group's lease now and delivers to the shared sinks",
-                    metadata: ["coordination.group": "\(group)", "coordination.term": "\(taken)"])
-                startRenewing()
+                begin(taken, sent: sent)
                 let positions = try await readPositions()
                 loaded = true
                 return .leads(term: taken, positions: positions)
             }
-            return standby(try await holderInWords())
+            let holder = try await holderInWords()
+            return standby(holder, positions: (try? await readPositions()) ?? [:])
         } catch {
-            return standby("\(error)")
+            return standby("\(error)", positions: [:])
         }
     }
 
+    /// This member took the lease (sent at `sent`) in term `taken`: it renews it from now on.
+    func begin(_ taken: Int64, sent: ContinuousClock.Instant) {
+        term = taken
+        loaded = false
+        extend(from: sent)
+        metrics?.coordinationLeader(group: group).set(1.0)
+        metrics?.coordinationTerm(group: group).set(Double(taken))
+        lastStandby = nil
+        logger.notice(
+            "this member holds the group's lease now and delivers to the shared sinks",
+            metadata: ["coordination.group": "\(group)", "coordination.term": "\(taken)"])
+        startRenewing()
+    }
+
+    /// While this member holds no lease, asks for it every second at most (quietly: `lead`
+    /// says why it stands by), until it takes it or holds it again through `lead`.
+    func watchForLease() {
+        guard watch == nil else { return }
+        let every = min(.seconds(1), settings.lease / 4)
+        watch = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: every)
+                guard let self, !Task.isCancelled else { return }
+                if await self.askForLease() { return }
+            }
+        }
+    }
+
+    /// One request of `watch`; true when it is done (the lease is this member's).
+    func askForLease() async -> Bool {
+        guard term == nil else {
+            watch = nil
+            return true
+        }
+        // The tables, the rights and the group's source first, as `lead` checks them.
+        guard (try? await prepare()) != nil else { return false }
+        let sent = ContinuousClock.now
+        guard let taken = try? await acquire() else { return false }
+        begin(taken, sent: sent)
+        took.withLock { $0 = true }
+        watch = nil
+        return true
+    }
+
     /// Another member leads, or the database is not there; logged when it changes.
-    func standby(_ reason: String) -> Leadership {
+    func standby(_ reason: String, positions: [String: SinkPosition]) -> Leadership {
+        if term == nil { watchForLease() }
         if reason != lastStandby {
             logger.info(
                 "standing by: the shared sinks are delivered by the lease's holder",
                 metadata: ["coordination.group": "\(group)", "coordination.reason": "\(reason)"])
             lastStandby = reason
         }
-        return .standby(reason)
+        return .standby(reason, positions: positions)
     }
 
     /// The lease is someone else's (or expired): nothing more goes to a shared sink from here.
@@ -162,6 +209,7 @@ public actor PostgresCoordination: Coordination {
             metadata: [
                 "coordination.group": "\(group)", "coordination.term": "\(lost)", "coordination.reason": "\(reason)",
             ])
+        watchForLease()
     }
 
     func extend(from sent: ContinuousClock.Instant) {
@@ -251,6 +299,8 @@ public actor PostgresCoordination: Coordination {
     public func resign() async {
         renewal?.cancel()
         renewal = nil
+        watch?.cancel()
+        watch = nil
         if let held = term {
             let groups = table("groups")
             let me = member
@@ -361,7 +411,7 @@ public actor PostgresCoordination: Coordination {
         }
         return GroupStatus(
             group: group, holder: row?.0, term: row?.1 ?? 0, renewedAgo: row?.2, expiresIn: row?.3,
-            positions: [:], schemaVersion: Self.schemaVersion)
+            positions: [:])
     }
 
     /// Writes positions into the group without a lease (`state import`): only for sinks the
@@ -464,8 +514,44 @@ public actor PostgresCoordination: Coordination {
                 "made the coordination tables",
                 metadata: ["coordination.schema": "\(schema)", "coordination.schema_version": "\(known)"])
         }
+        try await checkRights()
         try await joinGroup()
         ready = true
+    }
+
+    /// The rights the daemon uses on its tables, each one, so that a role that lacks one is
+    /// named at the start (and by `check`), not at the first write of a position.
+    static let rights: [(table: String, privileges: [String])] = [
+        ("schema", ["SELECT"]), ("groups", ["SELECT", "INSERT", "UPDATE"]),
+        ("positions", ["SELECT", "INSERT", "UPDATE"]),
+    ]
+
+    func checkRights() async throws(CoordinationError) {
+        var missing: [String] = []
+        var role = ""
+        for (name, privileges) in Self.rights {
+            let table = table(name)
+            for privilege in privileges {
+                // has_table_privilege with a list is true if *any* is held: one at a time.
+                let (user, held) = try await run("checking the role's rights") { connection -> (String, Bool) in
+                    for try await row in try await connection.query(
+                        "SELECT current_user::text, has_table_privilege(\(table), \(privilege))", logger: Self.quiet
+                    ).decode((String, Bool).self) {
+                        return row
+                    }
+                    return ("", false)
+                }
+                role = user
+                if !held { missing.append("\(privilege) on \(table)") }
+            }
+        }
+        guard missing.isEmpty else {
+            throw .refused(
+                url: settings.url,
+                reason:
+                    "the role \(role) lacks \(missing.joined(separator: ", ")) (grant SELECT, INSERT and UPDATE on the openai_auditd_ tables, SELECT on openai_auditd_schema)"
+            )
+        }
     }
 
     /// Makes the group's row if it is new, and refuses a group made for another source.
@@ -556,6 +642,12 @@ public actor PostgresCoordination: Coordination {
         connections += 1
         let made = try await PostgresConnection.connect(
             on: eventLoop, configuration: configuration, id: connections, logger: Self.quiet)
+        // The renewal, the standby's watch and the cycle share the actor: one of them may have
+        // connected while this one waited. Keep one connection; never leave one open unowned.
+        if let other = connection, !other.isClosed {
+            made.close().whenComplete { _ in }
+            return other
+        }
         connection = made
         return made
     }

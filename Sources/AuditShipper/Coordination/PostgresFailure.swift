@@ -19,7 +19,7 @@ enum PostgresFailure {
                 return "\(message) (check the user in coordination.url, the password, and pg_hba.conf)"
             case "42501":
                 return
-                    "\(message) (the role needs CREATE on the schema for the first start, then SELECT, INSERT, UPDATE and DELETE on the openai_auditd_ tables)"
+                    "\(message) (the role needs CREATE on the schema for the first start, then SELECT, INSERT and UPDATE on the openai_auditd_ tables)"
             case "3D000": return "\(message) (create the database, or correct coordination.url)"
             case "57P01", "57P02", "57P03": return "\(message) (the server is shutting down or starting)"
             default: return state.isEmpty ? message : "\(message) (SQLSTATE \(state))"

@@ -20,8 +20,28 @@ public struct CycleReport: Sendable, Equatable {
     public var newestDelivered: Int64?
     /// Sinks that failed in this cycle (name → why); their positions did not move.
     public var sinkFailures: [String: String] = [:]
+    /// The cycle left work to one that should start at once, not at the next tick: it took
+    /// the group's lease between slices, or began a term with the shared sinks alone while
+    /// the local ones were further behind (`PollCycle.prepare`).
+    public var again = false
 
     public init() {}
+
+    /// `later`, a cycle that followed this one at once (`again`), added to it: one report
+    /// for both.
+    public mutating func add(_ later: CycleReport) {
+        delivered += later.delivered
+        duplicatesDropped += later.duplicatesDropped
+        lateEvents += later.lateEvents
+        setAside += later.setAside
+        slices += later.slices
+        pages += later.pages
+        kept(events: later.mostKept, bytes: later.mostKeptBytes)
+        if let newest = later.newestDelivered { newestDelivered = max(newestDelivered ?? newest, newest) }
+        // The later cycle checked every sink again: its failures are the ones that stand.
+        sinkFailures = later.sinkFailures
+        again = later.again
+    }
 
     /// A slice was walked to its end holding `events` of `bytes`.
     mutating func sliceWalked(events: Int, bytes: Int) {

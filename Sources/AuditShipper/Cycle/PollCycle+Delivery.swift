@@ -101,19 +101,28 @@ extension PollCycle {
                 progress.unsaved = false
                 progress.batchWritten = true
                 for sink in delivering where !shared.contains(sink.name) { await settle(sink) }
-                await recordShared(&progress, settling: delivering.filter { shared.contains($0.name) })
+                // A batch only local sinks took moves the shared positions over ground they did
+                // not need: written with the next that matters, or at the end of the cycle.
+                let settling = delivering.filter { shared.contains($0.name) }
+                if !settling.isEmpty { await recordShared(&progress, settling: settling) }
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }
         } while offset < events.count && !progress.active.isEmpty
     }
 
-    /// Writes the state (to `writer`), counts it, and shows each sink's position.
+    /// Writes the state (to `writer`), counts it, and shows each local sink's position (a
+    /// shared sink's is shown when the group has it, `recordShared`: a standby's copy is stale).
     func write(_ state: inout AuditState, as kind: StateStore.Write) throws {
         try writer.save(state, kind)
         state.markWritten()
-        guard let metrics, kind != .cycleEnd else { return }
-        metrics.stateWrites.increment()
-        for (name, position) in state.positions {
+        guard kind != .cycleEnd else { return }
+        metrics?.stateWrites.increment()
+        show(state.positions.filter { !shared.contains($0.key) })
+    }
+
+    func show(_ positions: [String: SinkPosition]) {
+        guard let metrics else { return }
+        for (name, position) in positions {
             metrics.sinkPosition(sink: name).set(Double(position.completeBefore))
         }
     }
@@ -125,8 +134,10 @@ extension PollCycle {
     /// further ahead of the group's. The local sinks go on either way.
     func recordShared(_ progress: inout Progress, settling: [any Sink]) async {
         guard let coordination, progress.leading else { return }
-        switch await coordination.record(progress.state.positions.filter { shared.contains($0.key) }) {
+        let positions = progress.state.positions.filter { shared.contains($0.key) }
+        switch await coordination.record(positions) {
         case .recorded:
+            show(positions)
             progress.sharedBehind = false
             for sink in settling { await settle(sink) }
         case .fenced:

@@ -30,7 +30,7 @@ extension PollCycle {
         for name in changes.removed {
             logger.notice("sink is no longer configured, its position is dropped", metadata: ["sink": "\(name)"])
         }
-        progress.leading = await lead(&progress)
+        let newTerm = await lead(&progress)
         var recorded: [any Sink] = []
         for sink in sinks {
             // A standby leaves the shared sinks to the lease's holder, receipts and all: what
@@ -38,6 +38,7 @@ extension PollCycle {
             if shared.contains(sink.name), !progress.leading { continue }
             if await admit(sink, &progress, now: now) { recorded.append(sink) }
         }
+        if newTerm { sharedFirst(&progress) }
         if !changes.isEmpty || !recorded.isEmpty {
             progress.state.updatedAt = now
             try write(&progress.state, as: .whole)
@@ -75,16 +76,42 @@ extension PollCycle {
         return !receipts.isEmpty
     }
 
-    /// Asks the group whether this member leads. At a new term the shared positions are the
-    /// group's, whatever this member had in memory or in its file; a shared sink the group has
-    /// no position for yet keeps this member's (from before coordination was configured, or
-    /// where `reconcile` started it), written to the group before anything is delivered.
+    /// At the start of a term, local sinks further behind than the shared ones sit this cycle
+    /// out, and the next starts at once (`CycleReport.again`): a member that takes over while
+    /// its own file is still catching up gives the team's SIEM what it missed first, instead
+    /// of after its file's backlog. Not a failure: their positions stay as they are.
+    func sharedFirst(_ progress: inout Progress) {
+        let lookback = settings.lookback
+        let sharedStart = progress.active.filter { shared.contains($0.name) }
+            .compactMap { progress.state.positions[$0.name]?.windowStart(lookback: lookback) }.min()
+        guard let sharedStart else { return }
+        let behind = progress.active.filter {
+            !shared.contains($0.name)
+                && (progress.state.positions[$0.name]?.windowStart(lookback: lookback) ?? .max) < sharedStart
+        }
+        guard !behind.isEmpty else { return }
+        logger.info(
+            "a new term: the shared sinks catch up first, the local sinks further behind follow in the next cycle",
+            metadata: ["sinks": "\(behind.map(\.name).joined(separator: ", "))"])
+        progress.active.removeAll { sink in behind.contains { $0.name == sink.name } }
+        progress.report.again = true
+    }
+
+    /// Asks the group whether this member leads (`progress.leading`); returns whether a term
+    /// begins. At a new term the shared positions are the group's, whatever this member had in
+    /// memory or in its file; a shared sink the group has no position for yet keeps this
+    /// member's (from before coordination was configured, or where `reconcile` started it),
+    /// written to the group before anything is delivered.
     func lead(_ progress: inout Progress) async -> Bool {
+        progress.leading = false
         guard let coordination, !shared.isEmpty else { return false }
         switch await coordination.lead() {
-        case .standby: return false
+        case .standby(_, let positions):
+            show(positions.filter { shared.contains($0.key) })
+            return false
         case .leads(let term, let positions):
-            guard let positions else { return true }
+            progress.leading = true
+            guard let positions else { return false }
             var taken: [String] = []
             for name in shared.sorted() {
                 if let position = positions[name] {

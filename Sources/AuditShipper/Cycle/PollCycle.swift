@@ -143,6 +143,7 @@ public struct PollCycle: Sendable {
             let kept = walk.events.count
             planner.walked(kept: kept, bound: fitting(settings.maxWindowEvents, kept: kept, bytes: walk.bytes))
             start = end
+            if tookLease(&progress) { break }
         }
         if progress.unsaved {
             try write(&progress.state, as: .whole)
@@ -152,6 +153,17 @@ public struct PollCycle: Sendable {
         // Empty slices moved the shared positions too; and the write renews the lease.
         await recordShared(&progress, settling: [])
         return progress.report
+    }
+
+    /// A standby that took the lease while this cycle walked (`Coordination.tookLease`) ends
+    /// the cycle after the slice it delivered, and the next, leading, starts at once
+    /// (`CycleReport.again`): the shared sinks do not wait for a long catch-up of the local
+    /// ones to end first.
+    func tookLease(_ progress: inout Progress) -> Bool {
+        guard !progress.leading, !shared.isEmpty, coordination?.tookLease == true else { return false }
+        logger.info("this member took the group's lease; the next cycle, leading, starts at once")
+        progress.report.again = true
+        return true
     }
 
     /// Events stamped ahead of the server's clock, each named once (delivered all the same).

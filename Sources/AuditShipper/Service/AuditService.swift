@@ -61,35 +61,51 @@ public struct AuditService: Service {
         for await _ in ticks.cancelOnGracefulShutdown() {
             heartbeat?.beat()
             if let next = await applyReload(), next != interval { return next }
-            let runner = self.runner
-            let clock = self.clock
-            do {
-                // Shutdown cancels the cycle between pages and batches; the batch in flight
-                // is finished and its state written before the cancellation is seen.
-                let report = try await cancelWhenGracefulShutdown { try await runner.runCycle(now: clock()) }
-                let state = await runner.state
-                log(report, state: state)
-                observer(.finished(report, state: state, interval: interval))
-            } catch is CancellationError {
-                break
-            } catch let error as StateError {
-                // A full disk or a failing one is often transient: the daemon stays up, but
-                // nothing more goes out until the position can be recorded (the runner writes
-                // it first at the next poll), or every later delivery could repeat after a restart.
-                let text = "\(error)"
-                logger.error(
-                    "cannot write the state; delivery is paused until it can be written, retrying at the next poll",
-                    metadata: ["error": "\(text)"])
-                observer(.failed(text, interval: interval))
-            } catch {
-                if Task.isShuttingDownGracefully { break }
-                let text = "\(error)"
-                logger.error(
-                    "cycle failed, the state did not move; retrying at the next poll", metadata: ["error": "\(text)"])
-                observer(.failed(text, interval: interval))
+            var step = await cycle(interval: interval)
+            // A cycle that ended early for the lease is followed at once (`CycleReport.again`).
+            while step == .again {
+                heartbeat?.beat()
+                step = await cycle(interval: interval)
             }
+            if step == .stop { break }
         }
         return nil
+    }
+
+    /// What follows a cycle: the next tick, another cycle at once, or shutdown.
+    enum Step { case tick, again, stop }
+
+    func cycle(interval: Duration) async -> Step {
+        let runner = self.runner
+        let clock = self.clock
+        do {
+            // Shutdown cancels the cycle between pages and batches; the batch in flight
+            // is finished and its state written before the cancellation is seen.
+            let report = try await cancelWhenGracefulShutdown { try await runner.runCycle(now: clock()) }
+            let state = await runner.state
+            log(report, state: state)
+            observer(.finished(report, state: state, interval: interval))
+            return report.again && !Task.isShuttingDownGracefully ? .again : .tick
+        } catch is CancellationError {
+            return .stop
+        } catch let error as StateError {
+            // A full disk or a failing one is often transient: the daemon stays up, but
+            // nothing more goes out until the position can be recorded (the runner writes
+            // it first at the next poll), or every later delivery could repeat after a restart.
+            let text = "\(error)"
+            logger.error(
+                "cannot write the state; delivery is paused until it can be written, retrying at the next poll",
+                metadata: ["error": "\(text)"])
+            observer(.failed(text, interval: interval))
+            return .tick
+        } catch {
+            if Task.isShuttingDownGracefully { return .stop }
+            let text = "\(error)"
+            logger.error(
+                "cycle failed, the state did not move; retrying at the next poll", metadata: ["error": "\(text)"])
+            observer(.failed(text, interval: interval))
+            return .tick
+        }
     }
 
     /// Switches the runner to a daemon a reload left, if any, and retires the old one;

@@ -15,12 +15,17 @@ import Testing
     static let now: Int64 = 1_800_000_000
     static let source = StateSource(baseURL: "http://sim", organization: nil, filters: AuditLogFilters())
 
-    func member(_ name: String, local: RecordingSink) -> (PollCycle, FakeMember) {
+    func member(
+        _ name: String, local: RecordingSink, maxWindowEvents: Int = 10_000,
+        onWrite: @escaping @Sendable () -> Void = {}
+    ) -> (PollCycle, FakeMember) {
         let member = FakeMember(name: name, group: group)
         let cycle = PollCycle(
             source: StoreSource(simulator), sinks: [local, siem],
-            settings: CycleSettings(pageSize: 100, includeTenantEvents: .off, lookback: 600, maxWindowEvents: 10_000),
-            logger: Logger.silent, coordination: member, shared: ["siem"], writer: .recording { _, _ in })
+            settings: CycleSettings(
+                pageSize: 100, includeTenantEvents: .off, lookback: 600, maxWindowEvents: maxWindowEvents),
+            logger: Logger.silent, initialSliceWidth: 600, coordination: member, shared: ["siem"],
+            writer: .recording { _, _ in onWrite() })
         return (cycle, member)
     }
 
@@ -115,6 +120,73 @@ import Testing
     }
 }
 
+extension CoordinatedCycleTests {
+    @Test func aStandbyBusyCatchingUpTakesOverBetweenSlicesAndTheSharedSinkCatchesUpBeforeItsFile() async throws {
+        simulator.addEvents(
+            count: 6000, from: Self.now - 18_000, to: Self.now - 100, types: EventGenerator.organizationTypes)
+        let localA = RecordingSink(name: "file")
+        var (a, _) = member("a", local: localA, maxWindowEvents: 500)
+        var stateA = state()
+        _ = try await a.run(state: &stateA, now: Self.now)
+        #expect(siem.events.count == 6000 && group.holder == "a")
+
+        // b starts from nothing, a standby; three batches into its file's catch-up, a's lease
+        // runs out and b's own requests for it take it, as `PostgresCoordination.watch` does.
+        let localB = RecordingSink(name: "file")
+        let writes = Mutex(0)
+        let takeover = Mutex<FakeMember?>(nil)
+        let group = self.group
+        let (made, memberB) = member("b", local: localB, maxWindowEvents: 500) {
+            let count = writes.withLock {
+                $0 += 1
+                return $0
+            }
+            if count == 3, let member = takeover.withLock({ $0 }) {
+                group.expire()
+                member.takeInBackground()
+            }
+        }
+        takeover.withLock { $0 = memberB }
+        var b = made
+        var stateB = state()
+        let first = try await b.run(state: &stateB, now: Self.now + 30)
+        #expect(group.holder == "b")
+        #expect(first.again, "the cycle ended for the lease, and says the next starts at once")
+        #expect(localB.events.count < 6000, "it ended mid catch-up, not at the end of its window")
+        #expect(siem.events.count == 6000, "nothing to the shared sink before the term begins")
+
+        // The new term: the shared sink first, from the group's position (the file is further behind).
+        simulator.addEvents(count: 200, from: Self.now + 5, to: Self.now + 25, types: EventGenerator.organizationTypes)
+        let fileBefore = localB.events.count
+        let second = try await b.run(state: &stateB, now: Self.now + 30)
+        #expect(second.again, "the file sat the term's first cycle out; the next starts at once")
+        #expect(siem.events.count == 6200 && Set(siem.ids).count == 6200, "the new holder repeated nothing")
+        #expect(localB.events.count == fileBefore, "the file waits one cycle")
+        let third = try await b.run(state: &stateB, now: Self.now + 30)
+        #expect(!third.again)
+        #expect(localB.events.count == 6200 && Set(localB.ids).count == 6200, "the file caught up, each event once")
+        #expect(siem.events.count == 6200)
+    }
+
+    @Test func aLeaseTakenAtTheLastSliceStillEndsTheCycleOnlyOnceAndAStandbyNeverLoopsOnIt() async throws {
+        simulator.addEvents(
+            count: 300, from: Self.now - 1000, to: Self.now - 100, types: EventGenerator.organizationTypes)
+        let local = RecordingSink(name: "file")
+        let (made, memberB) = member("b", local: local)
+        var b = made
+        group.lease.withLock { $0 = ("a", 1, false) }
+        var state = state()
+        let standing = try await b.run(state: &state, now: Self.now)
+        #expect(!standing.again && siem.events.isEmpty && local.events.count == 300)
+        // Taken between cycles: the next cycle's `lead` begins the term; nothing ends early.
+        group.expire()
+        memberB.takeInBackground()
+        let leading = try await b.run(state: &state, now: Self.now)
+        #expect(!leading.again, "a term begun at the cycle's start needs no cycle at once")
+        #expect(siem.events.count == 300 && !memberB.tookLease)
+    }
+}
+
 /// The group's database: one lease (holder, term) and the shared positions.
 final class FakeGroup: Sendable {
     let lease = Mutex<(holder: String?, term: Int64, expired: Bool)>((nil, 0, true))
@@ -144,22 +216,47 @@ final class FakeMember: Coordination {
 
     var holds: Bool { holding.withLock { $0 } }
 
+    let took = Mutex(false)
+    var tookLease: Bool { took.withLock { $0 } }
+
+    /// What `PostgresCoordination`'s standby watch does when the lease is free: takes it
+    /// without a cycle asking.
+    func takeInBackground() {
+        let taken = group.lease.withLock { lease -> Int64? in
+            guard lease.expired || lease.holder == nil else { return nil }
+            lease = (name, lease.term + 1, false)
+            return lease.term
+        }
+        guard let taken else { return }
+        term.withLock { $0 = taken }
+        loaded.withLock { $0 = false }
+        holding.withLock { $0 = true }
+        took.withLock { $0 = true }
+    }
+
+    let loaded = Mutex(false)
+
     func lead() async -> Leadership {
+        took.withLock { $0 = false }
         let mine = term.withLock { $0 }
         let (holder, current, expired) = group.lease.withLock { $0 }
         if let mine, holder == name, current == mine, !expired {
             holding.withLock { $0 = true }
-            return .leads(term: mine, positions: nil)
+            // A term taken in the background begins here, with the group's positions.
+            if loaded.withLock({ $0 }) { return .leads(term: mine, positions: nil) }
+            loaded.withLock { $0 = true }
+            return .leads(term: mine, positions: group.positions.withLock { $0 })
         }
         guard expired || holder == nil else {
             term.withLock { $0 = nil }
             holding.withLock { $0 = false }
-            return .standby("\(holder!) holds the lease")
+            return .standby("\(holder!) holds the lease", positions: group.positions.withLock { $0 })
         }
         let taken = current + 1
         group.lease.withLock { $0 = (name, taken, false) }
         term.withLock { $0 = taken }
         holding.withLock { $0 = true }
+        loaded.withLock { $0 = true }
         return .leads(term: taken, positions: group.positions.withLock { $0 })
     }
 
