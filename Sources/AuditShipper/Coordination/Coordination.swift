@@ -15,7 +15,7 @@ public protocol Coordination: Sendable {
     var holds: Bool { get }
     /// A standby keeps asking for the lease on its own between cycles (a member busy with a
     /// long catch-up of its local sinks would otherwise take over only when that cycle ends):
-    /// true from the moment it took the lease so until the next `lead` begins the term. The
+    /// true from the moment it took the lease until the next `lead` begins the term. The
     /// cycle ends at its next slice when it sees it, and the next one starts at once.
     var tookLease: Bool { get }
     /// Writes the shared sinks' positions, in one transaction with a renewal that succeeds

@@ -120,6 +120,8 @@ public actor PostgresCoordination: Coordination {
                     if loaded { return .leads(term: held, positions: nil) }
                     let positions = try await readPositions()
                     loaded = true
+                    // Taken by `watch` while this call waited: begun here all the same.
+                    took.withLock { $0 = false }
                     return .leads(term: held, positions: positions)
                 }
                 lose("another member holds the lease now, or it expired")
@@ -527,31 +529,27 @@ public actor PostgresCoordination: Coordination {
     ]
 
     func checkRights() async throws(CoordinationError) {
-        var missing: [String] = []
-        var role = ""
-        for (name, privileges) in Self.rights {
-            let table = table(name)
-            for privilege in privileges {
-                // has_table_privilege with a list is true if *any* is held: one at a time.
-                let (user, held) = try await run("checking the role's rights") { connection -> (String, Bool) in
-                    for try await row in try await connection.query(
-                        "SELECT current_user::text, has_table_privilege(\(table), \(privilege))", logger: Self.quiet
-                    ).decode((String, Bool).self) {
-                        return row
-                    }
-                    return ("", false)
-                }
-                role = user
-                if !held { missing.append("\(privilege) on \(table)") }
+        // One row per right; has_table_privilege with a list would be true if *any* is held.
+        let tables = Self.rights.flatMap { name, privileges in privileges.map { _ in table(name) } }
+        let privileges = Self.rights.flatMap(\.privileges)
+        let missing = try await run("checking the role's rights") { connection -> [(String, String, String)] in
+            var missing: [(String, String, String)] = []
+            for try await row in try await connection.query(
+                """
+                SELECT current_user::text, r, t FROM unnest(\(tables)::text[], \(privileges)::text[]) AS p(t, r)
+                WHERE NOT has_table_privilege(t, r)
+                """, logger: Self.quiet
+            ).decode((String, String, String).self) {
+                missing.append(row)
             }
+            return missing
         }
-        guard missing.isEmpty else {
-            throw .refused(
-                url: settings.url,
-                reason:
-                    "the role \(role) lacks \(missing.joined(separator: ", ")) (grant SELECT, INSERT and UPDATE on the openai_auditd_ tables, SELECT on openai_auditd_schema)"
-            )
-        }
+        guard let role = missing.first?.0 else { return }
+        throw .refused(
+            url: settings.url,
+            reason:
+                "the role \(role) lacks \(missing.map { "\($0.1) on \($0.2)" }.joined(separator: ", ")) (grant SELECT, INSERT and UPDATE on the openai_auditd_ tables, SELECT on openai_auditd_schema)"
+        )
     }
 
     /// Makes the group's row if it is new, and refuses a group made for another source.
