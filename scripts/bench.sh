@@ -21,8 +21,9 @@ source scripts/bench-common.sh
 python3 -c 'import requests' 2>/dev/null || pip install --quiet requests
 trap stop_simulator EXIT
 
-run_daemon() { # $1 = label; prints "wall cpu rss delivered"
+run_daemon() { # $1 = label, $2 = detections.enabled (default true); prints "wall cpu rss delivered"
   rm -f "$work/state.json"
+  # The shipped rules from the source tree: the daemon as installed evaluates them by default.
   cat >"$work/config.yaml" <<YAML
 api:
   base_url: http://127.0.0.1:$port/v1
@@ -31,6 +32,9 @@ poll:
   start_at: -31d
 state:
   path: $work/state.json
+detections:
+  enabled: ${2:-true}
+  builtin_rules: $PWD/packaging/rules
 YAML
   /usr/bin/time -v -o "$work/$1.time" .build/release/openai-auditd once --config "$work/config.yaml" \
     >/dev/null 2>"$work/$1.log"
@@ -80,6 +84,24 @@ awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v
   printf "daemon / python: %.1fx events per CPU-second, %.1fx wall-clock speed, %.2fx the peak RSS\n", (h/c)/(pd/pc), pw/w, r/pr
   printf "openai-auditd once, %d events in one hour (lookback 10m): %.2f s wall, %.2f CPU-s, peak RSS %.1f MB\n", h, bw, bc, br/1024
 }' | tee "$work/result.txt"
+
+# What the shipped detection rules cost: the same catch-up with them and without, taken in
+# turns (DETECTION_RUNS each, default 3) against one simulator, so the machine's noise falls on
+# both alike; the medians' ratio.
+start_simulator "$history"
+for run in $(seq "${DETECTION_RUNS:-3}"); do
+  for mode in true false; do
+    read -r _ d_cpu _ d_delivered < <(run_daemon "detections-$mode-$run" "$mode")
+    [ "$d_delivered" = "$history" ] || { echo "bench: the daemon delivered $d_delivered of $history events" >&2; exit 1; }
+    echo "$d_cpu" >>"$work/detections-$mode.cpu"
+  done
+done
+stop_simulator
+median() { sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+awk -v on="$(median "$work/detections-true.cpu")" -v off="$(median "$work/detections-false.cpu")" \
+    -v runs="${DETECTION_RUNS:-3}" -v h="$history" 'BEGIN {
+  printf "detections, %d events, the shipped rules on against off (median of %d runs each, taken in turns): %.2f CPU-s against %.2f, %.1f%% more\n", h, runs, on, off, 100 * (on / off - 1)
+}' | tee -a "$work/result.txt"
 
 # Against Python's http.server: the requests each client made, and the usual figures.
 py_history=${PY_HISTORY:-30000}

@@ -34,6 +34,9 @@ install -D -m 0644 packaging/openai-auditd.catalog "$root/usr/lib/systemd/catalo
 install -D -m 0644 packaging/prometheus/openai-auditd.rules.yml \
   "$root/usr/share/openai-auditd/prometheus/openai-auditd.rules.yml"
 install -D -m 0644 packaging/grafana/openai-auditd.json "$root/usr/share/openai-auditd/grafana/openai-auditd.json"
+# The detection rules the daemon reads by default (detections.builtin_rules).
+install -d -m 0755 "$root/usr/share/openai-auditd/rules"
+install -m 0644 packaging/rules/*.yml "$root/usr/share/openai-auditd/rules/"
 install -d -m 0755 "$root/usr/share/man/man8"
 python3 scripts/make-manpage.py "$root/usr/bin/openai-auditd" | gzip -9n > "$root/usr/share/man/man8/openai-auditd.8.gz"
 # Whoever publishes the package sets DEB_MAINTAINER; example.org is a placeholder.

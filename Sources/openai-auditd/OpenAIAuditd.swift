@@ -20,7 +20,7 @@ struct OpenAIAuditd: AsyncParsableCommand {
               78  configuration invalid, or no admin key found
             """,
         version: AuditShipperVersion.current,
-        subcommands: [Run.self, Once.self, Check.self, Replay.self, StateCommand.self],
+        subcommands: [Run.self, Once.self, Check.self, Replay.self, StateCommand.self, RulesCommand.self],
         defaultSubcommand: Run.self
     )
 

@@ -14,6 +14,14 @@ extension Invocation {
             }
             report("sinks: ok (\(daemon.sinks.map(\.name).joined(separator: ", ")))")
             report("state: \(try StateReport.describeBriefly(path: statePath, configuration: configuration))")
+            if let detector = daemon.detector {
+                let disabled = configuration.detections.disable.count
+                report(
+                    "detections: ok (\(detector.rules.count) rules and \(detector.correlations.count) correlations in force\(disabled > 0 ? ", \(disabled) disabled" : ""))"
+                )
+            } else {
+                report("detections: off")
+            }
             if let coordination = daemon.coordination {
                 // Connects, makes or checks the tables and the rights on them, and reads the lease.
                 let status = try await coordination.status()

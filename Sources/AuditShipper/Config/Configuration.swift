@@ -49,7 +49,8 @@ public struct Configuration: Sendable, Equatable {
     }
 
     public enum SinkSettings: Sendable, Equatable {
-        case stdout(format: EventFormat)
+        /// `annotate`: JSON lines carry what the detection rules found (`EventAnnotation`).
+        case stdout(format: EventFormat, annotate: Bool = false)
         case journald(identifier: String)
         case syslog(SyslogSettings)
         case file(FileSettings)
@@ -78,13 +79,20 @@ public struct Configuration: Sendable, Equatable {
         public var startAt: StartAt?
         /// `shared:`; nil: by the sink's type (`isShared`). Matters only with `coordination`.
         public var shared: Bool?
+        /// `min_level`: only events the rules raised at least this far are delivered (an
+        /// alerts-only destination); the position moves over the rest. nil: every event.
+        public var minLevel: SigmaLevel?
         public var settings: SinkSettings
 
-        public init(_ settings: SinkSettings, name: String? = nil, startAt: StartAt? = nil, shared: Bool? = nil) {
+        public init(
+            _ settings: SinkSettings, name: String? = nil, startAt: StartAt? = nil, shared: Bool? = nil,
+            minLevel: SigmaLevel? = nil
+        ) {
             self.settings = settings
             self.name = name ?? settings.defaultName
             self.startAt = startAt
             self.shared = shared
+            self.minLevel = minLevel
         }
     }
 
@@ -137,6 +145,8 @@ public struct Configuration: Sendable, Equatable {
         public var group: Group?
         /// Data (and a new file's directory entry) on disk before the position moves.
         public var fsync = true
+        /// JSON lines carry what the detection rules found (`EventAnnotation`).
+        public var annotate = false
 
         public struct Group: Sendable, Equatable {
             public var name: String
@@ -159,6 +169,20 @@ public struct Configuration: Sendable, Equatable {
     public var coordination: CoordinationSettings?
     /// Where `/metrics`, `/healthz` and `/readyz` are served; nil: nowhere.
     public var metricsListen: ListenAddress?
+    public var detections = Detections()
+
+    /// `detections:`: the Sigma rules evaluated as events pass (`Detector`).
+    public struct Detections: Sendable, Equatable {
+        /// Where the package installs the rules it ships.
+        public static let packagedRules = "/usr/share/openai-auditd/rules"
+        public var enabled = true
+        /// The shipped rules' folder; nil: none of them.
+        public var builtinRules: String? = Detections.packagedRules
+        /// The operator's own rule files and folders.
+        public var rules: [String] = []
+        /// Rule ids that mark nothing (a correlation still counts a disabled rule it names).
+        public var disable: [String] = []
+    }
 
     public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         public var host: String

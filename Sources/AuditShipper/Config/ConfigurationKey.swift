@@ -77,6 +77,10 @@ public struct ConfigurationKey: Sendable {
             ConfigurationKey("coordination.lease", fixedAtStart: true) { $0.coordination?.lease },
             ConfigurationKey("coordination.schema", fixedAtStart: true) { $0.coordination?.schema },
             ConfigurationKey("metrics.listen", fixedAtStart: true) { $0.metricsListen },
+            ConfigurationKey("detections.enabled") { $0.detections.enabled },
+            ConfigurationKey("detections.builtin_rules") { $0.detections.builtinRules },
+            ConfigurationKey("detections.rules", .list) { $0.detections.rules },
+            ConfigurationKey("detections.disable", .list) { $0.detections.disable },
             ConfigurationKey("log.level") { $0.logLevel },
             ConfigurationKey("log.format") { $0.logFormat },
         ]

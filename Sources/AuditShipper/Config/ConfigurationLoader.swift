@@ -30,6 +30,10 @@ import Yams
 /// | `coordination.lease` | `30s` | duration, 3s to 10m: a holder that has not renewed for this long is replaced |
 /// | `coordination.schema` | `public` | the PostgreSQL schema of the daemon's tables (`openai_auditd_*`) |
 /// | `metrics.listen` | null | `HOST:PORT` (`[v6]:PORT`): serves /metrics, /healthz, /readyz |
+/// | `detections.enabled` | `true` | `true`, `false`: Sigma rules evaluated as events pass |
+/// | `detections.builtin_rules` | `/usr/share/openai-auditd/rules` | folder of the rules the package ships; null: none |
+/// | `detections.rules` | [] | Sigma rule files and folders (`*.yml`, `*.yaml`) of the operator's |
+/// | `detections.disable` | [] | rule ids that mark nothing |
 /// | `log.level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `log.format` | `auto` | `auto` (journal priority prefixes when stderr is the journal), `text`, `json` |
 ///

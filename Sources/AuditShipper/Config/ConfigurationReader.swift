@@ -27,6 +27,7 @@ struct ConfigurationReader {
                 config.metricsListen = Configuration.ListenAddress(host: host, port: port)
             }
         }
+        if let detections = top["detections"] { config.detections = try self.detections(detections) }
         if let log = top["log"] {
             let fields = try self.fields(log, "log", allowed: ConfigurationKey.children(of: "log"))
             if let node = fields["level"] {
@@ -38,6 +39,16 @@ struct ConfigurationReader {
             }
         }
         return config
+    }
+
+    func detections(_ node: ConfigNode) throws(ConfigurationError) -> Configuration.Detections {
+        var detections = Configuration.Detections()
+        let f = try fields(node, "detections", allowed: ConfigurationKey.children(of: "detections"))
+        if let n = f["enabled"] { detections.enabled = try bool(n, "detections.enabled") }
+        if let n = f["builtin_rules"] { detections.builtinRules = try string(n, "detections.builtin_rules") }
+        if let n = f["rules"] { detections.rules = try strings(n, "detections.rules") }
+        if let n = f["disable"] { detections.disable = try strings(n, "detections.disable") }
+        return detections
     }
 
     func api(_ node: ConfigNode) throws(ConfigurationError) -> Configuration.API {
@@ -152,7 +163,12 @@ struct ConfigurationReader {
             let shared = try common["shared"].map { node throws(ConfigurationError) in
                 try bool(node, "\(path).shared")
             }
-            let entry = Configuration.SinkEntry(settings, name: name, startAt: start, shared: shared)
+            let minLevel = try common["min_level"].map { node throws(ConfigurationError) in
+                // `choice` accepts only the names, so the level is there.
+                SigmaLevel(name: try choice(node, "\(path).min_level", SigmaLevel.allCases.map(\.description)))!
+            }
+            let entry = Configuration.SinkEntry(
+                settings, name: name, startAt: start, shared: shared, minLevel: minLevel)
             // The name keys the sink's position: two sinks under one name would share it.
             if let other = sinks.firstIndex(where: { $0.name == entry.name }) {
                 throw invalid(
@@ -166,13 +182,13 @@ struct ConfigurationReader {
     }
 
     /// Every key a sink of this type takes: the common ones (`type`, `name`, `start_at`,
-    /// `shared`), then its own.
+    /// `shared`, `min_level`), then its own.
     static func sinkKeys(_ settings: Configuration.SinkSettings) -> [String] {
         let own: [String] =
             switch settings {
-            case .stdout: ["format"]
+            case .stdout: ["format", "annotate"]
             case .journald: ["identifier"]
-            case .file: ["path", "format", "mode", "group", "fsync"]
+            case .file: ["path", "format", "mode", "group", "fsync", "annotate"]
             case .syslog:
                 [
                     "url", "protocol", "payload", "framing", "facility", "hostname", "enterprise_id", "tls", "bom",
@@ -187,7 +203,7 @@ struct ConfigurationReader {
                     "url", "urls", "index", "pipeline", "api_key_file", "username", "password_file", "on_rejected",
                 ] + httpSinkKeys
             }
-        return ["type", "name", "start_at", "shared"] + own
+        return ["type", "name", "start_at", "shared", "min_level"] + own
     }
 
     /// The keys every HTTP sink takes (`httpSink`).
@@ -205,7 +221,10 @@ struct ConfigurationReader {
         switch try choice(typeNode, "\(path).type", types) {
         case "stdout":
             let f = try fields(item, path, allowed: Self.sinkKeys(.stdout(format: .json)))
-            return .stdout(format: try f["format"].map { n throws(ConfigurationError) in try format(n, path) } ?? .json)
+            return .stdout(
+                format: try f["format"].map { n throws(ConfigurationError) in try format(n, path) } ?? .json,
+                annotate: try f["annotate"].map { n throws(ConfigurationError) in try bool(n, "\(path).annotate") }
+                    ?? false)
         case "file":
             return .file(try file(item, path))
         case "splunk_hec":
@@ -278,6 +297,7 @@ struct ConfigurationReader {
             settings.group = .init(name: text, id: id)
         }
         if let n = f["fsync"] { settings.fsync = try bool(n, "\(path).fsync") }
+        if let n = f["annotate"] { settings.annotate = try bool(n, "\(path).annotate") }
         return settings
     }
 

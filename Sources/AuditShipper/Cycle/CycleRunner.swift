@@ -20,6 +20,7 @@ public actor CycleRunner {
         let old = cycle
         cycle = make(cycle)
         cycle.sharedBehind = old.sharedBehind
+        if let detector = cycle.detector, let previous = old.detector { detector.adopt(previous) }
     }
 
     /// Runs one cycle; `state` afterwards holds everything delivered, even on error. If it

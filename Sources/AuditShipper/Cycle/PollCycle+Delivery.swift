@@ -25,7 +25,7 @@ extension PollCycle {
                 batchBytes += events[batchEnd].jsonCount
                 batchEnd += 1
             }
-            let batch = events[offset..<batchEnd]
+            let batch = mark(events[offset..<batchEnd])
             offset += batch.count
             // Per event of the batch: given to some sink, and late for some sink (counted once).
             var given = [Bool](repeating: false, count: batch.count)
@@ -55,14 +55,20 @@ extension PollCycle {
                     indices = batch.indices.filter { position.needs(batch[$0], windowStart: windowStart) }
                 }
                 let subset = indices.map { batch[$0] }
+                // `min_level`: only what the rules raised that far goes out; the position moves
+                // over the rest all the same.
+                let sent =
+                    minLevels[sink.name].map { least in
+                        subset.filter { ($0.detection?.level ?? .informational) >= least }
+                    } ?? subset
                 do {
-                    if !subset.isEmpty {
+                    if !sent.isEmpty {
                         // Nothing lost: a sink's position moves only after it accepted the batch.
-                        try await sink.deliver(subset)
+                        try await sink.deliver(sent)
                         heartbeat?.beat()
-                        delivering.append(sink)
-                        metrics?.eventsSent(sink: sink.name).increment(by: Int64(subset.count))
+                        metrics?.eventsSent(sink: sink.name).increment(by: Int64(sent.count))
                     }
+                    if !subset.isEmpty { delivering.append(sink) }
                 } catch {
                     progress.fail(sink, "\(error)", now: now, logger, metrics)
                     continue
@@ -108,6 +114,20 @@ extension PollCycle {
             }
             if offset < events.count, Task.isCancelled { throw CancellationError() }
         } while offset < events.count && !progress.active.isEmpty
+    }
+
+    /// The batch with each event the rules matched marked (`AuditEvent.marked`), counted by
+    /// rule and level; the same events where no rule is in force.
+    func mark(_ events: ArraySlice<AuditEvent>) -> [AuditEvent] {
+        guard let detector else { return Array(events) }
+        var detected: [Detection] = []
+        let marked = events.map { event in
+            guard let detection = detector.evaluate(event) else { return event }
+            detected.append(detection)
+            return event.marked(detection)
+        }
+        if !detected.isEmpty { metrics?.detected(detected) }
+        return marked
     }
 
     /// Writes the state (to `writer`), counts it, and shows each local sink's position (a

@@ -23,6 +23,10 @@ public struct PollCycle: Sendable {
     /// The sinks only the lease's holder delivers to (`SinkEntry.isShared`), whose positions
     /// the group keeps; empty without coordination.
     public let shared: Set<String>
+    /// The detection rules that mark events before they are delivered; nil: none.
+    public let detector: Detector?
+    /// Sinks given only events the rules raised to at least this level (`min_level`), by name.
+    public let minLevels: [String: SigmaLevel]
     /// A write of the shared positions failed while this member led: the next cycle it leads
     /// writes them before it delivers (kept from one cycle to the next).
     var sharedBehind = false
@@ -45,9 +49,11 @@ public struct PollCycle: Sendable {
         sinkKinds: [String: String] = [:], settings: CycleSettings,
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
         deadLetters: DeadLetterFile = DeadLetterFile(path: nil),
-        coordination: (any Coordination)? = nil, shared: Set<String> = [],
-        writer: StateWriter
+        coordination: (any Coordination)? = nil, shared: Set<String> = [], detector: Detector? = nil,
+        minLevels: [String: SigmaLevel] = [:], writer: StateWriter
     ) {
+        self.detector = detector
+        self.minLevels = minLevels
         self.deadLetters = deadLetters
         self.coordination = coordination
         self.shared = coordination == nil ? [] : shared

@@ -16,6 +16,8 @@ public final class AuditEvent: Sendable {
         let effectiveAt: Int64
         /// How many bytes of JSON follow.
         let count: Int
+        /// What the detection rules found in it (`marked`); nil for most events.
+        var detection: Detection? = nil
     }
 
     private var storage: ManagedBufferPointer<Fields, UInt8> { ManagedBufferPointer(unsafeBufferObject: self) }
@@ -55,6 +57,23 @@ public final class AuditEvent: Sendable {
     public var effectiveAt: Int64 { storage.header.effectiveAt }
     /// The length of the compact JSON.
     public var jsonCount: Int { storage.header.count }
+
+    /// What the detection rules found (`Detector`): every sink says it in its own terms.
+    public var detection: Detection? { storage.header.detection }
+
+    /// This event marked with `detection`: a copy, so that an event stays as it was made
+    /// wherever it is shared; only events a rule matched pay for it.
+    public func marked(_ detection: Detection) -> AuditEvent {
+        let header = storage.header
+        let marked = withJSON { json in
+            AuditEvent.make(id: header.hashedID, type: header.type, effectiveAt: header.effectiveAt, count: json.count)
+            {
+                _ = $0.initialize(from: json)
+            }
+        }
+        marked.storage.withUnsafeMutablePointerToHeader { $0.pointee.detection = detection }
+        return marked
+    }
 
     /// The compact JSON of the whole item, UTF-8, no newline; valid only inside `body`.
     public func withJSON<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {

@@ -8,11 +8,12 @@ public enum EventFormat: String, Sendable, CaseIterable {
     case leef
 
     /// A batch as lines, each ended by a line feed: what a line-oriented sink writes at once.
-    public func lines(_ batch: [AuditEvent], origin: SyslogOrigin) -> [UInt8] {
+    /// `annotated`: JSON lines carry what the detection rules found (`EventAnnotation`).
+    public func lines(_ batch: [AuditEvent], origin: SyslogOrigin, annotated: Bool = false) -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.jsonCount + 1 })
         for event in batch {
-            append(event, origin: origin, to: &buffer)
+            append(event, origin: origin, annotated: annotated, to: &buffer)
             buffer.append(0x0A)
         }
         return buffer
@@ -20,9 +21,14 @@ public enum EventFormat: String, Sendable, CaseIterable {
 
     /// Appends the event's line, without the line terminator. Every format is one line:
     /// JSON is compact, CEF and LEEF escape line breaks.
-    public func append(_ event: AuditEvent, origin: SyslogOrigin, to buffer: inout [UInt8]) {
+    public func append(_ event: AuditEvent, origin: SyslogOrigin, annotated: Bool = false, to buffer: inout [UInt8]) {
         switch self {
-        case .json: event.withJSON { buffer.append(contentsOf: $0) }
+        case .json:
+            if annotated {
+                EventAnnotation.appendJSON(event, to: &buffer)
+            } else {
+                event.withJSON { buffer.append(contentsOf: $0) }
+            }
         case .rfc5424:
             buffer.append(
                 contentsOf: SyslogFormats.rfc5424(event, details: EventDetails(event), origin: origin, payload: .json))

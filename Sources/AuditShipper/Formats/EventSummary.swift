@@ -9,6 +9,19 @@ public enum EventSummary {
         return 5
     }
 
+    /// The event's syslog severity: the level of the rules it matched where it has one
+    /// (critical 2, high 3, medium 4, low 5), else `priority(type:)`, which an informational
+    /// match keeps too. The journal's PRIORITY and every syslog PRI say this.
+    public static func priority(_ event: AuditEvent) -> Int {
+        switch event.detection?.level {
+        case .critical: 2
+        case .high: 3
+        case .medium: 4
+        case .low: 5
+        case .informational, nil: priority(type: event.type)
+        }
+    }
+
     /// One line: `api_key.created by alice@example.com (session 203.0.113.7) in proj_abc: key_xyz`.
     ///
     /// The actor is the user's email (or id); a key is named as `api key key_… of alice@…` or

@@ -9,7 +9,7 @@ public enum JournalFields {
         let details = EventDetails(event)
         var fields: [(name: String, value: [UInt8])] = [
             ("MESSAGE", Array(EventSummary.message(type: event.type, details: details).utf8)),
-            ("PRIORITY", Array(String(EventSummary.priority(type: event.type)).utf8)),
+            ("PRIORITY", Array(String(EventSummary.priority(event)).utf8)),
             ("SYSLOG_IDENTIFIER", Array(identifier.utf8)),
             ("MESSAGE_ID", Array(messageID.utf8)),
             ("OPENAI_AUDIT_ID", event.hashedID.withUTF8 { Array($0) }),
@@ -24,6 +24,11 @@ public enum JournalFields {
         ]
         for (name, value) in optional {
             if let value, !value.isEmpty { fields.append((name, Array(value.utf8))) }
+        }
+        // One OPENAI_RULE per rule matched: journalctl OPENAI_RULE=<id> finds each.
+        if let detection = event.detection {
+            for rule in detection.rules { fields.append(("OPENAI_RULE", Array(rule.utf8))) }
+            fields.append(("OPENAI_RULE_LEVEL", Array(detection.level.description.utf8)))
         }
         fields.append(("OPENAI_EVENT_JSON", event.json))
         return fields

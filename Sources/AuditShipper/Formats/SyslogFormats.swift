@@ -20,7 +20,7 @@ public enum SyslogFormats {
     public static func rfc5424(
         _ event: AuditEvent, details: EventDetails, origin: SyslogOrigin, payload: SyslogPayload
     ) -> [UInt8] {
-        let pri = origin.facility * 8 + EventSummary.priority(type: event.type)
+        let pri = origin.facility * 8 + EventSummary.priority(event)
         var header = "<\(pri)>1 \(TimeSpec.format(headerTime(event))) \(headerField(origin.hostname, max: 255))"
         header += " \(headerField(origin.appName, max: 48)) \(headerField(origin.procID, max: 128))"
         header += " \(headerField(event.type, max: 32)) \(structuredData(event, details: details, origin: origin)) "
@@ -57,6 +57,10 @@ public enum SyslogFormats {
         for case (let name, let value?) in parameters {
             sd += " \(name)=\"\(escapeParameter(value))\""
         }
+        // A PARAM may repeat (RFC 5424 §6.3.3): one rule="…" per rule matched.
+        for rule in event.detection?.rules ?? [] {
+            sd += " rule=\"\(escapeParameter(rule))\""
+        }
         return sd + "]"
     }
 
@@ -77,7 +81,7 @@ public enum SyslogFormats {
     public static func rfc3164(
         _ event: AuditEvent, details: EventDetails, origin: SyslogOrigin, payload: SyslogPayload
     ) -> [UInt8] {
-        let pri = origin.facility * 8 + EventSummary.priority(type: event.type)
+        let pri = origin.facility * 8 + EventSummary.priority(event)
         let stamp = TimeSpec.format(headerTime(event))  // 2026-11-01T00:10:46Z
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         let month = months[(Int(stamp.dropFirst(5).prefix(2)) ?? 1) - 1]
@@ -89,16 +93,29 @@ public enum SyslogFormats {
         return Array(header.utf8) + message(event, details: details, payload: payload)
     }
 
-    /// CEF's and LEEF's severity (0 to 10): 7 for a failure, 5 for a deletion, 3 otherwise.
-    static func cefSeverity(_ type: String) -> Int {
-        type.hasSuffix(".failed") ? 7 : type.hasSuffix(".deleted") ? 5 : 3
+    /// CEF's and LEEF's severity (0 to 10): the level of the rules the event matched
+    /// (critical 10, high 8, medium 5, low 3), else 7 for a failure, 5 for a deletion, 3
+    /// otherwise (an informational match too).
+    static func cefSeverity(_ event: AuditEvent) -> Int {
+        switch event.detection?.level {
+        case .critical: 10
+        case .high: 8
+        case .medium: 5
+        case .low: 3
+        case .informational, nil: event.type.hasSuffix(".failed") ? 7 : event.type.hasSuffix(".deleted") ? 5 : 3
+        }
+    }
+
+    /// The ids of the rules the event matched, comma-separated; nil when none did.
+    static func rules(_ event: AuditEvent) -> String? {
+        event.detection.map { $0.rules.joined(separator: ",") }
     }
 
     // MARK: CEF
 
     /// `CEF:0|OpenAI|Audit Log|<version>|<type>|<type>|<severity>|rt=… externalId=… …`.
     public static func cef(_ event: AuditEvent, details: EventDetails) -> String {
-        let severity = cefSeverity(event.type)
+        let severity = cefSeverity(event)
         let header = [
             "CEF:0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), cefHeader(event.type),
             String(severity),
@@ -107,6 +124,7 @@ public enum SyslogFormats {
             ("rt", String(headerTime(event) * 1000)), ("externalId", event.id), ("suser", details.actorEmail),
             ("suid", details.actorID), ("src", details.actorIP), ("cs1Label", "project"), ("cs1", details.projectID),
             ("cs2Label", "event"), ("cs2", event.jsonString),
+            ("cs3Label", event.detection == nil ? nil : "rules"), ("cs3", rules(event)),
         ]
         return header + "|"
             + extensions.compactMap { name, value in value.map { "\(name)=\(cefExtension($0))" } }.joined(
@@ -146,14 +164,14 @@ public enum SyslogFormats {
     /// LEEF 2.0 with `^` as the attribute delimiter:
     /// `LEEF:2.0|OpenAI|Audit Log|<version>|<type>|^|devTime=<ms>^devTimeFormat=epoch^…`.
     public static func leef(_ event: AuditEvent, details: EventDetails) -> String {
-        let severity = cefSeverity(event.type)
+        let severity = cefSeverity(event)
         let header = ["LEEF:2.0", "OpenAI", "Audit Log", AuditShipperVersion.current, cefHeader(event.type), "^"]
             .joined(separator: "|")
         let attributes: [(String, String?)] = [
             ("devTime", String(headerTime(event) * 1000)), ("devTimeFormat", "epoch"), ("cat", event.type),
             ("sev", String(severity)), ("externalId", event.id), ("usrName", details.actorEmail),
             ("userId", details.actorID), ("src", details.actorIP), ("projectId", details.projectID),
-            ("resource", details.resourceID), ("event", event.jsonString),
+            ("resource", details.resourceID), ("rules", rules(event)), ("event", event.jsonString),
         ]
         return header + "|"
             + attributes.compactMap { name, value in value.map { "\(name)=\(leefValue($0))" } }.joined(separator: "^")

@@ -118,6 +118,22 @@ public final class DaemonMetrics: Sendable {
             labels: [("sink", sink)])
     }
 
+    /// Counts the events of a batch the rules matched, once per rule, with each event's level
+    /// (one look-up of the registry per rule and level, not per event).
+    func detected(_ detections: [Detection]) {
+        var counts: [[String]: Int64] = [:]
+        for detection in detections {
+            for rule in detection.rules { counts[[rule, detection.level.description], default: 0] += 1 }
+        }
+        for (labels, count) in counts {
+            registry.makeCounter(
+                descriptor: Self.family(
+                    "openai_auditd_detections_total", "Events a detection rule matched, by rule and the event's level."),
+                labels: [("rule", labels[0]), ("level", labels[1])]
+            ).increment(by: count)
+        }
+    }
+
     func sinkErrors(sink: String) -> Counter {
         registry.makeCounter(
             descriptor: Self.family(

@@ -29,6 +29,8 @@ public struct Daemon: Sendable {
     /// The group's lease and shared positions (`coordination:`), carried across reloads like
     /// the executor: a new member would have to wait for its own predecessor's lease.
     public let coordination: PostgresCoordination?
+    /// The detection rules in force (`detections:`); nil when they are off.
+    public let detector: Detector?
 
     /// A daemon built on reload passes its predecessor's `executor` and `heartbeat`, so the
     /// cycle stays on the same thread and the watchdog keeps watching the same loop. With
@@ -70,7 +72,8 @@ public struct Daemon: Sendable {
         var receiptLogs: [ReceiptLog] = []
         sinks = try configuration.sinks.enumerated().map { index, entry throws -> any Sink in
             switch entry.settings {
-            case .stdout(let format): return StdoutSink(name: entry.name, format: format, output: output)
+            case .stdout(let format, let annotate):
+                return StdoutSink(name: entry.name, format: format, annotate: annotate, output: output)
             case .journald(let identifier):
                 let log = statePath.map { ReceiptLog(path: Self.sinkFilePath(statePath: $0, sink: entry.name)) }
                 if let log { receiptLogs.append(log) }
@@ -147,6 +150,7 @@ public struct Daemon: Sendable {
             }
         }
         self.receiptLogs = receiptLogs
+        detector = try Detector.load(configuration.detections, logger: logger)?.0
         self.coordination =
             try coordination
             ?? PostgresCoordination.make(
@@ -247,7 +251,8 @@ public struct Daemon: Sendable {
             settings: settings ?? configuration.cycleSettings,
             logger: logger, heartbeat: heartbeat, metrics: metrics, deadLetters: deadLetters,
             coordination: coordinated ? coordination : nil,
-            shared: Set(configuration.sinks.filter(\.isShared).map(\.name)),
+            shared: Set(configuration.sinks.filter(\.isShared).map(\.name)), detector: detector,
+            minLevels: configuration.sinks.reduce(into: [:]) { levels, sink in levels[sink.name] = sink.minLevel },
             writer: writer)
     }
 

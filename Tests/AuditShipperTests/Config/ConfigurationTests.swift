@@ -538,9 +538,15 @@ import Testing
         ("sinks:\n  - type: file\n    format: xml", "sinks[0].format: 'xml' is not one of json, rfc5424, cef, leef"),
         (
             "sinks:\n  - type: file\n    rotate: daily",
-            "sinks[0].rotate: unknown key (sinks[0] takes: type, name, start_at, shared, path"
+            "sinks[0].rotate: unknown key (sinks[0] takes: type, name, start_at, shared, min_level, path"
         ),
         ("sinks:\n  - type: stdout\n    name: \"a\\tb\"", "sinks[0].name: must not contain control characters"),
+        (
+            "sinks:\n  - type: stdout\n    min_level: severe",
+            "sinks[0].min_level: 'severe' is not one of informational, low, medium, high, critical"
+        ),
+        ("detections:\n  enabled: sometimes", "detections.enabled: 'sometimes' is not true or false"),
+        ("detections:\n  rule: [a.yml]", "detections.rule: unknown key"),
         ("sinks:\n  - type: syslog\n    enterprise_id: 0", "sinks[0].enterprise_id: '0' is not a whole number"),
         ("metrics:\n  listen: 9464", "metrics.listen: '9464' is not HOST:PORT (e.g. 127.0.0.1:9464"),
         ("metrics:\n  listen: localhost:99999", "metrics.listen: 'localhost:99999' is not HOST:PORT"),
@@ -548,7 +554,10 @@ import Testing
         ("state:\n  path: [a]", "state.path: expected a string"),
         ("api:\n  base_url: [unclosed", "config.yaml: not valid YAML: line"),
         ("a: 1\na: 2", "config.yaml: not valid YAML"),
-        ("- just\n- a list", "top level: expected a mapping of api, poll, state, sinks, coordination, metrics, log"),
+        (
+            "- just\n- a list",
+            "top level: expected a mapping of api, poll, state, sinks, coordination, metrics, detections, log"
+        ),
         (
             "coordination:\n  type: postgres\n  url: postgres://auditd:hunter2@db.example.com/auditd",
             "coordination.url: holds a password; put it in coordination.password_file"

@@ -123,3 +123,50 @@ final class Recorder: ByteOutput {
     let bytes = Locked<[UInt8]>([])
     func write(_ data: [UInt8]) throws { bytes.withLock { $0 += data } }
 }
+
+/// What a detection changes in each format: the severity, and the rules named.
+@Suite struct DetectionFormatsTests {
+    func marked(_ level: SigmaLevel, _ rules: [String] = ["rule-a", "rule\"b]"]) throws -> AuditEvent {
+        try SyslogFormatsTests().event().marked(Detection(rules: rules, level: level))
+    }
+
+    @Test(arguments: [
+        (SigmaLevel.critical, 2, 10), (.high, 3, 8), (.medium, 4, 5), (.low, 5, 3), (.informational, 5, 3),
+    ])
+    func severityFollowsTheLevel(level: SigmaLevel, syslog: Int, cef: Int) throws {
+        let event = try marked(level)
+        #expect(EventSummary.priority(event) == syslog)
+        let line = String(
+            decoding: SyslogFormats.rfc5424(
+                event, details: EventDetails(event), origin: SyslogFormatsTests.origin, payload: .json), as: UTF8.self)
+        #expect(line.hasPrefix("<\(16 * 8 + syslog)>1 "))
+        #expect(line.contains(#" project="proj_abc" rule="rule-a" rule="rule\"b\]"] "#), "\(line)")
+        let rfc3164 = String(
+            decoding: SyslogFormats.rfc3164(
+                event, details: EventDetails(event), origin: SyslogFormatsTests.origin, payload: .json), as: UTF8.self)
+        #expect(rfc3164.hasPrefix("<\(16 * 8 + syslog)>Aug"))
+        let cefLine = SyslogFormats.cef(event, details: EventDetails(event))
+        #expect(
+            cefLine.hasPrefix(
+                "CEF:0|OpenAI|Audit Log|\(AuditShipperVersion.current)|api_key.created|api_key.created|\(cef)|"))
+        #expect(cefLine.contains(#"cs3Label=rules cs3=rule-a,rule"b]"#), "\(cefLine)")
+        let leefLine = SyslogFormats.leef(event, details: EventDetails(event))
+        #expect(leefLine.contains("^sev=\(cef)^") && leefLine.contains(#"^rules=rule-a,rule"b]^"#), "\(leefLine)")
+    }
+
+    @Test func anEventNoRuleMatchedKeepsTodaysSeverityAndNamesNoRule() throws {
+        let event = try SyslogFormatsTests().event()
+        #expect(EventSummary.priority(event) == 5)
+        #expect(!SyslogFormats.cef(event, details: EventDetails(event)).contains("cs3"))
+        let fields = JournalFields.fields(for: event, identifier: "openai-audit")
+        #expect(!fields.contains { $0.name.hasPrefix("OPENAI_RULE") })
+    }
+
+    @Test func theJournalGetsThePriorityAndOneFieldPerRule() throws {
+        let fields = JournalFields.fields(for: try marked(.high), identifier: "openai-audit")
+        let text = fields.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) }
+        #expect(text.first { $0.0 == "PRIORITY" }?.1 == "3")
+        #expect(text.filter { $0.0 == "OPENAI_RULE" }.map(\.1) == ["rule-a", "rule\"b]"])
+        #expect(text.first { $0.0 == "OPENAI_RULE_LEVEL" }?.1 == "high")
+    }
+}

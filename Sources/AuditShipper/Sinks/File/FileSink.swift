@@ -38,6 +38,8 @@ public final class FileSink: Sink {
     public let name: String
     public let path: String
     public let format: EventFormat
+    /// JSON lines carry what the detection rules found (`annotate: true`).
+    let annotate: Bool
     let origin: SyslogOrigin
     let mode: mode_t
     let group: gid_t?
@@ -82,6 +84,7 @@ public final class FileSink: Sink {
         self.name = name ?? Configuration.SinkSettings.file(settings).defaultName
         path = settings.path
         format = settings.format
+        annotate = settings.annotate
         mode = mode_t(settings.mode)
         group = settings.group.map { gid_t($0.id) }
         fsync = settings.fsync
@@ -103,7 +106,7 @@ public final class FileSink: Sink {
     }
 
     public func deliver(_ batch: [AuditEvent]) async throws {
-        let buffer = format.lines(batch, origin: origin)
+        let buffer = format.lines(batch, origin: origin, annotated: annotate)
         try state.withLock { opened throws(SinkError) in
             try open(&opened)
             let locked = lock(opened.fd, &opened)

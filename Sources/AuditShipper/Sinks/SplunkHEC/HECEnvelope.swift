@@ -1,7 +1,8 @@
 /// The HEC event objects of a request body: one per audit event, concatenated (Splunk reads
 /// them one after another, no separator needed; a newline keeps the body readable):
 /// `{"time":effective_at,"host","source","sourcetype","index"?,"event":<the event, whole>,
-/// "fields":{"openai_event_type","openai_actor_email"?,"openai_project_id"?}}`.
+/// "fields":{"openai_event_type","openai_actor_email"?,"openai_project_id"?,"openai_rules"?,
+/// "openai_rule_level"?}}`.
 /// `fields` are HEC's indexed fields, searchable without a spath.
 struct HECEnvelope: Sendable {
     /// Everything before `"event":` but `time`, the same for every event of the sink.
@@ -38,10 +39,23 @@ struct HECEnvelope: Sendable {
             body.append(contentsOf: #","openai_project_id":"#.utf8)
             JSONString.append(project, to: &body)
         }
+        // What the detection rules found: a multivalue indexed field and the level.
+        if let detection = event.detection {
+            body.append(contentsOf: #","openai_rules":["#.utf8)
+            for (index, rule) in detection.rules.enumerated() {
+                if index > 0 { body.append(0x2C) }
+                JSONString.append(rule, to: &body)
+            }
+            body.append(contentsOf: #"],"openai_rule_level":"#.utf8)
+            JSONString.append(detection.level.description, to: &body)
+        }
         body.append(contentsOf: "}}\n".utf8)
     }
 
     /// The bytes `append` adds for `event`, near enough to cut requests by (the fields are
     /// counted at their longest likely).
-    func size(of event: AuditEvent) -> Int { event.jsonCount + prefix.count + 200 }
+    func size(of event: AuditEvent) -> Int {
+        event.jsonCount + prefix.count + 200
+            + (event.detection.map { $0.rules.reduce(64) { $0 + $1.utf8.count + 3 } } ?? 0)
+    }
 }

@@ -8,17 +8,20 @@
 /// sees a line cut by another writer, and the batch is delivered once `write` returned.
 public struct StdoutSink: Sink {
     public let format: EventFormat
+    /// JSON lines carry what the detection rules found (`annotate: true`).
+    let annotate: Bool
     let output: any ByteOutput
     /// Hostname, facility and the like for `rfc5424` lines.
     let origin: SyslogOrigin
     public let name: String
 
     public init(
-        name: String = "stdout", format: EventFormat = .json,
+        name: String = "stdout", format: EventFormat = .json, annotate: Bool = false,
         output: any ByteOutput = FileDescriptorOutput.standardOutput, origin: SyslogOrigin = SyslogOrigin()
     ) {
         self.name = name
         self.format = format
+        self.annotate = annotate
         self.output = output
         self.origin = origin
     }
@@ -30,6 +33,6 @@ public struct StdoutSink: Sink {
     }
 
     public func deliver(_ batch: [AuditEvent]) async throws {
-        try output.write(format.lines(batch, origin: origin))
+        try output.write(format.lines(batch, origin: origin, annotated: annotate))
     }
 }

@@ -1,0 +1,214 @@
+import Logging
+import Synchronization
+
+/// The rules in force, evaluated as events pass: which rules an event matched and the highest
+/// of their levels (`Detection`), or nil. Rules are compiled once (`SigmaRuleReader`); an
+/// event's JSON is read only when a rule that admits its `type` reads other fields.
+///
+/// Correlations keep, per group, the events that matched the rules they count within their
+/// timespan of `effective_at`, keyed by event id, so an event evaluated twice (a lookback's
+/// re-read) is counted once. Memory stays within `maxKept` events in all: past it, the
+/// groups whose newest event is older than their timespan before the newest seen are dropped,
+/// then the oldest events.
+public final class Detector: Sendable {
+    public let rules: [SigmaRule]
+    public let correlations: [SigmaCorrelation]
+    /// Rules counted by a correlation that does not `generate` them: they mark no event alone.
+    let counted: Set<String>
+    let windows = Mutex<[String: [String: [String: Entry]]]>([:])
+    /// Each event type's `Plan`, worked out at its first event: a type is matched against the
+    /// rules' type patterns once, not at every event (the API has some 150 types).
+    let plans = Mutex<[String: Plan]>([:])
+    /// For each correlation, the indices in `rules` of the rules it counts.
+    let counters: [Set<Int>]
+    /// Every field any rule or correlation reads: all of an event's JSON that is built.
+    let paths: FieldPaths
+    let kept = Mutex(0)
+    let maxKept: Int
+
+    struct Entry {
+        let at: Int64
+        let value: String?
+    }
+
+    public init(_ read: SigmaRuleReader.Rules, disabled: Set<String> = [], maxKept: Int = 200_000) {
+        let correlations = read.correlations.filter { !disabled.contains($0.id) }
+        var referenced: Set<String> = []
+        var counted = disabled
+        for correlation in correlations {
+            for reference in correlation.rules {
+                for rule in read.rules where rule.id == reference || rule.name == reference {
+                    referenced.insert(rule.id)
+                    if !correlation.generate { counted.insert(rule.id) }
+                }
+            }
+        }
+        // A disabled rule still feeds the correlations that count it: disabling is of its marks.
+        let rules = read.rules.filter { !disabled.contains($0.id) || referenced.contains($0.id) }
+        self.rules = rules
+        self.correlations = correlations
+        var paths = FieldPaths()
+        for rule in rules { for path in rule.paths { paths.insert(path) } }
+        for correlation in correlations {
+            for path in correlation.groupPaths + [correlation.valuePath].compactMap({ $0 }) { paths.insert(path) }
+        }
+        self.paths = paths
+        counters = correlations.map { correlation in
+            Set(
+                rules.indices.filter {
+                    correlation.rules.contains(rules[$0].id) || rules[$0].name.map(correlation.rules.contains) == true
+                })
+        }
+        self.counted = counted
+        self.maxKept = maxKept
+    }
+
+    /// Takes over `old`'s correlation windows for the correlations both have (a reload that
+    /// re-read the rules), so a burst is not counted from zero again.
+    public func adopt(_ old: Detector) {
+        let ids = Set(correlations.map(\.id))
+        let kept = old.windows.withLock { $0.filter { ids.contains($0.key) } }
+        let count = kept.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } }
+        windows.withLock { $0 = kept }
+        self.kept.withLock { $0 = count }
+    }
+
+    /// What the rules make of one event type, worked out once per type: the rules that read
+    /// nothing but `type` are decided for good; the others are left to each event's fields.
+    struct Plan {
+        /// Rules that match every event of the type.
+        let matched: [Int]
+        /// Rules that admit the type and read other fields.
+        let evaluate: [Int]
+        var isEmpty: Bool { matched.isEmpty && evaluate.isEmpty }
+    }
+
+    func plan(for type: String) -> Plan {
+        if let known = plans.withLock({ $0[type] }) { return known }
+        let typeOnly = EventFields(typeOnly: type)
+        var matched: [Int] = []
+        var evaluate: [Int] = []
+        for (index, rule) in rules.enumerated() where rule.admits(type: type) {
+            if rule.readsFields {
+                evaluate.append(index)
+            } else if rule.matches(typeOnly, json: "") {
+                matched.append(index)
+            }
+        }
+        let plan = Plan(matched: matched, evaluate: evaluate)
+        plans.withLock { cache in
+            // Bounded: a server inventing types cannot grow it without end.
+            if cache.count >= 10_000 { cache.removeAll() }
+            cache[type] = plan
+        }
+        return plan
+    }
+
+    /// What the rules find in `event`.
+    public func evaluate(_ event: AuditEvent) -> Detection? {
+        let plan = plan(for: event.type)
+        guard !plan.isEmpty else { return nil }
+        var fields: EventFields?
+        var matched = plan.matched
+        if !plan.evaluate.isEmpty {
+            let read = event.withJSON { EventFields(json: $0, paths: paths) }
+            fields = read
+            let json = plan.evaluate.contains { rules[$0].searchesText } ? event.jsonString : ""
+            for index in plan.evaluate where rules[index].matches(read, json: json) { matched.append(index) }
+        }
+        guard !matched.isEmpty else { return nil }
+        matched.sort()
+        var ids: [String] = []
+        var level: SigmaLevel?
+        for index in matched where !counted.contains(rules[index].id) {
+            ids.append(rules[index].id)
+            level = max(level ?? rules[index].level, rules[index].level)
+        }
+        for (index, correlation) in correlations.enumerated()
+        where matched.contains(where: { counters[index].contains($0) }) {
+            let read = fields ?? event.withJSON { EventFields(json: $0, paths: paths) }
+            fields = read
+            if count(correlation, event, read) {
+                ids.append(correlation.id)
+                level = max(level ?? correlation.level, correlation.level)
+            }
+        }
+        guard let level else { return nil }
+        return Detection(rules: ids, level: level)
+    }
+
+    /// Adds `event` to its group's window and says whether the threshold holds at its time.
+    func count(_ correlation: SigmaCorrelation, _ event: AuditEvent, _ fields: EventFields) -> Bool {
+        let group = correlation.groupPaths.map { path in
+            fields.values(at: path).compactMap(\.text).first ?? ""
+        }.joined(separator: "\u{1F}")
+        let value = correlation.valuePath.map { fields.values(at: $0).compactMap(\.text).first } ?? nil
+        if correlation.valuePath != nil, value == nil { return false }
+        let at = event.effectiveAt
+        let from = at - correlation.timespan
+        let (count, added) = windows.withLock { windows -> (Int, Bool) in
+            var entries = windows[correlation.id, default: [:]][group, default: [:]]
+            let added = entries.updateValue(Entry(at: at, value: value), forKey: event.id) == nil
+            windows[correlation.id, default: [:]][group] = entries
+            let inWindow = entries.values.filter { $0.at >= from && $0.at <= at }
+            switch correlation.kind {
+            case .eventCount: return (inWindow.count, added)
+            case .valueCount: return (Set(inWindow.compactMap(\.value)).count, added)
+            }
+        }
+        if added { trimIfFull() }
+        return correlation.comparison.holds(count, correlation.threshold)
+    }
+
+    /// Keeps the windows within `maxKept` events.
+    func trimIfFull() {
+        let over = kept.withLock { kept -> Bool in
+            kept += 1
+            return kept > maxKept
+        }
+        guard over else { return }
+        let spans = Dictionary(correlations.map { ($0.id, $0.timespan) }, uniquingKeysWith: { first, _ in first })
+        let left = windows.withLock { windows -> Int in
+            let newest = windows.values.flatMap(\.values).flatMap(\.values).map(\.at).max() ?? 0
+            for (id, groups) in windows {
+                let span = spans[id] ?? 0
+                var trimmed: [String: [String: Entry]] = [:]
+                for (group, entries) in groups {
+                    let live = entries.filter { $0.value.at >= newest - span }
+                    if !live.isEmpty { trimmed[group] = live }
+                }
+                windows[id] = trimmed
+            }
+            var total = windows.values.flatMap(\.values).reduce(0) { $0 + $1.count }
+            // Still full: the oldest events go, whatever their group.
+            if total > maxKept / 2 {
+                let cut =
+                    windows.values.flatMap(\.values).flatMap(\.values).map(\.at).sorted()[total - maxKept / 2]
+                for (id, groups) in windows {
+                    windows[id] = groups.mapValues { $0.filter { $0.value.at >= cut } }.filter { !$0.value.isEmpty }
+                }
+                total = windows.values.flatMap(\.values).reduce(0) { $0 + $1.count }
+            }
+            return total
+        }
+        kept.withLock { $0 = left }
+    }
+}
+
+extension Detector {
+    /// The rules `detections:` names, read and compiled, with what was read; nil when
+    /// detections are off. The shipped folder missing where the package puts it (a build run
+    /// from source) is said once, as a notice.
+    public static func load(_ settings: Configuration.Detections, logger: Logger) throws(ConfigurationError) -> (
+        Detector, SigmaRuleReader.Rules
+    )? {
+        guard settings.enabled else { return nil }
+        let (rules, missing) = try SigmaRuleReader().read(settings)
+        if let missing {
+            logger.notice(
+                "the rules the package ships are not installed; only detections.rules are read",
+                metadata: ["detections.builtin_rules": "\(missing)"])
+        }
+        return (Detector(rules, disabled: Set(settings.disable)), rules)
+    }
+}
