@@ -80,6 +80,9 @@ public final class Detector: Sendable {
         let matched: [Int]
         /// Rules that admit the type and read other fields.
         let evaluate: [Int]
+        /// What every event of the type comes to, when that depends on nothing else (no rule
+        /// reads its fields, no correlation counts it): made once, handed out at each event.
+        var fixed: Detection?
         var isEmpty: Bool { matched.isEmpty && evaluate.isEmpty }
     }
 
@@ -95,7 +98,13 @@ public final class Detector: Sendable {
                 matched.append(index)
             }
         }
-        let plan = Plan(matched: matched, evaluate: evaluate)
+        var plan = Plan(matched: matched, evaluate: evaluate)
+        if evaluate.isEmpty, !matched.contains(where: { index in counters.contains { $0.contains(index) } }) {
+            let marking = matched.filter { !counted.contains(rules[$0].id) }
+            if let level = marking.map({ rules[$0].level }).max() {
+                plan.fixed = Detection(rules: marking.map { rules[$0].id }, level: level)
+            }
+        }
         plans.withLock { cache in
             // Bounded: a server inventing types cannot grow it without end.
             if cache.count >= 10_000 { cache.removeAll() }
@@ -108,6 +117,7 @@ public final class Detector: Sendable {
     public func evaluate(_ event: AuditEvent) -> Detection? {
         let plan = plan(for: event.type)
         guard !plan.isEmpty else { return nil }
+        if let fixed = plan.fixed { return fixed }
         var fields: EventFields?
         var matched = plan.matched
         if !plan.evaluate.isEmpty {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An event's JSON as a tree, read once for the rules that may match it, and its fields by
 /// the paths Sigma rules name: `type`, `actor.session.ip_address`, `api_key.created.data.scopes`.
 ///
@@ -165,14 +169,18 @@ struct EventFields {
         mutating func skipString() -> Bool {
             pos += 1
             while pos < bytes.count {
-                if bytes[pos] == UInt8(ascii: "\\") {
-                    pos += 2
-                } else if bytes[pos] == UInt8(ascii: "\"") {
-                    pos += 1
-                    return true
-                } else {
-                    pos += 1
+                // To the next quote at memchr's speed (a payload's long strings are what is
+                // skipped most); it ends the string unless an odd run of backslashes escapes it.
+                guard let base = bytes.baseAddress,
+                    let found = memchr(base + pos, Int32(UInt8(ascii: "\"")), bytes.count - pos)
+                else { return false }
+                let quote = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                var backslashes = 0
+                while quote - backslashes - 1 >= pos, bytes[quote - backslashes - 1] == UInt8(ascii: "\\") {
+                    backslashes += 1
                 }
+                pos = quote + 1
+                if backslashes % 2 == 0 { return true }
             }
             return false
         }

@@ -21,6 +21,19 @@ import Testing
         #expect(body.size(of: try event(json)) >= bytes.count)
     }
 
+    @Test func aMarkedEventsDocumentCarriesItsRulesLast() throws {
+        let body = BulkBody(index: "audit")
+        var bytes: [UInt8] = []
+        let json = #"{"id":"a","type":"scim.disabled","effective_at":1722471046}"#
+        let marked = try event(json).marked(Detection(rules: ["openai-scim-disabled"], level: .high))
+        body.append(marked, to: &bytes)
+        #expect(
+            String(decoding: bytes, as: UTF8.self).split(separator: "\n")[1]
+                == #"{"@timestamp":"2024-08-01T00:10:46Z","id":"a","type":"scim.disabled","effective_at":1722471046,"openai_auditd":{"rules":["openai-scim-disabled"],"level":"high"}}"#
+        )
+        #expect(body.size(of: marked) >= bytes.count)
+    }
+
     @Test func theAnswerIsReadItemByItem() throws {
         let answer = #"""
             {"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"[x]: version conflict"}}},{"index":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected"}}}]}

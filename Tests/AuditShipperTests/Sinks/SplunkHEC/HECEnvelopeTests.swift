@@ -31,6 +31,19 @@ import Testing
         #expect(envelope.size(of: try event(json)) >= text.split(separator: "\n")[0].utf8.count + 1)
     }
 
+    @Test func aMarkedEventCarriesItsRulesAsIndexedFields() throws {
+        let envelope = HECEnvelope(settings: Configuration.SplunkHECSettings(url: "https://s:8088"), host: "h")
+        let marked = try event(#"{"id":"a","type":"login.failed","effective_at":5}"#).marked(
+            Detection(rules: ["openai-credential-stuffing", "acme-\"x\""], level: .medium))
+        var body: [UInt8] = []
+        envelope.append(marked, to: &body)
+        #expect(
+            String(decoding: body, as: UTF8.self).hasSuffix(
+                #","fields":{"openai_event_type":"login.failed","openai_rules":["openai-credential-stuffing","acme-\"x\""],"openai_rule_level":"medium"}}"#
+                    + "\n"))
+        #expect(envelope.size(of: marked) >= body.count)
+    }
+
     @Test func gzipIsWhatZlibInflatesBack() throws {
         let input = Array(String(repeating: "{\"event\":\"x\"}\n", count: 5000).utf8)
         let compressed = Gzip.compress(input)
