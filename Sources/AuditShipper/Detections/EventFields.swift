@@ -193,69 +193,38 @@ struct EventFields {
             return value
         }
 
-        /// A string at `pos`, escapes resolved.
+        /// A string at `pos`, escapes resolved by the page reader's own decoder (the one
+        /// unescaper); an escape that is not JSON's reads as nothing.
         mutating func string() -> String? {
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { return nil }
             pos += 1
             let start = pos
-            // Most strings have no escape: taken as they are.
-            while pos < bytes.count, bytes[pos] != UInt8(ascii: "\""), bytes[pos] != UInt8(ascii: "\\") { pos += 1 }
-            guard pos < bytes.count else { return nil }
-            if bytes[pos] == UInt8(ascii: "\"") {
-                pos += 1
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(pos - 1)]), as: UTF8.self)
-            }
-            var out = Array(bytes[start..<pos])
+            var escaped = false
             while pos < bytes.count {
-                let byte = bytes[pos]
-                pos += 1
-                if byte == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-                guard byte == UInt8(ascii: "\\") else {
-                    out.append(byte)
-                    continue
-                }
-                guard pos < bytes.count else { return nil }
-                let escaped = bytes[pos]
-                pos += 1
-                switch escaped {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    guard var scalar = hex4() else { return nil }
-                    // A surrogate pair is one scalar; a lone surrogate becomes U+FFFD.
-                    if (0xD800..<0xDC00).contains(scalar), pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"),
-                        bytes[pos + 1] == UInt8(ascii: "u")
-                    {
+                switch bytes[pos] {
+                case UInt8(ascii: "\""):
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<pos])
+                    pos += 1
+                    return JSONByteReader.text(raw, escaped: escaped)
+                case UInt8(ascii: "\\"):
+                    // Checked here, as the decoder expects of a string the page reader passed.
+                    guard pos + 1 < bytes.count else { return nil }
+                    switch bytes[pos + 1] {
+                    case UInt8(ascii: "u"):
+                        guard pos + 6 <= bytes.count,
+                            (pos + 2..<pos + 6).allSatisfy({ JSONByteReader.hexValue(bytes[$0]) != nil })
+                        else { return nil }
+                        pos += 6
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         pos += 2
-                        guard let low = hex4() else { return nil }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                    default: return nil
                     }
-                    out.append(contentsOf: String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8)
-                default: out.append(escaped)
+                    escaped = true
+                default: pos += 1
                 }
             }
             return nil
-        }
-
-        mutating func hex4() -> UInt32? {
-            guard pos + 4 <= bytes.count else { return nil }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                let byte = bytes[pos]
-                pos += 1
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: return nil
-                }
-                value = value << 4 | UInt32(digit)
-            }
-            return value
         }
     }
 
