@@ -215,7 +215,8 @@ struct EventFields {
                             (pos + 2..<pos + 6).allSatisfy({ JSONByteReader.hexValue(bytes[$0]) != nil })
                         else { return nil }
                         pos += 6
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                        UInt8(ascii: "f"),
                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         pos += 2
                     default: return nil

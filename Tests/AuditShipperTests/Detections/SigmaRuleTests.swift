@@ -275,7 +275,8 @@ import Testing
         // Only the paths the rules read are built; the rest is skipped, braces in strings and all.
         var paths = FieldPaths()
         paths.insert(["a", "b", "c", "d"])
-        let skipped = #"{"x":{"y":"}]\"{[","v":"ends in a backslash\\","z":[1,{"w":null}]},"a":{"b.c":[{"d":"kept","e":"dropped"}]},"n":true}"#
+        let skipped =
+            #"{"x":{"y":"}]\"{[","v":"ends in a backslash\\","z":[1,{"w":null}]},"a":{"b.c":[{"d":"kept","e":"dropped"}]},"n":true}"#
         Array(skipped.utf8).withUnsafeBufferPointer { bytes in
             let fields = EventFields(json: bytes, paths: paths)
             #expect(fields.values(at: ["a", "b", "c", "d"]).compactMap(\.text) == ["kept"])
