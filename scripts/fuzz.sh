@@ -18,7 +18,7 @@ only=${1:-}
 out=.build/fuzz
 s=Sources/AuditShipper
 # Whole folders where the target needs all of one; single files where it needs one type.
-reader="$(echo $s/Source/PageReader/*.swift $s/Event/*.swift)"
+reader="$(echo $s/Source/PageReader/*.swift $s/Event/*.swift) $s/Detections/Detection.swift $s/Detections/SigmaLevel.swift"
 formats="$(echo $s/Formats/*.swift) $s/Sinks/Receipt.swift $s/Config/TimeSpec.swift $s/Config/String+Editing.swift
   $s/Source/HTTPDate.swift $s/Service/AuditShipperVersion.swift"
 declare -A sources=(

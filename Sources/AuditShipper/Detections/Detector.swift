@@ -159,6 +159,10 @@ public final class Detector: Sendable {
         let (count, added) = windows.withLock { windows -> (Int, Bool) in
             var entries = windows[correlation.id, default: [:]][group, default: [:]]
             let added = entries.updateValue(Entry(at: at, value: value), forKey: event.id) == nil
+            // What lies a timespan before this event counts for no later one (events come
+            // oldest first): a group holds about one timespan of events, so a busy one (an
+            // email failing logins all week) costs what its window holds, not its history.
+            if entries.count > 32 { entries = entries.filter { $0.value.at >= from } }
             windows[correlation.id, default: [:]][group] = entries
             let inWindow = entries.values.filter { $0.at >= from && $0.at <= at }
             switch correlation.kind {

@@ -123,8 +123,10 @@ public enum SyslogFormats {
         let extensions: [(String, String?)] = [
             ("rt", String(headerTime(event) * 1000)), ("externalId", event.id), ("suser", details.actorEmail),
             ("suid", details.actorID), ("src", details.actorIP), ("cs1Label", "project"), ("cs1", details.projectID),
-            ("cs2Label", "event"), ("cs2", event.jsonString),
+            // The rules before the event: the event's JSON stays last, where the file sink
+            // reads it back from (`EventFormat.receipt`).
             ("cs3Label", event.detection == nil ? nil : "rules"), ("cs3", rules(event)),
+            ("cs2Label", "event"), ("cs2", event.jsonString),
         ]
         return header + "|"
             + extensions.compactMap { name, value in value.map { "\(name)=\(cefExtension($0))" } }.joined(

@@ -154,6 +154,15 @@ final class Recorder: ByteOutput {
         #expect(leefLine.contains("^sev=\(cef)^") && leefLine.contains(#"^rules=rule-a,rule"b]^"#), "\(leefLine)")
     }
 
+    @Test(arguments: EventFormat.allCases)
+    func aMarkedEventsLineReadsBackAsItsEvent(format: EventFormat) throws {
+        // Found by the formats fuzzer: CEF's rules once followed the event and hid it.
+        let event = try marked(.low)
+        let line = format.lines([event], origin: SyslogFormatsTests.origin, annotated: true).dropLast()
+        let receipt = Array(line).withUnsafeBufferPointer { format.receipt(ofLine: $0) }
+        #expect(receipt?.id == event.id && receipt?.effectiveAt == event.effectiveAt, "\(format)")
+    }
+
     @Test func anEventNoRuleMatchedKeepsTodaysSeverityAndNamesNoRule() throws {
         let event = try SyslogFormatsTests().event()
         #expect(EventSummary.priority(event) == 5)
