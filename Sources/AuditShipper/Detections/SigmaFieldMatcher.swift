@@ -2,7 +2,8 @@ import Foundation
 
 /// One line of a Sigma selection: a field, its modifiers, and the values it is compared
 /// with (any of them; all of them with `all`). A field that holds a list matches when one of
-/// its elements does.
+/// its elements does. `@unchecked`: only for `NSRegularExpression`, which is immutable once
+/// made and safe to match with from several threads (Foundation says so); the rest is values.
 struct SigmaFieldMatcher: @unchecked Sendable {
     enum Test {
         case pattern(SigmaPattern)
