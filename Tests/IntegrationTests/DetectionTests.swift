@@ -193,6 +193,49 @@ import Testing
         #expect(metrics.contains("openai-credential-stuffing"))
     }
 
+    @Test func aReloadReadsTheRulesAgainAndABrokenRuleFileKeepsTheRulesInForce() async throws {
+        try await DaemonHarness.with { harness in
+            let login = { (id: String, at: Int64) in Self.event(id, "login.succeeded", at: at, ip: "203.0.113.50") }
+            _ = try harness.simulator.addRaw([login("before", Self.now - 100)])
+            let rules = harness.directory + "/acme.yml"
+            let config = { (extra: String) in
+                try harness.writeConfig(
+                    poll: "  interval: 1s\n  start_at: -1h",
+                    extra:
+                        "sinks:\n  - type: stdout\n    annotate: true\ndetections:\n  builtin_rules: \(Self.shipped)\n"
+                        + extra)
+            }
+            try config("")
+            let daemon = try harness.launch(["run", "--config", harness.configPath])
+            try await harness.waitFor("the first event") { harness.lineCount() == 1 }
+            // The operator adds a rule of their own and reloads.
+            try Self.officeRule.write(toFile: rules, atomically: true, encoding: .utf8)
+            try config("  rules: [\(rules)]\n")
+            kill(daemon.processIdentifier, SIGHUP)
+            try await harness.waitFor("the reload") { harness.stderr.contains("configuration reloaded") }
+            _ = try harness.simulator.addRaw([login("after", Self.now - 50)])
+            try await harness.waitFor("the event after the reload") { harness.lineCount() == 2 }
+            // A rule file broken by an edit: the reload is refused, the rules in force stay.
+            try (Self.officeRule + "\n  broken: [\n").write(toFile: rules, atomically: true, encoding: .utf8)
+            kill(daemon.processIdentifier, SIGHUP)
+            try await harness.waitFor("the refusal") {
+                harness.stderr.contains("configuration reload failed, keeping the running configuration")
+            }
+            _ = try harness.simulator.addRaw([login("still", Self.now - 20)])
+            try await harness.waitFor("the event after the refusal") { harness.lineCount() == 3 }
+            kill(daemon.processIdentifier, SIGTERM)
+            #expect(try await DaemonHarness.wait(daemon, timeout: .seconds(20)) == 0, "\(harness.stderr)")
+            let lines = try String(contentsOfFile: harness.stdoutPath, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 3 && !lines[0].contains("openai_auditd"), "no rule of the operator's before")
+            for line in lines.dropFirst() {
+                #expect(
+                    line.contains(#""openai_auditd":{"rules":["acme-login-outside-office"],"level":"high"}"#), "\(line)"
+                )
+            }
+            #expect(harness.stderr.contains("acme.yml"), "the refusal names the file: \(harness.stderr)")
+        }
+    }
+
     @Test func rulesTestRulesListAndAMalformedRuleFileSayWhatTheyFound() async throws {
         try await DaemonHarness.with { harness in
             let events = harness.directory + "/events.jsonl"

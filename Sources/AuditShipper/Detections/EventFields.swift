@@ -78,13 +78,15 @@ struct EventFields {
                 }
                 while true {
                     skipSpace()
-                    guard let key = string() else { return nil }
+                    guard let (raw, escaped) = stringBody() else { return nil }
                     skipSpace()
                     guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { return nil }
                     pos += 1
-                    if let under = paths.under(key) {
+                    // A key is made a String only when it lies on a path (most do not).
+                    let key = escaped ? JSONByteReader.text(raw, escaped: true) : nil
+                    if let under = key.map({ paths.under(Array($0.utf8)[...]) }) ?? paths.under(raw[...]) {
                         guard let member = value(depth: depth + 1, paths: under) else { return nil }
-                        members[key] = member
+                        members[key ?? String(decoding: raw, as: UTF8.self)] = member
                     } else {
                         guard skipValue(depth: depth + 1) else { return nil }
                     }
@@ -196,6 +198,12 @@ struct EventFields {
         /// A string at `pos`, escapes resolved by the page reader's own decoder (the one
         /// unescaper); an escape that is not JSON's reads as nothing.
         mutating func string() -> String? {
+            stringBody().map { JSONByteReader.text($0.raw, escaped: $0.escaped) }
+        }
+
+        /// The body of the string at `pos`, as it is written, and whether it has escapes; the
+        /// position moves past it.
+        mutating func stringBody() -> (raw: UnsafeBufferPointer<UInt8>, escaped: Bool)? {
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { return nil }
             pos += 1
             let start = pos
@@ -205,7 +213,7 @@ struct EventFields {
                 case UInt8(ascii: "\""):
                     let raw = UnsafeBufferPointer(rebasing: bytes[start..<pos])
                     pos += 1
-                    return JSONByteReader.text(raw, escaped: escaped)
+                    return (raw, escaped)
                 case UInt8(ascii: "\\"):
                     // Checked here, as the decoder expects of a string the page reader passed.
                     guard pos + 1 < bytes.count else { return nil }

@@ -1,9 +1,9 @@
 /// The field paths the rules read, as a tree of their parts, so that reading an event's JSON
 /// builds only what lies on them (`EventFields`) and skips the rest: a rule that reads
 /// `invite.sent.data.role` needs none of the actor, the project or a large payload's other
-/// members.
+/// members. Parts are kept as bytes, so a member's key is matched without making a String.
 struct FieldPaths: Sendable {
-    var children: [String: FieldPaths] = [:]
+    var children: [(part: [UInt8], paths: FieldPaths)] = []
     /// A path ends here: the whole value is read.
     var whole = false
 
@@ -19,19 +19,29 @@ struct FieldPaths: Sendable {
             whole = true
             return
         }
-        children[String(first), default: FieldPaths()].insert(Array(path.dropFirst()))
+        let part = Array(first.utf8)
+        if let index = children.firstIndex(where: { $0.part == part }) {
+            children[index].paths.insert(Array(path.dropFirst()))
+        } else {
+            var child = FieldPaths()
+            child.insert(Array(path.dropFirst()))
+            children.append((part, child))
+        }
     }
 
-    /// What lies under the member `key`, whose dots may span several parts of a path
-    /// (`"api_key.created"`); nil when no path goes there.
-    func under(_ key: String) -> FieldPaths? {
+    /// What lies under the member whose key is `key` (its UTF-8), whose dots may span several
+    /// parts of a path (`"api_key.created"`); nil when no path goes there.
+    func under<Key: Collection<UInt8>>(_ key: Key) -> FieldPaths? {
         if whole { return self }
         var node = self
-        for part in key.split(separator: ".", omittingEmptySubsequences: false) {
-            guard let next = node.children[String(part)] else { return nil }
-            if next.whole { return next }
+        var rest = key[...]
+        while true {
+            let dot = rest.firstIndex(of: UInt8(ascii: "."))
+            let part = rest[..<(dot ?? rest.endIndex)]
+            guard let next = node.children.first(where: { $0.part.elementsEqual(part) })?.paths else { return nil }
+            guard !next.whole, let dot else { return next }
             node = next
+            rest = rest[rest.index(after: dot)...]
         }
-        return node
     }
 }

@@ -49,13 +49,9 @@ public final class SigmaRule: Sendable {
     }
 
     func matches(_ event: EventFields, json: String) -> Bool {
-        var results: [String: Bool] = [:]
-        return condition.evaluate { name in
-            if let known = results[name] { return known }
-            let result = selections[name]?.matches(event, json: json) ?? false
-            results[name] = result
-            return result
-        }
+        // No cache of results: a condition names a selection once, nearly always, and a
+        // dictionary per event cost more than the rare second look (perf).
+        condition.evaluate { name in selections[name]?.matches(event, json: json) ?? false }
     }
 
     /// What types satisfying `condition` may have: for `and`, any part's; for `or`, every
