@@ -142,10 +142,10 @@ import Testing
             )
             // member-b is still catching up its own file when member-a dies: it asks for the
             // lease apart from its cycle, which ends at the slice in hand when it has it. The
-            // lease plus two polls, and 2 s for a loaded machine's scheduling; the first
-            // delivery follows the first slice read, given 10 s more.
-            #expect(leased < .seconds(Self.lease + 2 + 2), "took \(leased)")
-            #expect(handover < .seconds(Self.lease + 2 + 12), "took \(handover)")
+            // lease plus two polls, and 6 s for make test's load on two cores (4.3 to 7.5 s
+            // seen in all); the first delivery follows the first slice read, given 10 s more.
+            #expect(leased < .seconds(Self.lease + 2 + 6), "took \(leased)")
+            #expect(handover < .seconds(Self.lease + 2 + 16), "took \(handover)")
             harness.simulator.faults.removeAll()
             try await harness.waitFor("every event at the collector", timeout: .seconds(180)) {
                 Set(Self.all(rsyslog)).count >= count
