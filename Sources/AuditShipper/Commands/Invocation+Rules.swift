@@ -9,12 +9,11 @@ extension Invocation {
     /// `rules list`: every rule read, one line each: id, level, whether it marks events, title,
     /// and the file and line it was read from.
     public func listRules() throws -> [String] {
-        guard let (_, rules) = try detector() else { return ["detections are off (detections.enabled: false)"] }
+        guard let (detector, rules) = try detector() else { return ["detections are off (detections.enabled: false)"] }
         let disabled = Set(configuration.detections.disable)
-        let counted = Set(
-            rules.correlations.filter { !$0.generate }.flatMap(\.rules).flatMap { reference in
-                rules.rules.filter { $0.id == reference || $0.name == reference }.map(\.id)
-            })
+        // The detector's own set: counted by a correlation that does not generate them (the
+        // disabled ones are in it too, and are named first below).
+        let counted = detector.counted
         var rows: [[String]] = [["ID", "LEVEL", "MARKS", "TITLE", "SOURCE"]]
         for rule in rules.rules {
             let marks = disabled.contains(rule.id) ? "disabled" : counted.contains(rule.id) ? "counted" : "yes"

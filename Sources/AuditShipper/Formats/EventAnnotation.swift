@@ -21,13 +21,26 @@ public enum EventAnnotation {
 
     /// `"openai_auditd":{"rules":[…],"level":"…"}`.
     public static func appendMember(_ detection: Detection, to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: #""openai_auditd":{"rules":["#.utf8)
+        buffer.append(contentsOf: #""openai_auditd":{"rules":"#.utf8)
+        appendRules(detection, to: &buffer)
+        buffer.append(contentsOf: #","level":"#.utf8)
+        JSONString.append(detection.level.description, to: &buffer)
+        buffer.append(0x7D)
+    }
+
+    /// The rules' ids as a JSON array (also HEC's multivalue `openai_rules` field).
+    static func appendRules(_ detection: Detection, to buffer: inout [UInt8]) {
+        buffer.append(0x5B)
         for (index, rule) in detection.rules.enumerated() {
             if index > 0 { buffer.append(0x2C) }
             JSONString.append(rule, to: &buffer)
         }
-        buffer.append(contentsOf: #"],"level":"#.utf8)
-        JSONString.append(detection.level.description, to: &buffer)
-        buffer.append(0x7D)
+        buffer.append(0x5D)
+    }
+
+    /// At least the bytes a sink adds to say `event`'s detection (none for most events), for
+    /// the HTTP sinks' request sizes.
+    static func size(of event: AuditEvent) -> Int {
+        event.detection.map { $0.rules.reduce(64) { $0 + $1.utf8.count + 3 } } ?? 0
     }
 }

@@ -41,6 +41,6 @@ struct BulkBody: Sendable {
     /// The bytes `append` adds for `event`.
     func size(of event: AuditEvent) -> Int {
         actionPrefix.count + event.hashedID.count + event.jsonCount + 64
-            + (event.detection.map { $0.rules.reduce(64) { $0 + $1.utf8.count + 3 } } ?? 0)
+            + EventAnnotation.size(of: event)
     }
 }

@@ -41,12 +41,9 @@ struct HECEnvelope: Sendable {
         }
         // What the detection rules found: a multivalue indexed field and the level.
         if let detection = event.detection {
-            body.append(contentsOf: #","openai_rules":["#.utf8)
-            for (index, rule) in detection.rules.enumerated() {
-                if index > 0 { body.append(0x2C) }
-                JSONString.append(rule, to: &body)
-            }
-            body.append(contentsOf: #"],"openai_rule_level":"#.utf8)
+            body.append(contentsOf: #","openai_rules":"#.utf8)
+            EventAnnotation.appendRules(detection, to: &body)
+            body.append(contentsOf: #","openai_rule_level":"#.utf8)
             JSONString.append(detection.level.description, to: &body)
         }
         body.append(contentsOf: "}}\n".utf8)
@@ -56,6 +53,6 @@ struct HECEnvelope: Sendable {
     /// counted at their longest likely).
     func size(of event: AuditEvent) -> Int {
         event.jsonCount + prefix.count + 200
-            + (event.detection.map { $0.rules.reduce(64) { $0 + $1.utf8.count + 3 } } ?? 0)
+            + EventAnnotation.size(of: event)
     }
 }
