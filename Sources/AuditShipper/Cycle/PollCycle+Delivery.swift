@@ -121,8 +121,8 @@ extension PollCycle {
     func mark(_ events: ArraySlice<AuditEvent>) -> [AuditEvent] {
         guard let detector else { return Array(events) }
         var detected: [Detection] = []
-        let marked = events.map { event in
-            guard let detection = detector.evaluate(event) else { return event }
+        let marked = zip(events, detector.evaluate(events)).map { event, detection in
+            guard let detection else { return event }
             detected.append(detection)
             return event.marked(detection)
         }

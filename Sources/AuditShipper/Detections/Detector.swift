@@ -15,7 +15,9 @@ public final class Detector: Sendable {
     public let correlations: [SigmaCorrelation]
     /// Rules counted by a correlation that does not `generate` them: they mark no event alone.
     let counted: Set<String>
-    let windows = Mutex<[String: [String: [String: Entry]]]>([:])
+    /// For each rule, whether it marks events (it is not in `counted`), by index in `rules`.
+    let marks: [Bool]
+    let windows = Mutex<[String: [String: [HashedID: Entry]]]>([:])
     /// Each event type's `Plan`, worked out at its first event: a type is matched against the
     /// rules' type patterns once, not at every event (the API has some 150 types).
     let plans = Mutex<[String: Plan]>([:])
@@ -60,6 +62,7 @@ public final class Detector: Sendable {
                 })
         }
         self.counted = counted
+        marks = rules.map { !counted.contains($0.id) }
         self.maxKept = maxKept
     }
 
@@ -75,15 +78,28 @@ public final class Detector: Sendable {
 
     /// What the rules make of one event type, worked out once per type: the rules that read
     /// nothing but `type` are decided for good; the others are left to each event's fields.
-    struct Plan {
+    /// A class: an event takes its type's plan with one reference count.
+    final class Plan: Sendable {
         /// Rules that match every event of the type.
         let matched: [Int]
         /// Rules that admit the type and read other fields.
         let evaluate: [Int]
+        /// Whether one of `evaluate` searches the JSON's text (keywords).
+        let searchesText: Bool
+        /// The correlations that count one of `matched` or `evaluate` (indices in `correlations`).
+        let correlations: [Int]
         /// What every event of the type comes to, when that depends on nothing else (no rule
         /// reads its fields, no correlation counts it): made once, handed out at each event.
-        var fixed: Detection?
+        let fixed: Detection?
         var isEmpty: Bool { matched.isEmpty && evaluate.isEmpty }
+
+        init(matched: [Int], evaluate: [Int], searchesText: Bool, correlations: [Int], fixed: Detection?) {
+            self.matched = matched
+            self.evaluate = evaluate
+            self.searchesText = searchesText
+            self.correlations = correlations
+            self.fixed = fixed
+        }
     }
 
     func plan(for type: String) -> Plan {
@@ -98,13 +114,17 @@ public final class Detector: Sendable {
                 matched.append(index)
             }
         }
-        var plan = Plan(matched: matched, evaluate: evaluate)
-        if evaluate.isEmpty, !matched.contains(where: { index in counters.contains { $0.contains(index) } }) {
-            let marking = matched.filter { !counted.contains(rules[$0].id) }
+        let correlating = counters.indices.filter { !counters[$0].isDisjoint(with: matched + evaluate) }
+        var fixed: Detection?
+        if evaluate.isEmpty, correlating.isEmpty {
+            let marking = matched.filter { marks[$0] }
             if let level = marking.map({ rules[$0].level }).max() {
-                plan.fixed = Detection(rules: marking.map { rules[$0].id }, level: level)
+                fixed = Detection(rules: marking.map { rules[$0].id }, level: level)
             }
         }
+        let plan = Plan(
+            matched: matched, evaluate: evaluate, searchesText: evaluate.contains { rules[$0].searchesText },
+            correlations: correlating, fixed: fixed)
         plans.withLock { cache in
             // Bounded: a server inventing types cannot grow it without end.
             if cache.count >= 10_000 { cache.removeAll() }
@@ -115,7 +135,17 @@ public final class Detector: Sendable {
 
     /// What the rules find in `event`.
     public func evaluate(_ event: AuditEvent) -> Detection? {
-        let plan = plan(for: event.type)
+        evaluate(event, plan(for: event.type))
+    }
+
+    /// What the rules find in each of `events` (nil where nothing), in their order: the
+    /// types' plans are looked up under one lock for the batch, not one per event (perf).
+    public func evaluate(_ events: ArraySlice<AuditEvent>) -> [Detection?] {
+        let known = plans.withLock { cache in events.map { cache[$0.type] } }
+        return zip(events, known).map { event, plan in evaluate(event, plan ?? self.plan(for: event.type)) }
+    }
+
+    func evaluate(_ event: AuditEvent, _ plan: Plan) -> Detection? {
         guard !plan.isEmpty else { return nil }
         if let fixed = plan.fixed { return fixed }
         var fields: EventFields?
@@ -123,19 +153,19 @@ public final class Detector: Sendable {
         if !plan.evaluate.isEmpty {
             let read = event.withJSON { EventFields(json: $0, paths: paths) }
             fields = read
-            let json = plan.evaluate.contains { rules[$0].searchesText } ? event.jsonString : ""
+            let json = plan.searchesText ? event.jsonString : ""
             for index in plan.evaluate where rules[index].matches(read, json: json) { matched.append(index) }
         }
         guard !matched.isEmpty else { return nil }
         matched.sort()
         var ids: [String] = []
         var level: SigmaLevel?
-        for index in matched where !counted.contains(rules[index].id) {
+        for index in matched where marks[index] {
             ids.append(rules[index].id)
             level = max(level ?? rules[index].level, rules[index].level)
         }
-        for (index, correlation) in correlations.enumerated()
-        where matched.contains(where: { counters[index].contains($0) }) {
+        for index in plan.correlations where matched.contains(where: { counters[index].contains($0) }) {
+            let correlation = correlations[index]
             let read = fields ?? event.withJSON { EventFields(json: $0, paths: paths) }
             fields = read
             if count(correlation, event, read) {
@@ -152,26 +182,42 @@ public final class Detector: Sendable {
         let group = correlation.groupPaths.map { path in
             fields.values(at: path).compactMap(\.text).first ?? ""
         }.joined(separator: "\u{1F}")
-        let value = correlation.valuePath.map { fields.values(at: $0).compactMap(\.text).first } ?? nil
+        let value = correlation.valuePath.flatMap { fields.values(at: $0).lazy.compactMap(\.text).first }
         if correlation.valuePath != nil, value == nil { return false }
         let at = event.effectiveAt
-        let from = at - correlation.timespan
-        let (count, added) = windows.withLock { windows -> (Int, Bool) in
-            var entries = windows[correlation.id, default: [:]][group, default: [:]]
-            let added = entries.updateValue(Entry(at: at, value: value), forKey: event.id) == nil
-            // What lies a timespan before this event counts for no later one (events come
-            // oldest first): a group holds about one timespan of events, so a busy one (an
-            // email failing logins all week) costs what its window holds, not its history.
-            if entries.count > 32 { entries = entries.filter { $0.value.at >= from } }
-            windows[correlation.id, default: [:]][group] = entries
-            let inWindow = entries.values.filter { $0.at >= from && $0.at <= at }
-            switch correlation.kind {
-            case .eventCount: return (inWindow.count, added)
-            case .valueCount: return (Set(inWindow.compactMap(\.value)).count, added)
-            }
+        let (count, added) = windows.withLock { windows in
+            // In place, through the subscripts: a copy taken out and put back would copy the
+            // group's entries at every event.
+            Self.add(
+                Entry(at: at, value: value), id: event.hashedID,
+                to: &windows[correlation.id, default: [:]][group, default: [:]],
+                correlation)
         }
         if added { trimIfFull() }
         return correlation.comparison.holds(count, correlation.threshold)
+    }
+
+    /// Adds `entry` (the event `id`) to one group's `entries` and counts them as `correlation`
+    /// does at the entry's time; `added` is false for an event counted before.
+    static func add(
+        _ entry: Entry, id: HashedID, to entries: inout [HashedID: Entry], _ correlation: SigmaCorrelation
+    ) -> (count: Int, added: Bool) {
+        let added = entries.updateValue(entry, forKey: id) == nil
+        let from = entry.at - correlation.timespan
+        // What lies a timespan before this event counts for no later one (events come oldest
+        // first): a group holds about one timespan of events, so a busy one (an email failing
+        // logins all week) costs what its window holds, not its history.
+        if entries.count > 32 { entries = entries.filter { $0.value.at >= from } }
+        switch correlation.kind {
+        case .eventCount:
+            return (entries.values.reduce(0) { $0 + ($1.at >= from && $1.at <= entry.at ? 1 : 0) }, added)
+        case .valueCount:
+            var values: Set<String> = []
+            for other in entries.values where other.at >= from && other.at <= entry.at {
+                if let value = other.value { values.insert(value) }
+            }
+            return (values.count, added)
+        }
     }
 
     /// Keeps the windows within `maxKept` events.
@@ -186,7 +232,7 @@ public final class Detector: Sendable {
             let newest = windows.values.flatMap(\.values).flatMap(\.values).map(\.at).max() ?? 0
             for (id, groups) in windows {
                 let span = spans[id] ?? 0
-                var trimmed: [String: [String: Entry]] = [:]
+                var trimmed: [String: [HashedID: Entry]] = [:]
                 for (group, entries) in groups {
                     let live = entries.filter { $0.value.at >= newest - span }
                     if !live.isEmpty { trimmed[group] = live }

@@ -17,12 +17,36 @@ indirect enum SigmaCondition: Sendable, Equatable {
         return condition
     }
 
-    func evaluate(_ selected: (String) -> Bool) -> Bool {
+    /// The condition over the selections' places in `order`, as a rule evaluates it at each
+    /// event: no name is looked up and no closure is made per event (perf).
+    func compiled(_ order: [String]) -> Compiled {
         switch self {
-        case .selection(let name): selected(name)
-        case .not(let inner): !inner.evaluate(selected)
-        case .and(let parts): parts.allSatisfy { $0.evaluate(selected) }
-        case .or(let parts): parts.contains { $0.evaluate(selected) }
+        case .selection(let name): .selection(order.firstIndex(of: name) ?? -1)
+        case .not(let inner): .not(inner.compiled(order))
+        case .and(let parts): .and(parts.map { $0.compiled(order) })
+        case .or(let parts): .or(parts.map { $0.compiled(order) })
+        }
+    }
+
+    /// `SigmaCondition` with each selection named by its index in the rule's list of them.
+    indirect enum Compiled: Sendable {
+        case selection(Int)
+        case not(Compiled)
+        case and([Compiled])
+        case or([Compiled])
+
+        func evaluate(_ selections: [SigmaSelection], _ event: EventFields, json: String) -> Bool {
+            switch self {
+            case .selection(let index):
+                return selections.indices.contains(index) && selections[index].matches(event, json: json)
+            case .not(let inner): return !inner.evaluate(selections, event, json: json)
+            case .and(let parts):
+                for part in parts where !part.evaluate(selections, event, json: json) { return false }
+                return true
+            case .or(let parts):
+                for part in parts where part.evaluate(selections, event, json: json) { return true }
+                return false
+            }
         }
     }
 

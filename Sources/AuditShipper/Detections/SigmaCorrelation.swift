@@ -37,10 +37,31 @@ public struct SigmaCorrelation: Sendable {
     /// Whether the rules it counts also mark events on their own (Sigma's `generate`).
     public let generate: Bool
 
-    var valuePath: [Substring]? {
-        guard case .valueCount(let field) = kind else { return nil }
-        return field.split(separator: ".", omittingEmptySubsequences: false)
-    }
+    /// `value_count`'s field and the `group-by` fields as paths, split once (read at each event counted).
+    let valuePath: [Substring]?
+    let groupPaths: [[Substring]]
 
-    var groupPaths: [[Substring]] { groupBy.map { $0.split(separator: ".", omittingEmptySubsequences: false) } }
+    init(
+        id: String, name: String?, title: String, level: SigmaLevel, origin: String, kind: Kind, rules: [String],
+        groupBy: [String], timespan: Int64, comparison: Comparison, threshold: Int, generate: Bool
+    ) {
+        self.id = id
+        self.name = name
+        self.title = title
+        self.level = level
+        self.origin = origin
+        self.kind = kind
+        self.rules = rules
+        self.groupBy = groupBy
+        self.timespan = timespan
+        self.comparison = comparison
+        self.threshold = threshold
+        self.generate = generate
+        if case .valueCount(let field) = kind {
+            valuePath = field.split(separator: ".", omittingEmptySubsequences: false)
+        } else {
+            valuePath = nil
+        }
+        groupPaths = groupBy.map { $0.split(separator: ".", omittingEmptySubsequences: false) }
+    }
 }

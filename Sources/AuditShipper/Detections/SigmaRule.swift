@@ -11,6 +11,9 @@ public final class SigmaRule: Sendable {
     public let origin: String
     let selections: [String: SigmaSelection]
     let condition: SigmaCondition
+    /// `selections` in name order, and `condition` over their places in it.
+    let ordered: [SigmaSelection]
+    let compiled: SigmaCondition.Compiled
     /// The event types it can match; nil when its condition does not pin `type` down.
     let typePatterns: [SigmaPattern]?
     /// Whether its condition reads any field but `type` (else the JSON is not read for it).
@@ -30,6 +33,9 @@ public final class SigmaRule: Sendable {
         self.origin = origin
         self.selections = selections
         self.condition = condition
+        let names = selections.keys.sorted()
+        ordered = names.map { selections[$0]! }
+        compiled = condition.compiled(names)
         typePatterns = Self.types(condition, selections)
         readsFields = selections.values.contains { $0.readsFields }
         searchesText = selections.values.contains { if case .keywords = $0.kind { true } else { false } }
@@ -51,7 +57,7 @@ public final class SigmaRule: Sendable {
     func matches(_ event: EventFields, json: String) -> Bool {
         // No cache of results: a condition names a selection once, nearly always, and a
         // dictionary per event cost more than the rare second look (perf).
-        condition.evaluate { name in selections[name]?.matches(event, json: json) ?? false }
+        compiled.evaluate(ordered, event, json: json)
     }
 
     /// What types satisfying `condition` may have: for `and`, any part's; for `or`, every

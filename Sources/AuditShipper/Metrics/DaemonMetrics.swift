@@ -121,15 +121,19 @@ public final class DaemonMetrics: Sendable {
     /// Counts the events of a batch the rules matched, once per rule, with each event's level
     /// (one look-up of the registry per rule and level, not per event).
     func detected(_ detections: [Detection]) {
-        var counts: [[String]: Int64] = [:]
+        struct Labels: Hashable {
+            let rule: String
+            let level: SigmaLevel
+        }
+        var counts: [Labels: Int64] = [:]
         for detection in detections {
-            for rule in detection.rules { counts[[rule, detection.level.description], default: 0] += 1 }
+            for rule in detection.rules { counts[Labels(rule: rule, level: detection.level), default: 0] += 1 }
         }
         for (labels, count) in counts {
             registry.makeCounter(
                 descriptor: Self.family(
                     "openai_auditd_detections_total", "Events a detection rule matched, by rule and the event's level."),
-                labels: [("rule", labels[0]), ("level", labels[1])]
+                labels: [("rule", labels.rule), ("level", labels.level.description)]
             ).increment(by: count)
         }
     }

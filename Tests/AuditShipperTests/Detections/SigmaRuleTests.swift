@@ -263,6 +263,51 @@ import Testing
         #expect(onlyBurst.evaluate(Self.event("login.failed")) == Detection(rules: ["burst"], level: .high))
     }
 
+    /// The cycle evaluates a batch at once (one look-up of the types' plans): the same
+    /// verdicts, in the same order, as one event at a time, correlations counted as they come.
+    @Test func aBatchIsEvaluatedAsItsEventsOneByOne() throws {
+        let yaml = """
+            title: failed
+            id: failed
+            level: low
+            logsource: {product: openai, service: audit}
+            detection: {s: {type: login.failed}, condition: s}
+            ---
+            title: owner
+            id: owner
+            level: high
+            logsource: {product: openai, service: audit}
+            detection: {s: {type: invite.sent, invite.sent.data.role: owner}, condition: s}
+            ---
+            title: burst
+            id: burst
+            level: critical
+            correlation: {type: event_count, rules: [failed], generate: true, group-by: [], timespan: 1m, condition: {gte: 3}}
+            """
+        let owner = #""invite.sent":{"data":{"role":"owner"}}"#
+        let reader = #""invite.sent":{"data":{"role":"reader"}}"#
+        let batch: [AuditEvent] = [
+            Self.event("login.failed", at: 100), Self.event("invite.sent", owner), Self.event("project.created"),
+            Self.event("login.failed", at: 101), Self.event("invite.sent", reader), Self.event("login.failed", at: 102),
+            Self.event("never.seen.before"), Self.event("login.failed", at: 103),
+        ]
+        let oneByOne = try Self.detector(yaml)
+        let expected = batch.map { oneByOne.evaluate($0) }
+        #expect(
+            expected == [
+                Detection(rules: ["failed"], level: .low), Detection(rules: ["owner"], level: .high), nil,
+                Detection(rules: ["failed"], level: .low), nil, Detection(rules: ["failed", "burst"], level: .critical),
+                nil, Detection(rules: ["failed", "burst"], level: .critical),
+            ])
+        // A new detector, whose plans are made as the batch is evaluated.
+        #expect(try Self.detector(yaml).evaluate(batch[...]) == expected)
+        // One whose plans for some of the types are made already (by events no correlation counts).
+        let warm = try Self.detector(yaml)
+        _ = warm.evaluate(Self.event("invite.sent", reader))
+        _ = warm.evaluate(Self.event("project.created"))
+        #expect(warm.evaluate(batch[...]) == expected)
+    }
+
     @Test func fieldsAreReadWithEscapesNumbersDottedKeysAndNesting() {
         let json = #"{"a":{"b.c":[{"d":"x\"y\u00e9\ud83d\ude00\n"},{"d":2.5e3}]},"n":-7,"t":true,"z":null, "e":{}}"#
         Array(json.utf8).withUnsafeBufferPointer { bytes in
