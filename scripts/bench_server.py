@@ -11,7 +11,12 @@ With --keep-alive it speaks HTTP/1.1 and keeps connections open, with Nagle's al
 http.server writes a response's header and body in two sends, and with Nagle on a small body
 waits for the client's delayed ACK (about 40 ms a response, on this machine's loopback).
 
-Usage: bench_server.py [--keep-alive] PORT_FILE EVENTS DAYS [SEED]"""
+--delay MS holds each audit log request MS milliseconds before it is answered, as a remote API
+takes time per page. --max-in-flight N answers 429 (no Retry-After) to a request that arrives
+while N others are being answered, as an unpublished rate limit would; /_stats counts them.
+
+Usage: bench_server.py [--keep-alive] [--delay MS] [--max-in-flight N] PORT_FILE EVENTS DAYS [SEED]"""
+import argparse
 import bisect
 import json
 import random
@@ -58,6 +63,10 @@ class Handler(BaseHTTPRequestHandler):
     times = []  # negated effective_at, ascending: bisect finds a time range
     positions = {}
     requests = 0
+    rejected = 0
+    in_flight = 0
+    delay = 0.0
+    max_in_flight = None
     lock = threading.Lock()
 
     def log_message(self, *args):
@@ -74,11 +83,27 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         if url.path == "/_stats":
-            return self.reply(200, {"requests": Handler.requests})
+            return self.reply(200, {"requests": Handler.requests, "rejected": Handler.rejected})
         if not url.path.endswith("/organization/audit_logs"):
             return self.reply(404, {"error": {"message": "not found"}})
         with Handler.lock:
             Handler.requests += 1
+            busy = Handler.max_in_flight is not None and Handler.in_flight >= Handler.max_in_flight
+            if busy:
+                Handler.rejected += 1
+            else:
+                Handler.in_flight += 1
+        if busy:
+            return self.reply(429, {"error": {"message": "Rate limit reached", "type": "requests"}})
+        try:
+            if Handler.delay:
+                time.sleep(Handler.delay)
+            self.answer(url)
+        finally:
+            with Handler.lock:
+                Handler.in_flight -= 1
+
+    def answer(self, url):
         query = dict(parse_qsl(url.query))
         limit = int(query.get("limit", 20))
         if not 1 <= limit <= 100:
@@ -106,18 +131,25 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    args = sys.argv[1:]
-    if args and args[0] == "--keep-alive":
-        args = args[1:]
+    parser = argparse.ArgumentParser(description="A plain fake of the audit log API for make bench.")
+    parser.add_argument("--keep-alive", action="store_true")
+    parser.add_argument("--delay", type=float, default=0, metavar="MS")
+    parser.add_argument("--max-in-flight", type=int, default=None, metavar="N")
+    parser.add_argument("port_file")
+    parser.add_argument("count", type=int)
+    parser.add_argument("days", type=int)
+    parser.add_argument("seed", type=int, nargs="?", default=1)
+    args = parser.parse_args()
+    if args.keep_alive:
         Handler.protocol_version = "HTTP/1.1"
         Handler.disable_nagle_algorithm = True
-    port_file, count, days = args[0], int(args[1]), int(args[2])
-    seed = int(args[3]) if len(args) > 3 else 1
-    Handler.events = make_events(count, days, seed)
+    Handler.delay = args.delay / 1000
+    Handler.max_in_flight = args.max_in_flight
+    Handler.events = make_events(args.count, args.days, args.seed)
     Handler.times = [-event["effective_at"] for event in Handler.events]
     Handler.positions = {event["id"]: index for index, event in enumerate(Handler.events)}
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(port_file, "w") as out:
+    with open(args.port_file, "w") as out:
         out.write(f"{server.server_address[1]}\n")
     server.serve_forever()
 

@@ -316,7 +316,11 @@ import Testing
             harness.simulator.addEvents(count: 5, from: Self.now - 100)
             try harness.writeConfig(poll: "  interval: 1s\n  start_at: -1h")
             let daemon = try harness.launch(["run", "--config", harness.configPath], environment: environment)
-            try await harness.waitFor("the first events") { harness.lineCount() == 5 }
+            // The cycle's end, not only its lines: filled before the first batch's position is
+            // written, the disk pauses delivery before the second batch (seen under make test's load).
+            try await harness.waitFor("the first events and their position") {
+                harness.lineCount() == 5 && harness.stderr.contains("cycle finished")
+            }
             let filler = open(directory + "/filler", O_WRONLY | O_CREAT, 0o600)
             let block = [UInt8](repeating: 0, count: 4096)
             while block.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}

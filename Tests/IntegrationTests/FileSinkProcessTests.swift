@@ -83,9 +83,12 @@ import Testing
     }
 
     /// Slow pages stretch the catch-up, so logrotate and kill -9 land in its middle.
+    /// Pages of 80 ms: the 80 pages after the last kill's target take 6 s or more, time enough
+    /// for a test slowed by make test's load to fill the disk before the catch-up ends (at 40
+    /// ms, it once ended first, and with it the state writes the test waits to see fail).
     func slowCatchUp(_ harness: DaemonHarness, count: Int) {
         harness.simulator.addEvents(count: count, from: Self.now - 3 * 86_400, to: Self.now - 60)
-        harness.simulator.faults.enqueue(.slow(milliseconds: 40), count: 100_000)
+        harness.simulator.faults.enqueue(.slow(milliseconds: 80), count: 100_000)
     }
 
     /// `run` delivering three rounds of `perRound` events into the file (newer each time,

@@ -185,6 +185,9 @@ extension JournaldSinkTests {
         try await DaemonHarness.with { harness async throws in
             let identifier = "auditd-test-\(UUID().uuidString.prefix(8))"
             harness.simulator.addEvents(count: 16_000, from: Self.now - 5 * 86_400, to: Self.now - 60)
+            // Slow pages stretch the catch-up so each stop lands in it: unslowed, a loaded test
+            // once saw the second round's catch-up end before journald could be stopped.
+            harness.simulator.faults.enqueue(.slow(milliseconds: 50), count: 100_000)
             try journaldConfig(harness, identifier: identifier, poll: "  start_at: -6d\n  max_window_events: 2000")
             let receipts = Daemon.sinkFilePath(statePath: harness.statePath, sink: "journald")
             var cut = 0
@@ -239,6 +242,7 @@ extension JournaldSinkTests {
                 #expect(!record().contains("\0"), "round \(round): the receipt record has a hole of NULs")
             }
             #expect(cut == 3, "every kill landed with part of a batch in the journal")
+            harness.simulator.faults.removeAll()
             #expect(try await harness.run(["once", "--config", harness.configPath]) == 0, "\(harness.stderr)")
             #expect(harness.stderr.contains("sink already holds events of an interrupted batch"))
             let ids = try journalIDs(identifier)
