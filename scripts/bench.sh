@@ -87,11 +87,11 @@ awk -v h="$history" -v w="$wall" -v c="$cpu" -v r="$rss" -v qh="$q_delivered" -v
 }' | tee "$work/result.txt"
 
 # What the shipped detection rules cost: the same catch-up with them and without, taken in
-# turns (DETECTION_RUNS pairs, default 5) against one simulator. This machine's speed drifts
+# turns (DETECTION_RUNS pairs, default 11) against one simulator. This machine's speed drifts
 # by more than the cost over a few minutes, so the figure is the median of each pair's ratio
 # (the two runs of a pair are seconds apart); the medians of each side are printed beside it.
 start_simulator "$history"
-for run in $(seq "${DETECTION_RUNS:-5}"); do
+for run in $(seq "${DETECTION_RUNS:-11}"); do
   for mode in true false; do
     read -r _ d_cpu _ d_delivered < <(run_daemon "detections-$mode-$run" "$mode")
     [ "$d_delivered" = "$history" ] || { echo "bench: the daemon delivered $d_delivered of $history events" >&2; exit 1; }
@@ -102,7 +102,7 @@ stop_simulator
 median() { sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 paste "$work/detections-true.cpu" "$work/detections-false.cpu" | awk '{ print $1 / $2 }' >"$work/detections-ratio"
 awk -v on="$(median "$work/detections-true.cpu")" -v off="$(median "$work/detections-false.cpu")" \
-    -v ratio="$(median "$work/detections-ratio")" -v runs="${DETECTION_RUNS:-5}" -v h="$history" 'BEGIN {
+    -v ratio="$(median "$work/detections-ratio")" -v runs="${DETECTION_RUNS:-11}" -v h="$history" 'BEGIN {
   printf "detections, %d events, the shipped rules on against off (%d pairs taken in turns): %.1f%% more CPU (median of the pairs'"'"' ratios); medians %.2f CPU-s against %.2f\n", h, runs, 100 * (ratio - 1), on, off
 }' | tee -a "$work/result.txt"
 

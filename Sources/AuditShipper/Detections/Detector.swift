@@ -23,8 +23,6 @@ public final class Detector: Sendable {
     let plans = Mutex<[String: Plan]>([:])
     /// For each correlation, the indices in `rules` of the rules it counts.
     let counters: [Set<Int>]
-    /// Every field any rule or correlation reads: all of an event's JSON that is built.
-    let paths: FieldPaths
     let kept = Mutex(0)
     let maxKept: Int
 
@@ -49,12 +47,6 @@ public final class Detector: Sendable {
         let rules = read.rules.filter { !disabled.contains($0.id) || referenced.contains($0.id) }
         self.rules = rules
         self.correlations = correlations
-        var paths = FieldPaths()
-        for rule in rules { for path in rule.paths { paths.insert(path) } }
-        for correlation in correlations {
-            for path in correlation.groupPaths + [correlation.valuePath].compactMap({ $0 }) { paths.insert(path) }
-        }
-        self.paths = paths
         counters = correlations.map { correlation in
             Set(
                 rules.indices.filter {
@@ -88,16 +80,23 @@ public final class Detector: Sendable {
         let searchesText: Bool
         /// The correlations that count one of `matched` or `evaluate` (indices in `correlations`).
         let correlations: [Int]
+        /// The fields those rules and correlations read: all of an event's JSON that is built
+        /// (an `api_key.created` needs none of the actor a login's correlations read).
+        let paths: FieldPaths
         /// What every event of the type comes to, when that depends on nothing else (no rule
         /// reads its fields, no correlation counts it): made once, handed out at each event.
         let fixed: Detection?
         var isEmpty: Bool { matched.isEmpty && evaluate.isEmpty }
 
-        init(matched: [Int], evaluate: [Int], searchesText: Bool, correlations: [Int], fixed: Detection?) {
+        init(
+            matched: [Int], evaluate: [Int], searchesText: Bool, correlations: [Int], paths: FieldPaths,
+            fixed: Detection?
+        ) {
             self.matched = matched
             self.evaluate = evaluate
             self.searchesText = searchesText
             self.correlations = correlations
+            self.paths = paths
             self.fixed = fixed
         }
     }
@@ -122,9 +121,16 @@ public final class Detector: Sendable {
                 fixed = Detection(rules: marking.map { rules[$0].id }, level: level)
             }
         }
+        var paths = FieldPaths()
+        for index in evaluate { for path in rules[index].paths { paths.insert(path) } }
+        for index in correlating {
+            for path in correlations[index].groupPaths + [correlations[index].valuePath].compactMap({ $0 }) {
+                paths.insert(path)
+            }
+        }
         let plan = Plan(
             matched: matched, evaluate: evaluate, searchesText: evaluate.contains { rules[$0].searchesText },
-            correlations: correlating, fixed: fixed)
+            correlations: correlating, paths: paths, fixed: fixed)
         plans.withLock { cache in
             // Bounded: a server inventing types cannot grow it without end.
             if cache.count >= 10_000 { cache.removeAll() }
@@ -151,7 +157,7 @@ public final class Detector: Sendable {
         var fields: EventFields?
         var matched = plan.matched
         if !plan.evaluate.isEmpty {
-            let read = event.withJSON { EventFields(json: $0, paths: paths) }
+            let read = event.withJSON { EventFields(json: $0, paths: plan.paths) }
             fields = read
             let json = plan.searchesText ? event.jsonString : ""
             for index in plan.evaluate where rules[index].matches(read, json: json) { matched.append(index) }
@@ -166,7 +172,7 @@ public final class Detector: Sendable {
         }
         for index in plan.correlations where matched.contains(where: { counters[index].contains($0) }) {
             let correlation = correlations[index]
-            let read = fields ?? event.withJSON { EventFields(json: $0, paths: paths) }
+            let read = fields ?? event.withJSON { EventFields(json: $0, paths: plan.paths) }
             fields = read
             if count(correlation, event, read) {
                 ids.append(correlation.id)
