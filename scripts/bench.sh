@@ -177,20 +177,30 @@ awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(cpu_secon
   printf "    %dx fewer than the poller is %.2f CPU-s; the exchange alone takes %.0f%% of it with the daemon'"'"'s client, %.0f%% with bare SwiftNIO, %.0f%% with curl\n", goal, b, 100*a/b, 100*n/b, 100*c/b
 }' | tee -a "$work/result.txt"
 
+# The daemon's `once` from a new state, then the poller, against a new Python server started
+# with bench_server.py's options ($2...); their `time -v` figures in $work/$1-daemon.time and
+# $work/$1-python.time; the requests each made in daemon_requests and poller_requests.
+daemon_then_poller() {
+  local name=$1 delivered
+  shift
+  rm -f "$work/state.json"
+  start_python_server "$name" "$@"
+  sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
+  /usr/bin/time -v -o "$work/$name-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
+    >/dev/null 2>"$work/$name-daemon.log"
+  daemon_requests=$(requests)
+  delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$name-daemon.log" | tail -1 | cut -d= -f2)
+  /usr/bin/time -v -o "$work/$name-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
+    >/dev/null 2>"$work/$name-python.log"
+  poller_requests=$(($(requests) - daemon_requests))
+  kill "$py_server" 2>/dev/null || true
+  [ "$delivered" = "$py_history" ] || { echo "bench: the daemon delivered $delivered of $py_history events" >&2; exit 1; }
+}
+
 # The same job against the same server keeping connections open (HTTP/1.1 keep-alive, as the
 # real API does): what the daemon costs without a TCP connection per page.
-rm -f "$work/state.json"
-start_python_server ka --keep-alive
-sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
-/usr/bin/time -v -o "$work/ka-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
-  >/dev/null 2>"$work/ka-daemon.log"
-k_requests=$(requests)
-k_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/ka-daemon.log" | tail -1 | cut -d= -f2)
-/usr/bin/time -v -o "$work/ka-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
-  >/dev/null 2>"$work/ka-python.log"
-kill "$py_server" 2>/dev/null || true
-[ "$k_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $k_delivered of $py_history events" >&2; exit 1; }
-awk -v n="$py_history" -v dq="$k_requests" -v dw="$(seconds "$(field "$work/ka-daemon.time" "Elapsed (wall clock)")")" \
+daemon_then_poller ka --keep-alive
+awk -v n="$py_history" -v dq="$daemon_requests" -v dw="$(seconds "$(field "$work/ka-daemon.time" "Elapsed (wall clock)")")" \
     -v dc="$(cpu_seconds "$work/ka-daemon.time")" -v dr="$(field "$work/ka-daemon.time" "Maximum resident set size")" \
     -v pw="$(seconds "$(field "$work/ka-python.time" "Elapsed (wall clock)")")" \
     -v pc="$(cpu_seconds "$work/ka-python.time")" -v pr="$(field "$work/ka-python.time" "Maximum resident set size")" 'BEGIN {
@@ -204,19 +214,8 @@ awk -v n="$py_history" -v dq="$k_requests" -v dw="$(seconds "$(field "$work/ka-d
 # does: a catch-up is then bound by the pages' latency, not by CPU. Today the daemon, like the
 # poller, asks for one page at a time (slices read concurrently are issue 30).
 delay=${PAGE_DELAY_MS:-100}
-rm -f "$work/state.json"
-start_python_server slow --keep-alive --delay "$delay"
-sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
-/usr/bin/time -v -o "$work/slow-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
-  >/dev/null 2>"$work/slow-daemon.log"
-s_requests=$(requests)
-s_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/slow-daemon.log" | tail -1 | cut -d= -f2)
-/usr/bin/time -v -o "$work/slow-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
-  >/dev/null 2>"$work/slow-python.log"
-sp_requests=$(($(requests) - s_requests))
-kill "$py_server" 2>/dev/null || true
-[ "$s_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $s_delivered of $py_history events" >&2; exit 1; }
-awk -v n="$py_history" -v d="$delay" -v m="$minimum" -v dq="$s_requests" -v pq="$sp_requests" \
+daemon_then_poller slow --keep-alive --delay "$delay"
+awk -v n="$py_history" -v d="$delay" -v m="$minimum" -v dq="$daemon_requests" -v pq="$poller_requests" \
     -v dw="$(seconds "$(field "$work/slow-daemon.time" "Elapsed (wall clock)")")" \
     -v pw="$(seconds "$(field "$work/slow-python.time" "Elapsed (wall clock)")")" 'BEGIN {
   printf "python http.server taking %d ms a page (keep-alive), the same job (fewest requests: %d):\n", d, m
