@@ -242,19 +242,26 @@ import Testing
         #expect(last == Detection(rules: ["stuffing", "burst"], level: .medium))
     }
 
+    /// A rule `failed` (every login.failed, low) and a correlation `burst` (at least `atLeast`
+    /// of them within a minute, at `level`) that keeps its rule's own marks; `more` documents
+    /// between the two.
+    static func failedAndBurst(level: String, atLeast: Int, more: String = "") -> String {
+        """
+        title: failed
+        id: failed
+        level: low
+        logsource: {product: openai, service: audit}
+        detection: {s: {type: login.failed}, condition: s}
+        ---
+        \(more)title: burst
+        id: burst
+        level: \(level)
+        correlation: {type: event_count, rules: [failed], generate: true, group-by: [], timespan: 1m, condition: {gte: \(atLeast)}}
+        """
+    }
+
     @Test func aDisabledRuleMarksNothingButStillFeedsItsCorrelation() throws {
-        let yaml = """
-            title: failed
-            id: failed
-            level: low
-            logsource: {product: openai, service: audit}
-            detection: {s: {type: login.failed}, condition: s}
-            ---
-            title: burst
-            id: burst
-            level: high
-            correlation: {type: event_count, rules: [failed], generate: true, group-by: [], timespan: 1m, condition: {gte: 2}}
-            """
+        let yaml = Self.failedAndBurst(level: "high", atLeast: 2)
         let both = try Self.detector(yaml)
         #expect(both.evaluate(Self.event("login.failed")) == Detection(rules: ["failed"], level: .low))
         #expect(both.evaluate(Self.event("login.failed")) == Detection(rules: ["failed", "burst"], level: .high))
@@ -266,24 +273,17 @@ import Testing
     /// The cycle evaluates a batch at once (one look-up of the types' plans): the same
     /// verdicts, in the same order, as one event at a time, correlations counted as they come.
     @Test func aBatchIsEvaluatedAsItsEventsOneByOne() throws {
-        let yaml = """
-            title: failed
-            id: failed
-            level: low
-            logsource: {product: openai, service: audit}
-            detection: {s: {type: login.failed}, condition: s}
-            ---
-            title: owner
-            id: owner
-            level: high
-            logsource: {product: openai, service: audit}
-            detection: {s: {type: invite.sent, invite.sent.data.role: owner}, condition: s}
-            ---
-            title: burst
-            id: burst
-            level: critical
-            correlation: {type: event_count, rules: [failed], generate: true, group-by: [], timespan: 1m, condition: {gte: 3}}
-            """
+        let yaml = Self.failedAndBurst(
+            level: "critical", atLeast: 3,
+            more: """
+                title: owner
+                id: owner
+                level: high
+                logsource: {product: openai, service: audit}
+                detection: {s: {type: invite.sent, invite.sent.data.role: owner}, condition: s}
+                ---
+
+                """)
         let owner = #""invite.sent":{"data":{"role":"owner"}}"#
         let reader = #""invite.sent":{"data":{"role":"reader"}}"#
         let batch: [AuditEvent] = [
