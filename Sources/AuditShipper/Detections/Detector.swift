@@ -123,11 +123,7 @@ public final class Detector: Sendable {
         }
         var paths = FieldPaths()
         for index in evaluate { for path in rules[index].paths { paths.insert(path) } }
-        for index in correlating {
-            for path in correlations[index].groupPaths + [correlations[index].valuePath].compactMap({ $0 }) {
-                paths.insert(path)
-            }
-        }
+        for index in correlating { for path in correlations[index].paths { paths.insert(path) } }
         let plan = Plan(
             matched: matched, evaluate: evaluate, searchesText: evaluate.contains { rules[$0].searchesText },
             correlations: correlating, paths: paths, fixed: fixed)

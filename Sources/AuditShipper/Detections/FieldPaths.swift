@@ -14,6 +14,12 @@ struct FieldPaths: Sendable {
         self.whole = whole
     }
 
+    /// A Sigma field name as a path: its parts between dots, empty ones kept (`a..b` is not
+    /// `a.b`). Rules, selections and correlations all split their fields here.
+    static func path(_ field: String) -> [Substring] {
+        field.split(separator: ".", omittingEmptySubsequences: false)
+    }
+
     mutating func insert(_ path: [Substring]) {
         guard let first = path.first else {
             whole = true

@@ -58,10 +58,13 @@ public struct SigmaCorrelation: Sendable {
         self.threshold = threshold
         self.generate = generate
         if case .valueCount(let field) = kind {
-            valuePath = field.split(separator: ".", omittingEmptySubsequences: false)
+            valuePath = FieldPaths.path(field)
         } else {
             valuePath = nil
         }
-        groupPaths = groupBy.map { $0.split(separator: ".", omittingEmptySubsequences: false) }
+        groupPaths = groupBy.map(FieldPaths.path)
     }
+
+    /// The field paths it reads: its groups' and its value's.
+    var paths: [[Substring]] { groupPaths + [valuePath].compactMap { $0 } }
 }

@@ -29,7 +29,7 @@ struct SigmaFieldMatcher: @unchecked Sendable {
         let parts = key.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         field = parts[0]
         guard !field.isEmpty else { throw SigmaRuleError("a selection key has no field name: '\(key)'") }
-        path = field.split(separator: ".", omittingEmptySubsequences: false)
+        path = FieldPaths.path(field)
         let modifiers = Array(parts.dropFirst())
         for modifier in modifiers where !Self.modifiers.contains(modifier) {
             throw SigmaRuleError(
