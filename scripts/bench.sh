@@ -117,27 +117,42 @@ start_python_server() { # $1 = a name for its files, then bench_server.py's opti
   await_port "$work/$name.port" "$work/$name-server.log" "the Python server"
 }
 trap 'stop_simulator; kill "${py_server:-}" 2>/dev/null || true' EXIT
-start_python_server py
 requests() { served "http://127.0.0.1:$port/_stats"; }
-rm -f "$work/state.json"
+# Its base_url is set to each Python server as it starts (daemon_then_poller).
 cat >"$work/config.yaml" <<YAML
 api:
-  base_url: http://127.0.0.1:$port/v1
+  base_url: http://127.0.0.1:0/v1
 poll:
   start_at: beginning
 state:
   path: $work/state.json
 YAML
-/usr/bin/time -v -o "$work/py-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
-  >/dev/null 2>"$work/py-daemon.log"
-d_requests=$(requests)
+# The daemon's `once` from a new state, then the poller, against a new Python server started
+# with bench_server.py's options ($2...); their `time -v` figures in $work/$1-daemon.time and
+# $work/$1-python.time; the requests each made in daemon_requests and poller_requests. The
+# server is left running (py_server) for what else is measured against it.
+daemon_then_poller() {
+  local name=$1 delivered
+  shift
+  rm -f "$work/state.json"
+  start_python_server "$name" "$@"
+  sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
+  /usr/bin/time -v -o "$work/$name-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
+    >/dev/null 2>"$work/$name-daemon.log"
+  daemon_requests=$(requests)
+  delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$name-daemon.log" | tail -1 | cut -d= -f2)
+  /usr/bin/time -v -o "$work/$name-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
+    >/dev/null 2>"$work/$name-python.log"
+  poller_requests=$(($(requests) - daemon_requests))
+  [ "$delivered" = "$py_history" ] || { echo "bench: the daemon delivered $delivered of $py_history events" >&2; exit 1; }
+}
+
+daemon_then_poller py
+d_requests=$daemon_requests
+p_requests=$poller_requests
 d_wall=$(seconds "$(field "$work/py-daemon.time" "Elapsed (wall clock)")")
 d_cpu=$(cpu_seconds "$work/py-daemon.time")
 d_rss=$(field "$work/py-daemon.time" "Maximum resident set size")
-d_delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/py-daemon.log" | tail -1 | cut -d= -f2)
-/usr/bin/time -v -o "$work/py-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
-  >/dev/null 2>"$work/py-python.log"
-p_requests=$(($(requests) - d_requests))
 rm -rf "$work/pages" && python3 scripts/record_pages.py "http://127.0.0.1:$port/v1" "$work/pages/python" 50
 p_wall=$(seconds "$(field "$work/py-python.time" "Elapsed (wall clock)")")
 p_cpu=$(cpu_seconds "$work/py-python.time")
@@ -156,7 +171,6 @@ done
 /usr/bin/time -v -o "$work/exchange-curl.time" curl -sf -K "$work/walk/curl.config" \
   -H "Authorization: Bearer $OPENAI_ADMIN_KEY" 2>>"$work/exchange.log"
 kill "$py_server" 2>/dev/null || true
-[ "$d_delivered" = "$py_history" ] || { echo "bench: the daemon delivered $d_delivered of $py_history events" >&2; exit 1; }
 # The fewest: every page full, plus one empty page for the tenant walk.
 minimum=$(((py_history + 99) / 100 + 1))
 awk -v n="$py_history" -v m="$minimum" -v dq="$d_requests" -v dw="$d_wall" -v dc="$d_cpu" -v dr="$d_rss" \
@@ -177,29 +191,10 @@ awk -v pc="$p_cpu" -v pages="$(wc -l <"$work/walk/paths.txt")" -v a="$(cpu_secon
   printf "    %dx fewer than the poller is %.2f CPU-s; the exchange alone takes %.0f%% of it with the daemon'"'"'s client, %.0f%% with bare SwiftNIO, %.0f%% with curl\n", goal, b, 100*a/b, 100*n/b, 100*c/b
 }' | tee -a "$work/result.txt"
 
-# The daemon's `once` from a new state, then the poller, against a new Python server started
-# with bench_server.py's options ($2...); their `time -v` figures in $work/$1-daemon.time and
-# $work/$1-python.time; the requests each made in daemon_requests and poller_requests.
-daemon_then_poller() {
-  local name=$1 delivered
-  shift
-  rm -f "$work/state.json"
-  start_python_server "$name" "$@"
-  sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
-  /usr/bin/time -v -o "$work/$name-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
-    >/dev/null 2>"$work/$name-daemon.log"
-  daemon_requests=$(requests)
-  delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$name-daemon.log" | tail -1 | cut -d= -f2)
-  /usr/bin/time -v -o "$work/$name-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
-    >/dev/null 2>"$work/$name-python.log"
-  poller_requests=$(($(requests) - daemon_requests))
-  kill "$py_server" 2>/dev/null || true
-  [ "$delivered" = "$py_history" ] || { echo "bench: the daemon delivered $delivered of $py_history events" >&2; exit 1; }
-}
-
 # The same job against the same server keeping connections open (HTTP/1.1 keep-alive, as the
 # real API does): what the daemon costs without a TCP connection per page.
 daemon_then_poller ka --keep-alive
+kill "$py_server" 2>/dev/null || true
 awk -v n="$py_history" -v dq="$daemon_requests" -v dw="$(seconds "$(field "$work/ka-daemon.time" "Elapsed (wall clock)")")" \
     -v dc="$(cpu_seconds "$work/ka-daemon.time")" -v dr="$(field "$work/ka-daemon.time" "Maximum resident set size")" \
     -v pw="$(seconds "$(field "$work/ka-python.time" "Elapsed (wall clock)")")" \
@@ -215,6 +210,7 @@ awk -v n="$py_history" -v dq="$daemon_requests" -v dw="$(seconds "$(field "$work
 # poller, asks for one page at a time (slices read concurrently are issue 30).
 delay=${PAGE_DELAY_MS:-100}
 daemon_then_poller slow --keep-alive --delay "$delay"
+kill "$py_server" 2>/dev/null || true
 awk -v n="$py_history" -v d="$delay" -v m="$minimum" -v dq="$daemon_requests" -v pq="$poller_requests" \
     -v dw="$(seconds "$(field "$work/slow-daemon.time" "Elapsed (wall clock)")")" \
     -v pw="$(seconds "$(field "$work/slow-python.time" "Elapsed (wall clock)")")" 'BEGIN {
