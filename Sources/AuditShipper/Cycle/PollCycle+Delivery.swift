@@ -119,14 +119,12 @@ extension PollCycle {
     /// The batch with each event the rules matched marked (`AuditEvent.marked`), counted by
     /// rule and level; the same events where no rule is in force.
     func mark(_ events: ArraySlice<AuditEvent>) -> [AuditEvent] {
-        guard let detector else { return Array(events) }
-        var detected: [Detection] = []
-        let marked = zip(events, detector.evaluate(events)).map { event, detection in
-            guard let detection else { return event }
-            detected.append(detection)
-            return event.marked(detection)
-        }
-        if !detected.isEmpty { metrics?.detected(detected) }
+        var marked = Array(events)
+        guard let detector else { return marked }
+        let found = detector.evaluate(events)
+        guard !found.isEmpty else { return marked }
+        for (offset, detection) in found { marked[offset] = marked[offset].marked(detection) }
+        metrics?.detected(found.map(\.detection))
         return marked
     }
 

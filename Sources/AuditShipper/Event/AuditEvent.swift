@@ -13,6 +13,8 @@ public final class AuditEvent: Sendable {
     struct Fields {
         let hashedID: HashedID
         let type: String
+        /// The type's number (`EventTypeNames`), 0 for none.
+        let typeNumber: UInt32
         let effectiveAt: Int64
         /// How many bytes of JSON follow.
         let count: Int
@@ -25,20 +27,23 @@ public final class AuditEvent: Sendable {
     /// An event whose JSON is `count` bytes that `write` puts in place (it must write all of
     /// them).
     static func make(
-        id: HashedID, type: String, effectiveAt: Int64, count: Int,
+        id: HashedID, type: String, typeNumber: UInt32, effectiveAt: Int64, count: Int,
         write: (UnsafeMutableBufferPointer<UInt8>) -> Void
     ) -> AuditEvent {
         let storage = ManagedBufferPointer<Fields, UInt8>(
             bufferClass: AuditEvent.self, minimumCapacity: count
         ) { _, _ in
-            Fields(hashedID: id, type: type, effectiveAt: effectiveAt, count: count)
+            Fields(hashedID: id, type: type, typeNumber: typeNumber, effectiveAt: effectiveAt, count: count)
         }
         storage.withUnsafeMutablePointerToElements { write(UnsafeMutableBufferPointer(start: $0, count: count)) }
         return unsafeDowncast(storage.buffer, to: AuditEvent.self)
     }
 
     public static func make(id: String, type: String, effectiveAt: Int64, json: some Collection<UInt8>) -> AuditEvent {
-        make(id: HashedID(id), type: type, effectiveAt: effectiveAt, count: json.count) {
+        make(
+            id: HashedID(id), type: type, typeNumber: EventTypeNames.shared.number(of: type), effectiveAt: effectiveAt,
+            count: json.count
+        ) {
             _ = $0.initialize(from: json)
         }
     }
@@ -53,6 +58,9 @@ public final class AuditEvent: Sendable {
     /// The id's bytes and their hash, for the cycle's many lookups.
     public var hashedID: HashedID { storage.header.hashedID }
     public var type: String { storage.header.type }
+    /// The type's number (`EventTypeNames`), 0 for none. Read in place: the whole header is
+    /// not copied (nor its strings retained) to find it.
+    var typeNumber: UInt32 { storage.withUnsafeMutablePointerToHeader { $0.pointee.typeNumber } }
     /// Unix seconds (the API's resolution is one second).
     public var effectiveAt: Int64 { storage.header.effectiveAt }
     /// The length of the compact JSON.
@@ -66,8 +74,10 @@ public final class AuditEvent: Sendable {
     public func marked(_ detection: Detection) -> AuditEvent {
         let header = storage.header
         let marked = withJSON { json in
-            AuditEvent.make(id: header.hashedID, type: header.type, effectiveAt: header.effectiveAt, count: json.count)
-            {
+            AuditEvent.make(
+                id: header.hashedID, type: header.type, typeNumber: header.typeNumber, effectiveAt: header.effectiveAt,
+                count: json.count
+            ) {
                 _ = $0.initialize(from: json)
             }
         }

@@ -286,23 +286,41 @@ import Testing
                 """)
         let owner = #""invite.sent":{"data":{"role":"owner"}}"#
         let reader = #""invite.sent":{"data":{"role":"reader"}}"#
+        // Two events whose types have no number (past EventTypeNames.capacity): their plans
+        // are found by name.
+        let unnumbered = { (type: String, at: Int64) in
+            let json = #"{"id":"u\#(at)","type":"\#(type)","effective_at":\#(at)}"#
+            return AuditEvent.make(
+                id: HashedID("u\(at)"), type: type, typeNumber: 0, effectiveAt: at, count: json.utf8.count
+            ) { _ = $0.initialize(from: json.utf8) }
+        }
         let batch: [AuditEvent] = [
             Self.event("login.failed", at: 100), Self.event("invite.sent", owner), Self.event("project.created"),
-            Self.event("login.failed", at: 101), Self.event("invite.sent", reader), Self.event("login.failed", at: 102),
-            Self.event("never.seen.before"), Self.event("login.failed", at: 103),
+            Self.event("login.failed", at: 101), Self.event("invite.sent", reader), unnumbered("login.failed", 102),
+            Self.event("never.seen.before"), Self.event("login.failed", at: 103), unnumbered("project.created", 104),
         ]
         let oneByOne = try Self.detector(yaml)
         let expected = batch.map { oneByOne.evaluate($0) }
         let failed = Detection(rules: ["failed"], level: .low)
         let burst = Detection(rules: ["failed", "burst"], level: .critical)
-        #expect(expected == [failed, Detection(rules: ["owner"], level: .high), nil, failed, nil, burst, nil, burst])
+        #expect(
+            expected == [failed, Detection(rules: ["owner"], level: .high), nil, failed, nil, burst, nil, burst, nil])
+        // The batch's answer as one per event.
+        let each = { (detector: Detector) in
+            var each = [Detection?](repeating: nil, count: batch.count)
+            for (offset, detection) in detector.evaluate(batch[...]) { each[offset] = detection }
+            return each
+        }
         // A new detector, whose plans are made as the batch is evaluated.
-        #expect(try Self.detector(yaml).evaluate(batch[...]) == expected)
+        #expect(each(try Self.detector(yaml)) == expected)
         // One whose plans for some of the types are made already (by events no correlation counts).
         let warm = try Self.detector(yaml)
         _ = warm.evaluate(Self.event("invite.sent", reader))
         _ = warm.evaluate(Self.event("project.created"))
-        #expect(warm.evaluate(batch[...]) == expected)
+        _ = warm.evaluate(unnumbered("project.created", 99))
+        #expect(each(warm) == expected)
+        // A slice that does not start at 0 is answered by offsets in it.
+        #expect(try Self.detector(yaml).evaluate(batch[1...]).map(\.offset) == [0, 2, 4, 6])
     }
 
     @Test func fieldsAreReadWithEscapesNumbersDottedKeysAndNesting() {

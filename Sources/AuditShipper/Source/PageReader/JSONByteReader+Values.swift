@@ -43,10 +43,12 @@ extension JSONByteReader {
         return high & 0x8080_8080_8080_8080 == 0
     }
 
-    /// An event's type (`optionalString`), made into a `String` once per process
-    /// (`EventTypeNames`).
-    mutating func typeName(_ what: @autoclosure () -> String) throws(MalformedPage) -> String? {
-        guard try peek() == Byte.quote else { return try optionalString(what()) }
+    /// An event's type (`optionalString`), made into a `String` once per process, and its
+    /// number (`EventTypeNames`).
+    mutating func typeName(_ what: @autoclosure () -> String) throws(MalformedPage) -> (
+        text: String, number: UInt32
+    )? {
+        guard try peek() == Byte.quote else { return try optionalString(what()).map { ($0, 0) } }
         let (range, escaped) = try stringRange()
         return EventTypeNames.shared.name(UnsafeBufferPointer(rebasing: bytes[range])) {
             Self.text($0, escaped: escaped)

@@ -186,7 +186,7 @@ struct JSONByteReader {
         compactedCount = 0
         keptUntil = start
         var id: HashedID?
-        var type: String?
+        var type: (text: String, number: UInt32)?
         var effectiveAt: Int64?
         // The first thing found wrong with the item, if anything.
         var problem: String?
@@ -236,7 +236,9 @@ struct JSONByteReader {
             return .unreadable(UnreadableItem(index: index, id: named, reason: problem!, json: Array(json)))
         }
         return .event(
-            AuditEvent.make(id: id, type: type, effectiveAt: effectiveAt, count: json.count) { out in
+            AuditEvent.make(
+                id: id, type: type.text, typeNumber: type.number, effectiveAt: effectiveAt, count: json.count
+            ) { out in
                 out.baseAddress!.initialize(from: json.baseAddress!, count: json.count)
             })
     }
