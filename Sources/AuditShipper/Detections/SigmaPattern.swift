@@ -61,12 +61,7 @@ struct SigmaPattern: Sendable, Equatable {
         while let piece = pieces.first {
             switch piece {
             case .literal(let bytes):
-                guard at + bytes.count <= text.count else { return false }
-                for (offset, byte) in bytes.enumerated() {
-                    var read = text[at + offset]
-                    if fold, read >= UInt8(ascii: "A"), read <= UInt8(ascii: "Z") { read += 32 }
-                    if read != byte { return false }
-                }
+                guard literal(bytes, in: text, at: at, fold: fold) else { return false }
                 at += bytes.count
                 pieces = pieces.dropFirst()
             case .one:
@@ -77,7 +72,12 @@ struct SigmaPattern: Sendable, Equatable {
                 pieces = pieces.dropFirst()
             case .any:
                 let rest = pieces.dropFirst()
-                if rest.isEmpty { return true }
+                guard let following = rest.first else { return true }
+                // `endswith`: only the end can match.
+                if rest.count == 1, case .literal(let bytes) = following {
+                    return text.count - at >= bytes.count
+                        && literal(bytes, in: text, at: text.count - bytes.count, fold: fold)
+                }
                 // Try every place the rest could begin; patterns are short.
                 var next = at
                 while next <= text.count {
@@ -88,5 +88,16 @@ struct SigmaPattern: Sendable, Equatable {
             }
         }
         return at == text.count
+    }
+
+    /// Whether `bytes` (folded already unless `cased`) are in `text` at `at`.
+    private static func literal(_ bytes: [UInt8], in text: UnsafeBufferPointer<UInt8>, at: Int, fold: Bool) -> Bool {
+        guard at + bytes.count <= text.count else { return false }
+        for (offset, byte) in bytes.enumerated() {
+            var read = text[at + offset]
+            if fold, read >= UInt8(ascii: "A"), read <= UInt8(ascii: "Z") { read += 32 }
+            if read != byte { return false }
+        }
+        return true
     }
 }

@@ -98,6 +98,11 @@ import Testing
         #expect(!SigmaPattern("*.write", cased: true).matches("api.files.WRITE"))
         #expect(SigmaPattern("").matches("") && !SigmaPattern("").matches("x"))
         #expect(SigmaPattern("a**b").matches("ab") && SigmaPattern("*").matches(""))
+        // A pattern ending in `*` and a literal is compared at the text's end only, and never
+        // over what the pieces before it took.
+        #expect(SigmaPattern("ab*b").matches("abb") && !SigmaPattern("ab*b").matches("ab"))
+        #expect(!SigmaPattern("*.write").matches("write") && SigmaPattern("*.write").matches(".write"))
+        #expect(!SigmaPattern("*.write").matches("files.write.all") && SigmaPattern("*x*y").matches("axbxy"))
     }
 
     @Test func cidrAndNotAndQuantifiers() throws {
