@@ -9,7 +9,9 @@
 # with the requests each client made beside the fewest possible, and the HTTP exchange alone
 # (http-exchange-bench, curl) over the same pages; then the same job against the same server
 # keeping connections open (HTTP/1.1), as the real API does, and again with the server taking
-# PAGE_DELAY_MS (default 100) a page, where the wall time is the pages' latency. Last, the page reader alone
+# PAGE_DELAY_MS (default 100) a page, where the wall time is the pages' latency: the daemon at
+# api.max_concurrency 4 and 1, and against a server that refuses a third request in flight
+# (429). Last, the page reader alone
 # (page-reader-bench) over 50 pages recorded from each server, as served and re-encoded
 # compactly.
 set -euo pipefail
@@ -118,33 +120,52 @@ start_python_server() { # $1 = a name for its files, then bench_server.py's opti
 }
 trap 'stop_simulator; kill "${py_server:-}" 2>/dev/null || true' EXIT
 requests() { served "http://127.0.0.1:$port/_stats"; }
-# Its base_url is set to each Python server as it starts (daemon_then_poller).
+# Its base_url and max_concurrency are set for each Python server as it starts (daemon_alone).
 cat >"$work/config.yaml" <<YAML
 api:
   base_url: http://127.0.0.1:0/v1
+  max_concurrency: 4
 poll:
   start_at: beginning
 state:
   path: $work/state.json
 YAML
-# The daemon's `once` from a new state, then the poller, against a new Python server started
-# with bench_server.py's options ($2...); their `time -v` figures in $work/$1-daemon.time and
+# The daemon's `once` from a new state (api.max_concurrency 4, the default), then the poller,
+# against a new Python server started with bench_server.py's options ($2...); their `time -v` figures in $work/$1-daemon.time and
 # $work/$1-python.time; the requests each made in daemon_requests and poller_requests. The
 # server is left running (py_server) for what else is measured against it.
 daemon_then_poller() {
-  local name=$1 delivered
+  local name=$1
   shift
-  rm -f "$work/state.json"
-  start_python_server "$name" "$@"
-  sed -i "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" "$work/config.yaml"
-  /usr/bin/time -v -o "$work/$name-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
-    >/dev/null 2>"$work/$name-daemon.log"
-  daemon_requests=$(requests)
-  delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$name-daemon.log" | tail -1 | cut -d= -f2)
+  daemon_alone "$name" 4 "$@"
   /usr/bin/time -v -o "$work/$name-python.time" python3 scripts/baseline_poller.py "http://127.0.0.1:$port/v1" 0 \
     >/dev/null 2>"$work/$name-python.log"
   poller_requests=$(($(requests) - daemon_requests))
+}
+# The daemon's `once` alone at api.max_concurrency $2 against a new Python server started with
+# bench_server.py's options ($3...): its figures in $work/$1-daemon.time, its requests in
+# daemon_requests, the 429s the server gave in daemon_rejected; every event once, oldest first.
+daemon_alone() {
+  local name=$1 concurrency=$2 delivered
+  shift 2
+  rm -f "$work/state.json"
+  start_python_server "$name" "$@"
+  sed -i -e "s|base_url: .*|base_url: http://127.0.0.1:$port/v1|" \
+    -e "s|max_concurrency: .*|max_concurrency: $concurrency|" "$work/config.yaml"
+  /usr/bin/time -v -o "$work/$name-daemon.time" .build/release/openai-auditd once --config "$work/config.yaml" \
+    >"$work/$name-daemon.jsonl" 2>"$work/$name-daemon.log"
+  daemon_requests=$(requests)
+  daemon_rejected=$(served "http://127.0.0.1:$port/_stats" rejected)
+  delivered=$(grep -o 'cycle.delivered=[0-9]*' "$work/$name-daemon.log" | tail -1 | cut -d= -f2)
   [ "$delivered" = "$py_history" ] || { echo "bench: the daemon delivered $delivered of $py_history events" >&2; exit 1; }
+  python3 - "$work/$name-daemon.jsonl" "$py_history" <<'PY' || exit 1
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+ids, times = [e["id"] for e in events], [e["effective_at"] for e in events]
+if len(ids) != int(sys.argv[2]) or len(set(ids)) != len(ids) or times != sorted(times):
+    sys.exit(f"bench: {len(ids)} events, {len(set(ids))} distinct, oldest first: {times == sorted(times)}")
+PY
+  rm -f "$work/$name-daemon.jsonl"
 }
 
 daemon_then_poller py
@@ -206,18 +227,30 @@ awk -v n="$py_history" -v dq="$daemon_requests" -v dw="$(seconds "$(field "$work
 }' | tee -a "$work/result.txt"
 
 # The same job against a server that takes PAGE_DELAY_MS (default 100) a page, as a remote API
-# does: a catch-up is then bound by the pages' latency, not by CPU. Today the daemon, like the
-# poller, asks for one page at a time (slices read concurrently are issue 30).
+# does: a catch-up is then bound by the pages' latency, not by CPU. The daemon reads slices of
+# the past at once (api.max_concurrency 4, adapting), and one at a time (1), beside the poller;
+# then against a server that answers 429 to a third request in flight.
 delay=${PAGE_DELAY_MS:-100}
 daemon_then_poller slow --keep-alive --delay "$delay"
 kill "$py_server" 2>/dev/null || true
-awk -v n="$py_history" -v d="$delay" -v m="$minimum" -v dq="$daemon_requests" -v pq="$poller_requests" \
-    -v dw="$(seconds "$(field "$work/slow-daemon.time" "Elapsed (wall clock)")")" \
-    -v pw="$(seconds "$(field "$work/slow-python.time" "Elapsed (wall clock)")")" 'BEGIN {
+s4_requests=$daemon_requests
+daemon_alone slow1 1 --keep-alive --delay "$delay"
+kill "$py_server" 2>/dev/null || true
+s1_requests=$daemon_requests
+daemon_alone limited4 4 --keep-alive --delay "$delay" --max-in-flight 2
+kill "$py_server" 2>/dev/null || true
+l4_requests=$daemon_requests
+l4_rejected=$daemon_rejected
+wall() { seconds "$(field "$work/$1.time" "Elapsed (wall clock)")"; }
+awk -v n="$py_history" -v d="$delay" -v m="$minimum" -v q4="$s4_requests" -v q1="$s1_requests" -v pq="$poller_requests" \
+    -v w4="$(wall slow-daemon)" -v w1="$(wall slow1-daemon)" -v pw="$(wall slow-python)" \
+    -v lq="$l4_requests" -v lr="$l4_rejected" -v lw="$(wall limited4-daemon)" 'BEGIN {
   printf "python http.server taking %d ms a page (keep-alive), the same job (fewest requests: %d):\n", d, m
-  printf "  openai-auditd once: %d requests (%.2fx the fewest), %.2f s wall\n", dq, dq/m, dw
-  printf "  python poller:      %d requests, %.2f s wall\n", pq, pw
-  printf "  daemon / python: %.2fx the wall time\n", dw/pw
+  printf "  openai-auditd once, max_concurrency 4: %d requests (%.2fx the fewest), %.2f s wall\n", q4, q4/m, w4
+  printf "  openai-auditd once, max_concurrency 1: %d requests (%.2fx the fewest), %.2f s wall\n", q1, q1/m, w1
+  printf "  python poller:                         %d requests, %.2f s wall\n", pq, pw
+  printf "  at 4: %.2fx the poller'"'"'s wall time, %.2fx the daemon'"'"'s at 1\n", w4/pw, w4/w1
+  printf "  and answering 429 to a third request in flight, at 4: %d requests, %d of them 429 (%.1f%%), %.2f s wall (%.2fx at 1 above)\n", lq, lr, 100*lr/lq, lw, lw/w1
 }' | tee -a "$work/result.txt"
 
 # The page reader alone, over pages recorded from both servers.

@@ -13,6 +13,8 @@ public struct Configuration: Sendable, Equatable {
         public var organization: String?
         public var requestTimeout: Duration = .seconds(30)
         public var pageSize = 100
+        /// The most requests given the API at once while catching up (`AdaptiveConcurrency`).
+        public var maxConcurrency = 4
         public var includeTenantEvents = TenantEvents.auto
         public var filters = AuditLogFilters()
         /// The largest response body accepted, after decompression: a page of 100 events is far

@@ -47,6 +47,7 @@ public struct ConfigurationKey: Sendable {
             ConfigurationKey("api.organization", fixedAtStart: true) { $0.api.organization },
             ConfigurationKey("api.request_timeout") { $0.api.requestTimeout },
             ConfigurationKey("api.page_size") { $0.api.pageSize },
+            ConfigurationKey("api.max_concurrency") { $0.api.maxConcurrency },
             ConfigurationKey("api.include_tenant_events") { $0.api.includeTenantEvents },
             ConfigurationKey("api.max_response_bytes") { $0.api.maxResponseBytes },
             ConfigurationKey("api.proxy") { $0.api.proxy },

@@ -11,6 +11,7 @@ import Yams
 /// | `api.organization` | null | sent as `OpenAI-Organization` |
 /// | `api.request_timeout` | `30s` | duration, 1s to 10m |
 /// | `api.page_size` | 100 | 1 to 100 |
+/// | `api.max_concurrency` | 4 | 1 to 32: slices read at once while catching up, adapting to 429s (1: one at a time) |
 /// | `api.include_tenant_events` | `auto` | `auto` (walk with `tenant_only=true`; stop, with a notice, if the API rejects it), `true`, `false` |
 /// | `api.max_response_bytes` | `32MiB` | bytes, or with KiB/MiB/GiB; 1MiB to 1GiB |
 /// | `api.proxy` | null | `http://[user:password@]host:port`; null: `HTTPS_PROXY`/`HTTP_PROXY`, minus `NO_PROXY` |

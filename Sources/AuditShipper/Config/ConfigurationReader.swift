@@ -61,6 +61,7 @@ struct ConfigurationReader {
             api.requestTimeout = try duration(n, "api.request_timeout", .seconds(1)...(.seconds(600)))
         }
         if let n = f["page_size"] { api.pageSize = try integer(n, "api.page_size", 1...100) }
+        if let n = f["max_concurrency"] { api.maxConcurrency = try integer(n, "api.max_concurrency", 1...32) }
         if let n = f["include_tenant_events"] {
             let text = try scalar(n, "api.include_tenant_events", expected: "auto, true or false")
             guard let mode = TenantEvents(rawValue: text.lowercased()) else {

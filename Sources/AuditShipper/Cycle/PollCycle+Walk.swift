@@ -156,11 +156,12 @@ extension PollCycle {
                 odd: odd))
     }
 
-    /// The event bound `cap`, lowered to what `poll.max_window_bytes` holds of events the size
-    /// of those kept (`bytes` over `kept`): events of 100 KB reach the byte bound first.
-    func fitting(_ cap: Int, kept: Int, bytes: Int) -> Int {
+    /// The event bound `cap`, lowered to what `within` bytes (`poll.max_window_bytes`, or a
+    /// slice's share of it) hold of events the size of those kept (`bytes` over `kept`):
+    /// events of 100 KB reach the byte bound first.
+    func fitting(_ cap: Int, kept: Int, bytes: Int, within: Int? = nil) -> Int {
         guard kept > 0, bytes > 0 else { return cap }
-        return max(1, min(cap, settings.maxWindowBytes / max(1, bytes / kept)))
+        return max(1, min(cap, (within ?? settings.maxWindowBytes) / max(1, bytes / kept)))
     }
 
     /// An item that is no readable event goes to the dead-letter file, once, named in an error

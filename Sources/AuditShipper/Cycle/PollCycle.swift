@@ -36,6 +36,8 @@ public struct PollCycle: Sendable {
     let metrics: DaemonMetrics?
     /// How wide the next slice is, learnt from the slices read (kept from one cycle to the next).
     var planner: SlicePlanner
+    /// How many slices are read at once while catching up (`readAhead`); nil: one at a time.
+    public let concurrency: AdaptiveConcurrency?
     /// Seconds per catch-up slice, as the planner has it now.
     public var sliceWidth: Int64 { planner.width }
     /// How far ahead of the server's clock an event may be stamped before it is called odd.
@@ -50,8 +52,9 @@ public struct PollCycle: Sendable {
         logger: Logger, initialSliceWidth: Int64 = 3600, heartbeat: Heartbeat? = nil, metrics: DaemonMetrics? = nil,
         deadLetters: DeadLetterFile = DeadLetterFile(path: nil),
         coordination: (any Coordination)? = nil, shared: Set<String> = [], detector: Detector? = nil,
-        minLevels: [String: SigmaLevel] = [:], writer: StateWriter
+        minLevels: [String: SigmaLevel] = [:], concurrency: AdaptiveConcurrency? = nil, writer: StateWriter
     ) {
+        self.concurrency = concurrency
         self.detector = detector
         self.minLevels = minLevels
         self.deadLetters = deadLetters
@@ -110,19 +113,45 @@ public struct PollCycle: Sendable {
         try await prepare(&progress, now: now)
         var start = progress.windowStart(lookback: settings.lookback) ?? now
         planner.beginCycle()
+        // Slices wholly in the past, read at once (`readAhead`), oldest first.
+        var ahead: [AheadSlice] = []
+        defer { Self.drop(&ahead) }
         while let oldest = progress.windowStart(lookback: settings.lookback) {
             try Task.checkCancellation()
             // What only a sink that dropped out needed is not read again in this cycle.
             start = max(start, oldest)
             if let until, start >= until { break }
-            let end = planner.end(from: start, now: now, until: until)
-            // One second is never cut into slices: if it alone overflows, the walk delivers it
-            // in parts as it reads (`walk`).
-            let cap = (end ?? now) - start <= 1 ? nil : settings.maxWindowEvents
+            if let next = ahead.first, next.start != start { Self.drop(&ahead) }
+            if ahead.isEmpty {
+                readAhead(&ahead, from: start, delivering: false, progress: progress, now: now, until: until)
+            }
+            let end: Int64?
+            let cap: Int?
+            let bounds: Bounds
+            let outcome: WalkOutcome
+            if let next = ahead.first, next.start == start {
+                let slice = ahead.removeFirst()
+                // The ones after it are read while it is delivered.
+                readAhead(&ahead, from: slice.end, delivering: true, progress: progress, now: now, until: until)
+                (end, cap, bounds) = (slice.end, slice.bounds.events, slice.bounds)
+                outcome = try await take(slice, progress: &progress)
+            } else {
+                // Walked here, alone: the open-ended last slice, one second, or a cycle that
+                // reads one slice at a time.
+                end = planner.end(from: start, now: now, until: until)
+                bounds = share(1)
+                // One second is never cut into slices: if it alone overflows, the walk
+                // delivers it in parts as it reads (`walk`).
+                cap = (end ?? now) - start <= 1 ? nil : bounds.events
+                outcome = try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now)
+            }
             let walk: Walk
-            switch try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now) {
+            switch outcome {
             case .read(let read): walk = read
             case .overflowed(let width, let dataFrom, let denseFrom, let fitsBefore):
+                // The slices read ahead after it were planned at the width that did not fit:
+                // they are planned again from the narrower one.
+                Self.drop(&ahead)
                 logger.debug(
                     "slice holds more than the cap, narrowing it",
                     metadata: [
@@ -144,10 +173,18 @@ public struct PollCycle: Sendable {
             // stamped in the future (or in milliseconds) can skip events.
             let reached = (end ?? walk.newestSeen).map { min($0, walk.serverClock) }
             try await deliver(walk.events, completing: reached, clock: walk.serverClock, progress: &progress, now: now)
+            logger.debug(
+                "slice delivered",
+                metadata: [
+                    "slice.start": "\(start)", "slice.end": "\(end.map { "\($0)" } ?? "open")",
+                    "slice.events": "\(walk.events.count)", "slice.read_ahead": "\(ahead.count)",
+                    "api.concurrency": "\(concurrency?.limit ?? 1)",
+                ])
             // A slice reaching past the server's clock is the last: what follows is not there yet.
             guard let end, end < until ?? .max, end <= walk.serverClock else { break }
             let kept = walk.events.count
-            planner.walked(kept: kept, bound: fitting(settings.maxWindowEvents, kept: kept, bytes: walk.bytes))
+            planner.walked(
+                kept: kept, bound: fitting(bounds.events, kept: kept, bytes: walk.bytes, within: bounds.bytes))
             start = end
             if tookLease(&progress) { break }
         }

@@ -11,7 +11,9 @@ import Synchronization
 public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let apiRetries: Counter
-    let apiRequestDuration: DurationHistogram
+    /// `apiRequestDuration(code: "200")`, kept as `apiRequestsOK` is.
+    let apiRequestDurationOK: DurationHistogram
+    let apiConcurrency: Gauge
     let eventsReceived: Counter
     let duplicatesDropped: Counter
     let lateEvents: Counter
@@ -48,14 +50,13 @@ public final class DaemonMetrics: Sendable {
             descriptor: Self.family(
                 "openai_auditd_api_retries_total",
                 "Requests to the audit log API that were retried (429, 5xx, timeouts, resets, malformed pages)."))
-        apiRequestDuration = registry.makeDurationHistogram(
+        apiRequestDurationOK = Self.apiRequestDuration(registry, code: "200")
+        apiConcurrency = registry.makeGauge(
             descriptor: Self.family(
-                "openai_auditd_api_request_duration_seconds",
-                "Time from sending a request to the audit log API to having its whole page."),
-            buckets: [
-                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
-                .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
-            ])
+                "openai_auditd_api_concurrency",
+                "Requests the daemon gives the audit log API at once while it catches up (api.max_concurrency at most)."
+            ))
+        apiConcurrency.set(1.0)
         eventsReceived = registry.makeCounter(
             descriptor: Self.family(
                 "openai_auditd_events_received_total",
@@ -110,6 +111,26 @@ public final class DaemonMetrics: Sendable {
     /// Requests answered with `status`.
     func apiRequests(status: Int) -> Counter {
         status == 200 ? apiRequestsOK : apiRequests(code: String(status))
+    }
+
+    /// How long requests answered with `status` took.
+    func apiRequestDuration(status: Int) -> DurationHistogram {
+        status == 200 ? apiRequestDurationOK : apiRequestDuration(code: String(status))
+    }
+
+    func apiRequestDuration(code: String) -> DurationHistogram { Self.apiRequestDuration(registry, code: code) }
+
+    static func apiRequestDuration(_ registry: PrometheusCollectorRegistry, code: String) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: Self.family(
+                "openai_auditd_api_request_duration_seconds",
+                "Time from sending a request to the audit log API to having its whole page (or its error), by HTTP status."
+            ),
+            labels: [("code", code)],
+            buckets: [
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+            ])
     }
 
     static func apiRequests(_ registry: PrometheusCollectorRegistry, code: String) -> Counter {

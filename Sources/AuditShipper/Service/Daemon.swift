@@ -8,6 +8,8 @@ import NIOSSL
 public struct Daemon: Sendable {
     public let configuration: Configuration
     public let client: APIClient
+    /// How many slices the cycle reads at once, learnt from what `client` sees.
+    public let concurrency: AdaptiveConcurrency
     public let sinks: [any Sink]
     /// Cycles run here, on the event loop of the HTTP connection.
     public let executor: EventLoopExecutor
@@ -161,12 +163,13 @@ public struct Daemon: Sendable {
         http = APIClient.makeHTTPClient(
             connectTimeout: min(configuration.api.requestTimeout, .seconds(10)), proxy: proxy,
             caFile: configuration.api.caFile)
+        concurrency = AdaptiveConcurrency(maximum: configuration.api.maxConcurrency, metrics: metrics)
         client = APIClient(
             http: http, baseURL: configuration.api.baseURL, key: key, organization: configuration.api.organization,
             timeout: configuration.api.requestTimeout, maxResponseBytes: configuration.api.maxResponseBytes,
             proxy: proxy, caFile: configuration.api.caFile, retry: retry, logger: logger,
             eventLoop: executor.eventLoop, metrics: metrics,
-            heartbeat: heartbeat)
+            heartbeat: heartbeat, concurrency: concurrency)
     }
 
     /// A file a sink keeps beside the state: `<state file>.<kind>.<sink name>` (`receipts` for a
@@ -253,7 +256,7 @@ public struct Daemon: Sendable {
             coordination: coordinated ? coordination : nil,
             shared: Set(configuration.sinks.filter(\.isShared).map(\.name)), detector: detector,
             minLevels: configuration.sinks.reduce(into: [:]) { levels, sink in levels[sink.name] = sink.minLevel },
-            writer: writer)
+            concurrency: concurrency, writer: writer)
     }
 
     /// Closes the sinks' connections and the HTTP client; the daemon is done after this.

@@ -29,13 +29,17 @@ public struct APIClient: AuditLogSource {
     /// through every retry sleep.
     let heartbeat: Heartbeat?
     let retryAfterSpent = RetryPolicy.Budget()
+    /// Told how each request went, so the cycle reads as many slices at once as the API
+    /// bears; its `Retry-After` hold is waited out before every request. Nil: no one asks.
+    let concurrency: AdaptiveConcurrency?
 
     public init(
         http: HTTPClient, baseURL: String, key: AdminKey, organization: String?, timeout: Duration,
         maxResponseBytes: Int = 32 << 20, proxy: ProxySettings? = nil, caFile: String? = nil,
         retry: RetryPolicy = RetryPolicy(), logger: Logger, eventLoop: (any EventLoop)? = nil,
-        metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil
+        metrics: DaemonMetrics? = nil, heartbeat: Heartbeat? = nil, concurrency: AdaptiveConcurrency? = nil
     ) {
+        self.concurrency = concurrency
         self.proxy = proxy
         self.caFile = caFile
         self.eventLoop = eventLoop
@@ -80,8 +84,16 @@ public struct APIClient: AuditLogSource {
 
     public func page(_ query: AuditLogQuery) async throws -> AuditPage {
         var attempt = 0
+        var waitedRetryAfter = false
         while true {
             attempt += 1
+            if !waitedRetryAfter, let held = concurrency?.held {
+                // Another request was told to wait: this one waits as long.
+                heartbeat?.waiting(until: .now + held)
+                defer { heartbeat?.waiting(until: nil) }
+                try await retry.sleep(held, beating: heartbeat)
+            }
+            waitedRetryAfter = false
             do {
                 return try await fetch(query)
             } catch let error as UpstreamError where error.isRetryable {
@@ -92,6 +104,7 @@ public struct APIClient: AuditLogSource {
                 var retryAfter: Duration?
                 if case .rateLimited(_, let value) = error { retryAfter = value }
                 let wait = retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
+                if case .rateLimited = error { concurrency?.pushedBack(retryAfter: retryAfter.map { _ in wait }) }
                 if retryAfter != nil, !retryAfterSpent.take(wait, limit: retry.maxRetryAfterPerCycle) {
                     logger.warning(
                         "rate limited for longer than one cycle waits; the cycle ends and the next poll starts over",
@@ -110,6 +123,8 @@ public struct APIClient: AuditLogSource {
                 if retryAfter != nil { heartbeat?.waiting(until: .now + wait) }
                 defer { heartbeat?.waiting(until: nil) }
                 try await retry.sleep(wait, beating: heartbeat)
+                // The hold it set is the wait it just slept.
+                waitedRetryAfter = retryAfter != nil
             }
         }
     }
@@ -146,6 +161,10 @@ public struct APIClient: AuditLogSource {
         } catch {
             if Task.isCancelled { throw CancellationError() }
             metrics?.apiRequests(code: "error").increment()
+            metrics?.apiRequestDuration(code: "error").record(ContinuousClock.now - started)
+            if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
+                concurrency?.pushedBack()
+            }
             let route = proxy.map { " through the proxy \($0)" } ?? ""
             if var reason = TransportFailure.untrusted(error) {
                 // Which reason, from a second look at what the server offers (directly only:
@@ -164,14 +183,16 @@ public struct APIClient: AuditLogSource {
         }
         let body = response.body ?? ByteBuffer()
         let status = Int(response.status.code)
+        let latency = ContinuousClock.now - started
         metrics?.apiRequests(status: status).increment()
-        metrics?.apiRequestDuration.record(ContinuousClock.now - started)
+        metrics?.apiRequestDuration(status: status).record(latency)
         switch status {
         case 200:
             do {
                 var page = try body.withUnsafeReadableBytes { raw in
                     try PageScanner.scan(raw.bindMemory(to: UInt8.self))
                 }
+                concurrency?.succeeded(after: latency)
                 page.serverTime = response.headers.first(name: "Date").flatMap(HTTPDate.parse)
                 return page
             } catch let error as MalformedPage {

@@ -35,7 +35,8 @@ import Testing
     /// Runs `body` with a started simulator and a client for it; both are stopped after.
     func withClient(
         key: String = key, organization: String? = nil, timeout: Duration = .seconds(5), retry: RetryPolicy = fast,
-        heartbeat: Heartbeat? = nil, _ body: (AuditSimulator, APIClient) async throws -> Void
+        heartbeat: Heartbeat? = nil, concurrency: AdaptiveConcurrency? = nil,
+        _ body: (AuditSimulator, APIClient) async throws -> Void
     ) async throws {
         let simulator = AuditSimulator(adminKey: Self.key)
         try await simulator.start()
@@ -43,7 +44,7 @@ import Testing
         let client = APIClient(
             http: http, baseURL: simulator.baseURL, key: AdminKey(key, origin: "test"), organization: organization,
             timeout: timeout, retry: retry, logger: Logger.silent,
-            heartbeat: heartbeat)
+            heartbeat: heartbeat, concurrency: concurrency)
         do {
             try await body(simulator, client)
         } catch {
@@ -178,6 +179,26 @@ import Testing
             #expect(pauses.total == .seconds(5))
         }
         #expect(ContinuousClock.now - started < .seconds(4), "no Retry-After was waited in real time")
+    }
+
+    /// What the client sees is what the cycle's concurrency learns from: pages that come back
+    /// raise it, a 429 halves it, and its Retry-After holds the next request too.
+    @Test func pagesRaiseTheConcurrencyAndA429HalvesItAndHoldsTheNextRequest() async throws {
+        let pauses = Pauses()
+        let concurrency = AdaptiveConcurrency(maximum: 4)
+        try await withClient(retry: pauses.policy(), concurrency: concurrency) { simulator, client in
+            for _ in 0..<6 { _ = try await client.page(AuditLogQuery()) }
+            #expect(concurrency.limit == 4)
+            simulator.faults.enqueue(.status(429, retryAfter: "3"))
+            _ = try await client.page(AuditLogQuery())
+            #expect(concurrency.limit == 2)
+            #expect(pauses.total == .seconds(3), "the request answered 429 waited its Retry-After")
+            // Another request (of another slice) waits what is left of it before it is sent.
+            let held = try #require(concurrency.held)
+            _ = try await client.page(AuditLogQuery())
+            #expect(pauses.total >= .seconds(3) + held - .milliseconds(100))
+            #expect(statuses(simulator).suffix(3) == [429, 200, 200])
+        }
     }
 
     @Test func rateLimitWithoutRetryAfterBacksOff() async throws {

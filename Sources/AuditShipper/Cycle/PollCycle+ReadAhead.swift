@@ -1,0 +1,94 @@
+extension PollCycle {
+    /// A slice read ahead of the one being delivered: slices wholly in the past are read up to
+    /// `AdaptiveConcurrency.limit` at once and delivered strictly in order (`run` takes them
+    /// oldest first and delivers each as the serial walk would).
+    ///
+    /// Each is walked by a copy of the cycle, with a copy of the progress made when it was
+    /// started: its sinks' windows are then older than when it is delivered, which only keeps
+    /// more events than needed (positions move forward; `deliver` asks each sink again). Its
+    /// bounds are a share of the window's (`share`), so everything held at once, read ahead
+    /// or being delivered, stays within `poll.max_window_events` and `poll.max_window_bytes`.
+    struct AheadSlice {
+        let start: Int64
+        let end: Int64
+        /// The bounds it was walked within: its share of the window's.
+        let bounds: Bounds
+        let task: Task<AheadRead, any Error>
+    }
+
+    /// What one slice may hold: events and their bytes.
+    struct Bounds: Equatable {
+        var events: Int
+        var bytes: Int
+    }
+
+    /// What a slice read ahead gave, and what the walk's copy counted while reading it.
+    struct AheadRead: Sendable {
+        let outcome: WalkOutcome
+        /// Its pages, the repeats it dropped and the items it set aside.
+        let report: CycleReport
+        let tenantPassRejected: Bool
+    }
+
+    /// Starts reading slices after `from` (after the last one held) until `limit` slices are
+    /// held, with the one being delivered if `delivering`, or until the next slice is not
+    /// wholly in the past. Each takes `1 / limit` of the window's bounds (`share`).
+    mutating func readAhead(
+        _ ahead: inout [AheadSlice], from: Int64, delivering: Bool, progress: Progress, now: Int64, until: Int64?
+    ) {
+        guard let concurrency, concurrency.maximum > 1 else { return }
+        let limit = concurrency.limit
+        let bounds = share(limit)
+        var next = ahead.last?.end ?? from
+        while ahead.count + (delivering ? 1 : 0) < limit {
+            if let until, next >= until { return }
+            // The planner's end for a slice from `next`, as the serial walk would ask it; a
+            // slice that is open-ended (it reaches the present) or one second wide is walked
+            // by `run` itself when it comes.
+            guard let end = planner.end(from: next, now: now, until: until), end - next > 1 else { return }
+            var cycle = self
+            cycle.settings.maxWindowEvents = bounds.events
+            cycle.settings.maxWindowBytes = bounds.bytes
+            var copy = progress
+            copy.report = CycleReport()
+            let start = next
+            let task = Task { [cycle, copy] in
+                var cycle = cycle
+                var copy = copy
+                let outcome = try await cycle.walk(
+                    from: start, before: end, cap: bounds.events, progress: &copy, now: now)
+                return AheadRead(outcome: outcome, report: copy.report, tenantPassRejected: cycle.tenantPassRejected)
+            }
+            ahead.append(AheadSlice(start: start, end: end, bounds: bounds, task: task))
+            next = end
+        }
+    }
+
+    /// What one of `limit` slices held at once may hold: the window's bounds shared.
+    func share(_ limit: Int) -> Bounds {
+        Bounds(
+            events: max(settings.pageSize, settings.maxWindowEvents / max(1, limit)),
+            bytes: max(1, settings.maxWindowBytes / max(1, limit)))
+    }
+
+    /// The oldest slice read ahead, once read: what its walk counted is added to the cycle's.
+    mutating func take(_ slice: AheadSlice, progress: inout Progress) async throws -> WalkOutcome {
+        let read = try await withTaskCancellationHandler {
+            try await slice.task.value
+        } onCancel: {
+            slice.task.cancel()
+        }
+        progress.report.pages += read.report.pages
+        progress.report.duplicatesDropped += read.report.duplicatesDropped
+        progress.report.setAside += read.report.setAside
+        if read.tenantPassRejected { tenantPassRejected = true }
+        return read.outcome
+    }
+
+    /// Slices read ahead that will not be delivered (one before them overflowed, the window
+    /// moved, or the cycle ends): their reads stop, and what they read is dropped.
+    static func drop(_ ahead: inout [AheadSlice]) {
+        for slice in ahead { slice.task.cancel() }
+        ahead = []
+    }
+}
