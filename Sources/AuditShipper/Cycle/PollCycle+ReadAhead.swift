@@ -30,17 +30,25 @@ extension PollCycle {
         let tenantPassRejected: Bool
     }
 
-    /// Starts reading slices after `from` (after the last one held) until `limit` slices are
-    /// held, with the one being delivered if `delivering`, or until the next slice is not
-    /// wholly in the past. Each takes `1 / limit` of the window's bounds (`share`).
+    /// Starts reading slices after `from` (after the last one in hand) until `limit` slices
+    /// are in hand, with `delivering` (the one being delivered, if any), or until the next
+    /// slice is not wholly in the past. Each takes `1 / limit` of the window's bounds
+    /// (`share`), and only what the slices in hand leave of them: after the limit grew, the
+    /// wider slices read before still count.
     mutating func readAhead(
-        _ ahead: inout [AheadSlice], from: Int64, delivering: Bool, progress: Progress, now: Int64, until: Int64?
+        _ ahead: inout [AheadSlice], from: Int64, delivering: Bounds?, progress: Progress, now: Int64, until: Int64?
     ) {
         guard let concurrency, concurrency.maximum > 1 else { return }
         let limit = concurrency.limit
         let bounds = share(limit)
         var next = ahead.last?.end ?? from
-        while ahead.count + (delivering ? 1 : 0) < limit {
+        var taken = ahead.reduce(delivering ?? Bounds(events: 0, bytes: 0)) {
+            Bounds(events: $0.events + $1.bounds.events, bytes: $0.bytes + $1.bounds.bytes)
+        }
+        while ahead.count + (delivering == nil ? 0 : 1) < limit,
+            taken.events + bounds.events <= max(settings.maxWindowEvents, bounds.events),
+            taken.bytes + bounds.bytes <= max(settings.maxWindowBytes, bounds.bytes)
+        {
             if let until, next >= until { return }
             // The planner's end for a slice from `next`, as the serial walk would ask it; a
             // slice that is open-ended (it reaches the present) or one second wide is walked
@@ -60,6 +68,8 @@ extension PollCycle {
                 return AheadRead(outcome: outcome, report: copy.report, tenantPassRejected: cycle.tenantPassRejected)
             }
             ahead.append(AheadSlice(start: start, end: end, bounds: bounds, task: task))
+            taken.events += bounds.events
+            taken.bytes += bounds.bytes
             next = end
         }
     }

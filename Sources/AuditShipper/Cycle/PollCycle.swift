@@ -123,7 +123,7 @@ public struct PollCycle: Sendable {
             if let until, start >= until { break }
             if let next = ahead.first, next.start != start { Self.drop(&ahead) }
             if ahead.isEmpty {
-                readAhead(&ahead, from: start, delivering: false, progress: progress, now: now, until: until)
+                readAhead(&ahead, from: start, delivering: nil, progress: progress, now: now, until: until)
             }
             let end: Int64?
             let cap: Int?
@@ -132,7 +132,8 @@ public struct PollCycle: Sendable {
             if let next = ahead.first, next.start == start {
                 let slice = ahead.removeFirst()
                 // The ones after it are read while it is delivered.
-                readAhead(&ahead, from: slice.end, delivering: true, progress: progress, now: now, until: until)
+                readAhead(
+                    &ahead, from: slice.end, delivering: slice.bounds, progress: progress, now: now, until: until)
                 (end, cap, bounds) = (slice.end, slice.bounds.events, slice.bounds)
                 outcome = try await take(slice, progress: &progress)
             } else {

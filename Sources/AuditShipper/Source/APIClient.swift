@@ -87,11 +87,11 @@ public struct APIClient: AuditLogSource {
         var waitedRetryAfter = false
         while true {
             attempt += 1
-            if !waitedRetryAfter, let held = concurrency?.held {
+            if !waitedRetryAfter, let left = concurrency?.retryAfterLeft {
                 // Another request was told to wait: this one waits as long.
-                heartbeat?.waiting(until: .now + held)
+                heartbeat?.waiting(until: .now + left)
                 defer { heartbeat?.waiting(until: nil) }
-                try await retry.sleep(held, beating: heartbeat)
+                try await retry.sleep(left, beating: heartbeat)
             }
             waitedRetryAfter = false
             do {
@@ -123,7 +123,7 @@ public struct APIClient: AuditLogSource {
                 if retryAfter != nil { heartbeat?.waiting(until: .now + wait) }
                 defer { heartbeat?.waiting(until: nil) }
                 try await retry.sleep(wait, beating: heartbeat)
-                // The hold it set is the wait it just slept.
+                // What it told the others to wait is the wait it just slept.
                 waitedRetryAfter = retryAfter != nil
             }
         }

@@ -11,8 +11,8 @@ import Synchronization
 ///   remembered as a ceiling: below it the limit grows after `limit` pages, as at first; to
 ///   reach it again takes `probeRun` pages. A server that refuses a third request in
 ///   flight then sees a third about once in that many, not at every other page.
-/// - A `Retry-After` holds every request until it passes (`held`), not only the one that was
-///   answered with it.
+/// - A `Retry-After` keeps every request back until it passes (`retryAfterLeft`), not only
+///   the one that was answered with it.
 ///
 /// The API client reports what it sees (`succeeded`, `pushedBack`); the cycle reads `limit`
 /// when it decides how many slices to read at once (`PollCycle.readAhead`).
@@ -34,7 +34,7 @@ public final class AdaptiveConcurrency: Sendable {
         var floor: Double?
         /// The lowest level a 429 or a timeout pushed back; nil: none yet.
         var ceiling: Int?
-        var heldUntil: ContinuousClock.Instant?
+        var retryAfterUntil: ContinuousClock.Instant?
     }
 
     let state: Mutex<State>
@@ -83,20 +83,20 @@ public final class AdaptiveConcurrency: Sendable {
             state.run = 0
             if let retryAfter {
                 let until = ContinuousClock.now + retryAfter
-                state.heldUntil = max(state.heldUntil ?? until, until)
+                state.retryAfterUntil = max(state.retryAfterUntil ?? until, until)
             }
             return state.limit
         }
         metrics?.apiConcurrency.set(Double(limit))
     }
 
-    /// How long a `Retry-After` still holds requests back; nil when none does.
-    public var held: Duration? {
+    /// How long a `Retry-After` still keeps requests back; nil when none does.
+    public var retryAfterLeft: Duration? {
         state.withLock { state in
-            guard let until = state.heldUntil else { return nil }
+            guard let until = state.retryAfterUntil else { return nil }
             let left = until - ContinuousClock.now
             if left <= .zero {
-                state.heldUntil = nil
+                state.retryAfterUntil = nil
                 return nil
             }
             return left

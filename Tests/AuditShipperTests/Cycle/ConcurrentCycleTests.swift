@@ -18,8 +18,13 @@ import Testing
         let store: StoreSource
         let inFlight = Mutex((now: 0, most: 0))
         let lie: Mutex<(@Sendable (AuditLogQuery) throws -> AuditPage?)?> = Mutex(nil)
+        /// Told of each page, as the API client tells it.
+        let concurrency: AdaptiveConcurrency?
 
-        init(_ simulator: AuditSimulator) { store = StoreSource(simulator) }
+        init(_ simulator: AuditSimulator, concurrency: AdaptiveConcurrency? = nil) {
+            store = StoreSource(simulator)
+            self.concurrency = concurrency
+        }
 
         var most: Int { inFlight.withLock { $0.most } }
 
@@ -31,7 +36,9 @@ import Testing
             defer { inFlight.withLock { $0.now -= 1 } }
             try await Task.sleep(for: .milliseconds(1))
             if let lie = lie.withLock({ $0 }), let page = try lie(query) { return page }
-            return try store.pageSynchronously(query)
+            let page = try store.pageSynchronously(query)
+            concurrency?.succeeded(after: .milliseconds(1))
+            return page
         }
     }
 
@@ -140,6 +147,23 @@ import Testing
         expectOnceInOrder(sink.events, count: count)
         // Everything before the position the failed cycle left was delivered by it.
         #expect(Set(sink.events.filter { $0.effectiveAt < position }.map(\.id)).isSubset(of: delivered.map(\.id)))
+    }
+
+    /// The concurrency grows from one while the cycle reads, as the API client makes it: the
+    /// slices read at the wider shares before still count, so more are read at once only as
+    /// they are delivered.
+    @Test func aConcurrencyThatGrowsMidCycleKeepsEveryEventOnceInOrder() async throws {
+        add(20_000, from: Self.now - 20 * 86_400, to: Self.now - 60)
+        let concurrency = AdaptiveConcurrency(maximum: 4)
+        let source = PacedSource(simulator, concurrency: concurrency)
+        var cycle = cycle(source, concurrency: concurrency)
+        var state = AuditState(
+            source: StateSource(baseURL: "http://sim", organization: nil, filters: AuditLogFilters()),
+            startAt: Self.now - 21 * 86_400, now: Self.now)
+        let report = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 20_000)
+        #expect(concurrency.limit == 4 && source.most > 1, "\(source.most) at once")
+        #expect(report.mostKept <= 10_000)
     }
 
     @Test func atOneSliceAtATimeNothingIsReadAhead() async throws {

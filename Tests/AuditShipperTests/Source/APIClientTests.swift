@@ -182,8 +182,8 @@ import Testing
     }
 
     /// What the client sees is what the cycle's concurrency learns from: pages that come back
-    /// raise it, a 429 halves it, and its Retry-After holds the next request too.
-    @Test func pagesRaiseTheConcurrencyAndA429HalvesItAndHoldsTheNextRequest() async throws {
+    /// raise it, a 429 halves it, and its Retry-After keeps the next request back too.
+    @Test func pagesRaiseTheConcurrencyAndA429HalvesItAndKeepsTheNextRequestBack() async throws {
         let pauses = Pauses()
         let concurrency = AdaptiveConcurrency(maximum: 4)
         try await withClient(retry: pauses.policy(), concurrency: concurrency) { simulator, client in
@@ -194,9 +194,9 @@ import Testing
             #expect(concurrency.limit == 2)
             #expect(pauses.total == .seconds(3), "the request answered 429 waited its Retry-After")
             // Another request (of another slice) waits what is left of it before it is sent.
-            let held = try #require(concurrency.held)
+            let left = try #require(concurrency.retryAfterLeft)
             _ = try await client.page(AuditLogQuery())
-            #expect(pauses.total >= .seconds(3) + held - .milliseconds(100))
+            #expect(pauses.total >= .seconds(3) + left - .milliseconds(100))
             #expect(statuses(simulator).suffix(3) == [429, 200, 200])
         }
     }

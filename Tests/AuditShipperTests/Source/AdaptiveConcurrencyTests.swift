@@ -55,16 +55,16 @@ import Testing
 
     static let probeRun = 50
 
-    @Test func aRetryAfterHoldsEveryRequestUntilItPasses() {
+    @Test func aRetryAfterKeepsEveryRequestBackUntilItPasses() {
         let concurrency = AdaptiveConcurrency(maximum: 4)
-        #expect(concurrency.held == nil)
+        #expect(concurrency.retryAfterLeft == nil)
         concurrency.pushedBack(retryAfter: .seconds(30))
-        let held = concurrency.held
+        let held = concurrency.retryAfterLeft
         #expect(held.map { $0 > .seconds(29) && $0 <= .seconds(30) } == true, "\(String(describing: held))")
         concurrency.pushedBack(retryAfter: .seconds(1))
-        #expect(concurrency.held.map { $0 > .seconds(29) } == true, "a shorter one does not shorten the hold")
+        #expect(concurrency.retryAfterLeft.map { $0 > .seconds(29) } == true, "a shorter one does not shorten the wait")
         let passed = AdaptiveConcurrency(maximum: 4)
         passed.pushedBack(retryAfter: .zero)
-        #expect(passed.held == nil)
+        #expect(passed.retryAfterLeft == nil)
     }
 }
