@@ -115,12 +115,11 @@ import Testing
         received(rsyslog, from: "member-a") + received(rsyslog, from: "member-b")
     }
 
-    /// `count` events over three days behind slow pages (a catch-up that lasts: a member reads
-    /// up to four slices at once, `api.max_concurrency`), member-a started and delivering to
-    /// the collector, then member-b started beside it.
+    /// `count` events over three days behind slow pages (a catch-up that lasts), member-a
+    /// started and delivering to the collector, then member-b started beside it.
     static func twoMembers(
         _ harness: DaemonHarness, _ postgres: PostgresHarness, _ rsyslog: RsyslogHarness, count: Int,
-        slowPages milliseconds: Int = 160
+        slowPages milliseconds: Int = 40
     ) async throws -> (a: Member, b: Member, first: Process, second: Process) {
         let start = Self.now - 3 * 86_400
         harness.simulator.addEvents(
@@ -139,12 +138,11 @@ import Testing
     @Test func killNineOfTheLeaderMidCatchUpHandsOverWithinTheLeaseAndEveryEventArrivesOnce() async throws {
         try await Self.with { harness, postgres, rsyslog in
             let count = 12_000
-            // Pages of 240 ms and the kill at 2,000: with 40 ms and 3,000, member-a once finished
+            // Pages of 60 ms and the kill at 2,000: with 40 ms and 3,000, member-a once finished
             // the whole catch-up before the test, slowed by make test's load, saw 3,000 arrive,
-            // and member-b had nothing left to deliver; with 60 ms, so did member-a reading four
-            // slices at once.
+            // and member-b had nothing left to deliver.
             let (a, b, first, second) = try await Self.twoMembers(
-                harness, postgres, rsyslog, count: count, slowPages: 240)
+                harness, postgres, rsyslog, count: count, slowPages: 60)
             try await harness.waitFor("2000 events at the collector", timeout: .seconds(120)) {
                 Self.all(rsyslog).count >= 2000
             }
@@ -243,9 +241,8 @@ import Testing
     @Test func postgresDownAndRestartedMidRunHoldsOnlyTheSharedSinkAndLeavesOneLeader() async throws {
         try await Self.with { harness, postgres, rsyslog in
             let count = 10_000
-            // Slow enough that both files are still catching up when PostgreSQL stops.
             let (a, b, first, second) = try await Self.twoMembers(
-                harness, postgres, rsyslog, count: count, slowPages: 240)
+                harness, postgres, rsyslog, count: count, slowPages: 60)
             try await Task.sleep(for: .seconds(1))
             await postgres.stop()
             let stopped = ContinuousClock.now

@@ -16,6 +16,11 @@ final class DaemonHarness {
     /// Every daemon started here, killed by `close()` if still running (a failed test must not
     /// leave one behind).
     let launched = Mutex<[Process]>([])
+    /// Given to every daemon started here. One slice read at a time unless a test says
+    /// otherwise: the crash tests time their kills against a catch-up read page by page, and
+    /// four slices at once end it four times sooner (ConcurrentCycleTests, make bench and
+    /// `killNineDuringCatchUp...(concurrency: 4)` read four).
+    var environment = ["OPENAI_AUDITD_API_MAX_CONCURRENCY": "1"]
     var statePath: String { directory + "/state.json" }
     var stdoutPath: String { directory + "/stdout.jsonl" }
     var stderrPath: String { directory + "/stderr.log" }
@@ -87,6 +92,7 @@ final class DaemonHarness {
         process.executableURL = URL(fileURLWithPath: try executable ?? Self.binary())
         process.arguments = arguments
         var env = ["PATH": "/usr/bin:/bin", "OPENAI_ADMIN_KEY": Self.key, "HOME": directory]
+        env.merge(self.environment) { $1 }
         env.merge(environment) { $1 }
         process.environment = env
         for path in [stdoutPath, stderrPath] where !FileManager.default.fileExists(atPath: path) {

@@ -181,12 +181,20 @@ import Testing
         }
     }
 
-    @Test func killNineDuringCatchUpThenRestartLosesNothingAndRepeatsAtMostOneBatchEachTime() async throws {
+    /// At `api.max_concurrency` 4, each kill also lands while slices are read ahead of the one
+    /// being delivered: what they read is lost with the process, and nothing of it moved a
+    /// position.
+    @Test(arguments: [1, 4])
+    func killNineDuringCatchUpThenRestartLosesNothingAndRepeatsAtMostOneBatchEachTime(concurrency: Int)
+        async throws
+    {
         try await DaemonHarness.with { harness async throws in
+            harness.environment["OPENAI_AUDITD_API_MAX_CONCURRENCY"] = "\(concurrency)"
             let start = Self.now - 5 * 86_400
             harness.simulator.addEvents(count: 30_000, from: start, to: Self.now - 60)
-            // Slow pages stretch the catch-up so each kill lands in the middle of it.
-            harness.simulator.faults.enqueue(.slow(milliseconds: 30), count: 100_000)
+            // Slow pages stretch the catch-up so each kill lands in the middle of it (four
+            // slices at once: pages four times slower).
+            harness.simulator.faults.enqueue(.slow(milliseconds: 30 * concurrency), count: 100_000)
             try harness.writeConfig(poll: "  start_at: \(start)\n  max_window_events: 1000")
             let kills = try await Self.killNine(harness, at: [3000, 9000, 15_000])
             #expect(harness.lineCount() < 30_000, "every kill landed during the catch-up")

@@ -62,31 +62,13 @@ import Testing
             logger: Logger.silent, concurrency: concurrency, writer: .nowhere)
     }
 
-    func expectOnceInOrder(_ events: [AuditEvent], count: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(events.count == count, sourceLocation: sourceLocation)
-        #expect(Set(events.map(\.id)).count == events.count, "no duplicates", sourceLocation: sourceLocation)
-        #expect(
-            zip(events, events.dropFirst()).allSatisfy { $0.effectiveAt <= $1.effectiveAt }, "oldest first",
-            sourceLocation: sourceLocation)
-    }
-
-    @Test(arguments: ["even", "burst", "dense"], [false, true])
-    func slicesReadAtOnceAreDeliveredInOrderOnceAndWithinTheBounds(_ shape: String, oldestFirst: Bool) async throws {
+    /// In the burst, the slices planned at the sparse ground's width overflow.
+    @Test(arguments: CatchUpHistory.allCases, [false, true])
+    func slicesReadAtOnceAreDeliveredInOrderOnceAndWithinTheBounds(
+        _ history: CatchUpHistory, oldestFirst: Bool
+    ) async throws {
         simulator.store.oldestFirst.withLock { $0 = oldestFirst }
-        let count: Int
-        switch shape {
-        case "even":
-            count = 30_000
-            add(count, from: Self.now - 30 * 86_400, to: Self.now - 60)
-        case "burst":
-            // Sparse ground, then a burst the slices planned at the sparse width overflow in.
-            count = 30_000
-            add(5_000, from: Self.now - 30 * 86_400, to: Self.now - 60)
-            add(25_000, from: Self.now - 7200, to: Self.now - 3601)
-        default:
-            count = 60_000
-            add(count, from: Self.now - 7200, to: Self.now - 3601)
-        }
+        let count = history.add(to: simulator, now: Self.now, dense: 60_000)
         let source = PacedSource(simulator)
         var cycle = cycle(source, concurrency: Self.concurrency(4))
         var state = AuditState(
@@ -97,13 +79,13 @@ import Testing
         #expect(source.most > 1 && source.most <= 4, "\(source.most) requests at once")
         // Four slices held at once at most, each within a quarter of the window's bound.
         #expect(report.mostKept <= 2_500, "\(report.mostKept) events in one slice")
-        #expect(state.recording.completeBefore == Self.now - 60 || shape != "even")
+        #expect(state.recording.completeBefore == Self.now - 60 || history != .even)
         // Issue 30's goal: 1.15 x the fewest + 40. A slice that overflows drops what was read
         // ahead after it (planned at the width that did not fit): a burst pays for up to three
         // slices' reads at each of its overflows (393 seen, oldest first, against 385).
         let fewest = count / 100
         let requests = source.store.requestCount
-        let slack = shape == "burst" ? 20 : 0
+        let slack = history == .burst ? 20 : 0
         #expect(requests <= fewest * 115 / 100 + 40 + slack, "\(requests) requests, fewest \(fewest)")
     }
 

@@ -39,14 +39,6 @@ import Testing
         AuditState(source: Self.source, startAt: startAt, now: Self.now)
     }
 
-    func expectOnceInOrder(_ events: [AuditEvent], count: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(events.count == count, sourceLocation: sourceLocation)
-        #expect(Set(events.map(\.id)).count == events.count, "no duplicates", sourceLocation: sourceLocation)
-        #expect(
-            zip(events, events.dropFirst()).allSatisfy { $0.effectiveAt <= $1.effectiveAt }, "oldest first",
-            sourceLocation: sourceLocation)
-    }
-
     @Test func sameSecondEventsSplitAcrossPagesAreDeliveredOnce() async throws {
         add(count: 7, from: Self.now - 100)
         var (cycle, source) = self.cycle(
@@ -335,22 +327,10 @@ import Testing
     /// overflow throws away. 30,000 events of the last 30 days evenly spread, or mostly in one
     /// burst of an hour, or 100,000 in one hour; listed newest first (as OpenAI does) or
     /// oldest first.
-    @Test(arguments: ["even", "burst", "dense"], [false, true])
-    func aCatchUpTakesNearTheFewestRequests(_ shape: String, oldestFirst: Bool) async throws {
+    @Test(arguments: CatchUpHistory.allCases, [false, true])
+    func aCatchUpTakesNearTheFewestRequests(_ history: CatchUpHistory, oldestFirst: Bool) async throws {
         simulator.store.oldestFirst.withLock { $0 = oldestFirst }
-        let count: Int
-        switch shape {
-        case "even":
-            count = 30_000
-            add(count: count, from: Self.now - 30 * 86_400, to: Self.now - 60)
-        case "burst":
-            count = 30_000
-            add(count: 5_000, from: Self.now - 30 * 86_400, to: Self.now - 60)
-            add(count: 25_000, from: Self.now - 7200, to: Self.now - 3601)
-        default:
-            count = 100_000
-            add(count: count, from: Self.now - 7200, to: Self.now - 3601)
-        }
+        let count = history.add(to: simulator, now: Self.now)
         var (cycle, source) = self.cycle(
             CycleSettings(pageSize: 100, includeTenantEvents: .off, lookback: 600, maxWindowEvents: 10_000))
         var state = freshState(startAt: 0)
