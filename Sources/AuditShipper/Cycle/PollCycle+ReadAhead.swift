@@ -101,4 +101,12 @@ extension PollCycle {
         for slice in ahead { slice.task.cancel() }
         ahead = []
     }
+
+    /// `drop`, and waits for their requests to end: the slices planned next are not sent
+    /// while theirs are still in flight, so the API never has more than the limit at once.
+    static func dropAndWait(_ ahead: inout [AheadSlice]) async {
+        let dropped = ahead
+        drop(&ahead)
+        for slice in dropped { _ = try? await slice.task.value }
+    }
 }

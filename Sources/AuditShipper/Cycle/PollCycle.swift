@@ -121,7 +121,7 @@ public struct PollCycle: Sendable {
             // What only a sink that dropped out needed is not read again in this cycle.
             start = max(start, oldest)
             if let until, start >= until { break }
-            if let next = ahead.first, next.start != start { Self.drop(&ahead) }
+            if let next = ahead.first, next.start != start { await Self.dropAndWait(&ahead) }
             if ahead.isEmpty {
                 readAhead(&ahead, from: start, delivering: nil, progress: progress, now: now, until: until)
             }
@@ -152,7 +152,7 @@ public struct PollCycle: Sendable {
             case .overflowed(let width, let dataFrom, let denseFrom, let fitsBefore):
                 // The slices read ahead after it were planned at the width that did not fit:
                 // they are planned again from the narrower one.
-                Self.drop(&ahead)
+                await Self.dropAndWait(&ahead)
                 logger.debug(
                     "slice holds more than the cap, narrowing it",
                     metadata: [
