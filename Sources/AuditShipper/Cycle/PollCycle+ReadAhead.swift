@@ -6,7 +6,7 @@ extension PollCycle {
     /// Each is walked by a copy of the cycle, with a copy of the progress made when it was
     /// started: its sinks' windows are then older than when it is delivered, which only keeps
     /// more events than needed (positions move forward; `deliver` asks each sink again). Its
-    /// bounds are a share of the window's (`share`), so everything held at once, read ahead
+    /// bounds are a share of the window's (`share`), so everything kept at once, read ahead
     /// or being delivered, stays within `poll.max_window_events` and `poll.max_window_bytes`.
     struct AheadSlice {
         let start: Int64
@@ -16,7 +16,7 @@ extension PollCycle {
         let task: Task<AheadRead, any Error>
     }
 
-    /// What one slice may hold: events and their bytes.
+    /// What one slice may keep: events and their bytes.
     struct Bounds: Equatable {
         var events: Int
         var bytes: Int
@@ -74,7 +74,7 @@ extension PollCycle {
         }
     }
 
-    /// What one of `limit` slices held at once may hold: the window's bounds shared.
+    /// What each of `limit` slices in hand may keep: the window's bounds shared.
     func share(_ limit: Int) -> Bounds {
         Bounds(
             events: max(settings.pageSize, settings.maxWindowEvents / max(1, limit)),
