@@ -40,25 +40,16 @@ final class EventTypeNames: Sendable {
         var hasher = Hasher()
         hasher.combine(bytes: UnsafeRawBufferPointer(raw))
         let key = hasher.finalize()
-        let found = table.withLock { table -> (text: String, number: UInt32)?? in
-            guard let entry = table[key] else { return .none }
-            return Self.same(entry, raw) ? (entry.text, entry.number) : .some(nil)
-        }
-        switch found {
-        case .some(.some(let held)): return held
-        case .some(.none): return (make(raw), 0)
-        case .none: break
-        }
-        let text = make(raw)
-        let number = table.withLock { table -> UInt32 in
-            // Another reader may have added it meanwhile: one type, one number.
-            if let entry = table[key] { return Self.same(entry, raw) ? entry.number : 0 }
-            guard table.count < Self.capacity else { return 0 }
+        // One lock: a type not held yet is decoded under it once per process (and per event
+        // only past `capacity` or on a hash shared with another type).
+        return table.withLock { table in
+            if let entry = table[key] { return Self.same(entry, raw) ? (entry.text, entry.number) : (make(raw), 0) }
+            let text = make(raw)
+            guard table.count < Self.capacity else { return (text, 0) }
             let number = UInt32(table.count + 1)
             table[key] = Entry(bytes: Array(raw), text: text, number: number)
-            return number
+            return (text, number)
         }
-        return (text, number)
     }
 
     /// The number of `type` (an event made from text, not read from a page), held from now on.
