@@ -20,6 +20,8 @@ public final class AuditSimulator: Sendable {
     public let clockSkew = Mutex<Int64>(0)
     /// Answers `tenant_only=true` with a 400 naming it, as an API without the parameter would.
     public let rejectTenantOnly = Mutex(false)
+    /// TCP connections accepted so far: a client that keeps its connections open makes few.
+    public let connections = Mutex(0)
 
     public init(adminKey: String = "sk-admin-simulator-0000000000000000", seed: UInt64 = 1, trickyRate: Double = 0.05) {
         self.adminKey = adminKey
@@ -44,7 +46,8 @@ public final class AuditSimulator: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.withLock { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
                     if let context {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     }

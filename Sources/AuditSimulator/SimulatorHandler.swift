@@ -254,6 +254,7 @@ enum ControlRoutes {
                         .object(statuses.sorted { $0.key < $1.key }.map { ("\($0.key)", .integer(Int64($0.value))) })
                     ),
                     ("pending_faults", .integer(Int64(simulator.faults.pending))),
+                    ("connections", .integer(Int64(simulator.connections.withLock { $0 }))),
                 ]).bytes
             )
         case (.GET, "/_sim/requests"):

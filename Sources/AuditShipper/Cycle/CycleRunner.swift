@@ -27,6 +27,7 @@ public actor CycleRunner {
     /// could not be written, the next cycle writes it before it delivers anything.
     public func runCycle(now: Int64, until: Int64? = nil) async throws -> CycleReport {
         var cycle = self.cycle
+        cycle.executor = executor
         var state = self.state
         let started = ContinuousClock.now
         defer {

@@ -60,7 +60,7 @@ extension PollCycle {
             var copy = progress
             copy.report = CycleReport()
             let start = next
-            let task = Task { [cycle, copy] in
+            let task = Task(executorPreference: executor) { [cycle, copy] in
                 var cycle = cycle
                 var copy = copy
                 let outcome = try await cycle.walk(

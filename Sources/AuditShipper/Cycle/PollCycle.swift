@@ -38,6 +38,10 @@ public struct PollCycle: Sendable {
     var planner: SlicePlanner
     /// How many slices are read at once while catching up (`readAhead`); nil: one at a time.
     public let concurrency: AdaptiveConcurrency?
+    /// Where slices read ahead are walked: the executor the cycle itself runs on (`CycleRunner`
+    /// sets it), so their pages are read on the connection's event loop as the cycle's own
+    /// are, without a hop to the global pool and back at every page. Nil: the global pool.
+    var executor: (any TaskExecutor)?
     /// Seconds per catch-up slice, as the planner has it now.
     public var sliceWidth: Int64 { planner.width }
     /// How far ahead of the server's clock an event may be stamped before it is called odd.

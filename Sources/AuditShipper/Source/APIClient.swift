@@ -22,7 +22,7 @@ public struct APIClient: AuditLogSource {
     let proxy: ProxySettings?
     /// `api.tls.ca_file`, named when the API's certificate does not verify (nil: the system's roots).
     let caFile: String?
-    /// Requests run on this loop when set (see `EventLoopExecutor`).
+    /// Requests run on this loop when set, their connections made there (see `EventLoopExecutor`).
     let eventLoop: (any EventLoop)?
     let metrics: DaemonMetrics?
     /// Told about `Retry-After` waits, which readiness does not count as failures, and beaten
@@ -142,10 +142,14 @@ public struct APIClient: AuditLogSource {
         do {
             // The body is gathered on the event loop and handed over once: a page costs one
             // thread hop instead of one per chunk, which perf showed as a fifth of the CPU.
+            // The loop is preferred, not required: the pool makes its connections there, and a
+            // request that must have one on that loop gets a new connection, used once and
+            // closed, whenever the pooled ones are busy, which with slices read at once (several
+            // requests in flight) was a TCP connection per page and twice the CPU.
             let request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
             let task = http.execute(
                 request: request, delegate: ResponseAccumulator(request: request, maxBodySize: maxResponseBytes),
-                eventLoop: eventLoop.map { .delegateAndChannel(on: $0) } ?? .indifferent,
+                eventLoop: eventLoop.map { .delegate(on: $0) } ?? .indifferent,
                 deadline: .now() + timeout.timeAmount)
             response = try await withTaskCancellationHandler {
                 try await task.futureResult.get()

@@ -3,6 +3,8 @@ import AuditShipper
 import AuditSimulator
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Testing
 
 /// The HTTP client against the simulator over loopback.
@@ -35,7 +37,7 @@ import Testing
     /// Runs `body` with a started simulator and a client for it; both are stopped after.
     func withClient(
         key: String = key, organization: String? = nil, timeout: Duration = .seconds(5), retry: RetryPolicy = fast,
-        heartbeat: Heartbeat? = nil, concurrency: AdaptiveConcurrency? = nil,
+        heartbeat: Heartbeat? = nil, concurrency: AdaptiveConcurrency? = nil, eventLoop: (any EventLoop)? = nil,
         _ body: (AuditSimulator, APIClient) async throws -> Void
     ) async throws {
         let simulator = AuditSimulator(adminKey: Self.key)
@@ -44,7 +46,7 @@ import Testing
         let client = APIClient(
             http: http, baseURL: simulator.baseURL, key: AdminKey(key, origin: "test"), organization: organization,
             timeout: timeout, retry: retry, logger: Logger.silent,
-            heartbeat: heartbeat, concurrency: concurrency)
+            eventLoop: eventLoop, heartbeat: heartbeat, concurrency: concurrency)
         do {
             try await body(simulator, client)
         } catch {
@@ -200,6 +202,27 @@ import Testing
             _ = try await client.page(AuditLogQuery())
             #expect(pauses.total >= .seconds(3) + left - .milliseconds(100))
             #expect(statuses(simulator).suffix(3) == [429, 200, 200])
+        }
+    }
+
+    /// Slices read at once put several requests in flight on the cycle's event loop: each
+    /// goes on a connection kept open, not on one made for it and closed after (the pool's
+    /// answer to a request that requires its loop when the pooled connections are busy).
+    @Test func requestsInFlightAtOnceReuseTheirConnections() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await withClient(eventLoop: loop) { simulator, client in
+            simulator.addEvents(count: 50, from: 1_700_000_000, to: 1_700_086_400)
+            for _ in 0..<10 {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 { group.addTask { _ = try await client.page(AuditLogQuery()) } }
+                    try await group.waitForAll()
+                }
+            }
+            #expect(simulator.requests.all.count == 40)
+            let connections = simulator.connections.withLock { $0 }
+            // Four, or a few more where a round began before the last one's connection was
+            // put back; made per request, it was 31.
+            #expect(connections <= 8, "\(connections) connections for 40 requests, 4 at a time")
         }
     }
 
