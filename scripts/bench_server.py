@@ -98,19 +98,22 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if Handler.delay:
                 time.sleep(Handler.delay)
-            self.answer(url)
+            status, body = self.answer(url)
         finally:
+            # Done with before its answer is sent: a client that sends its next request the
+            # moment it has the answer is not counted twice while this thread is still writing.
             with Handler.lock:
                 Handler.in_flight -= 1
+        self.reply(status, body)
 
     def answer(self, url):
         query = dict(parse_qsl(url.query))
         limit = int(query.get("limit", 20))
         if not 1 <= limit <= 100:
-            return self.reply(400, {"error": {"message": "Invalid 'limit'", "param": "limit"}})
+            return (400, {"error": {"message": "Invalid 'limit'", "param": "limit"}})
         if query.get("tenant_only") == "true":
-            return self.reply(200, {"object": "list", "data": [], "first_id": None, "last_id": None,
-                                    "has_more": False})
+            return (200, {"object": "list", "data": [], "first_id": None, "last_id": None,
+                          "has_more": False})
         low, high = -(2**62), 2**62
         if "effective_at[gte]" in query: low = max(low, int(query["effective_at[gte]"]))
         if "effective_at[gt]" in query: low = max(low, int(query["effective_at[gt]"]) + 1)
@@ -121,13 +124,13 @@ class Handler(BaseHTTPRequestHandler):
         if "after" in query:
             position = Handler.positions.get(query["after"])
             if position is None:
-                return self.reply(400, {"error": {"message": "Invalid 'after'", "param": "after"}})
+                return (400, {"error": {"message": "Invalid 'after'", "param": "after"}})
             first = max(first, position + 1)
         page = Handler.events[first:min(last, first + limit)]
-        self.reply(200, {"object": "list", "data": page,
-                         "first_id": page[0]["id"] if page else None,
-                         "last_id": page[-1]["id"] if page else None,
-                         "has_more": first + limit < last})
+        return (200, {"object": "list", "data": page,
+                      "first_id": page[0]["id"] if page else None,
+                      "last_id": page[-1]["id"] if page else None,
+                      "has_more": first + limit < last})
 
 
 def main():

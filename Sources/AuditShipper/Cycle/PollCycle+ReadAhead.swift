@@ -1,7 +1,8 @@
 extension PollCycle {
     /// A slice read ahead of the one being delivered: slices wholly in the past are read up to
-    /// `AdaptiveConcurrency.limit` at once and delivered strictly in order (`run` takes them
-    /// oldest first and delivers each as the serial walk would).
+    /// `api.max_concurrency` at once, their pages taking turns for the `AdaptiveConcurrency`
+    /// permits (so the API has at most its `limit` in flight), and delivered strictly in order
+    /// (`run` takes them oldest first and delivers each as the serial walk would).
     ///
     /// Each is walked by a copy of the cycle, with a copy of the progress made when it was
     /// started: its sinks' windows are then older than when it is delivered, which only keeps
@@ -30,22 +31,22 @@ extension PollCycle {
         let tenantPassRejected: Bool
     }
 
-    /// Starts reading slices after `from` (after the last one in hand) until `limit` slices
+    /// Starts reading slices after `from` (after the last one in hand) until `maximum` slices
     /// are in hand, with `delivering` (the one being delivered, if any), or until the next
-    /// slice is not wholly in the past. Each takes `1 / limit` of the window's bounds
-    /// (`share`), and only what the slices in hand leave of them: after the limit grew, the
-    /// wider slices read before still count.
+    /// slice is not wholly in the past. Each takes `1 / maximum` of the window's bounds
+    /// (`share`): the slices are as wide whatever the limit is now, and a limit that grows is
+    /// used at once, by the slices in hand.
     mutating func readAhead(
         _ ahead: inout [AheadSlice], from: Int64, delivering: Bounds?, progress: Progress, now: Int64, until: Int64?
     ) {
         guard let concurrency, concurrency.maximum > 1 else { return }
-        let limit = concurrency.limit
-        let bounds = share(limit)
+        let slices = concurrency.maximum
+        let bounds = share(slices)
         var next = ahead.last?.end ?? from
         var taken = ahead.reduce(delivering ?? Bounds(events: 0, bytes: 0)) {
             Bounds(events: $0.events + $1.bounds.events, bytes: $0.bytes + $1.bounds.bytes)
         }
-        while ahead.count + (delivering == nil ? 0 : 1) < limit,
+        while ahead.count + (delivering == nil ? 0 : 1) < slices,
             taken.events + bounds.events <= max(settings.maxWindowEvents, bounds.events),
             taken.bytes + bounds.bytes <= max(settings.maxWindowBytes, bounds.bytes)
         {
@@ -74,11 +75,12 @@ extension PollCycle {
         }
     }
 
-    /// What each of `limit` slices in hand may keep: the window's bounds shared.
-    func share(_ limit: Int) -> Bounds {
+    /// What each of `slices` in hand may keep: the window's bounds shared (by
+    /// `api.max_concurrency` slices read at once; by one, walked alone).
+    func share(_ slices: Int) -> Bounds {
         Bounds(
-            events: max(settings.pageSize, settings.maxWindowEvents / max(1, limit)),
-            bytes: max(1, settings.maxWindowBytes / max(1, limit)))
+            events: max(settings.pageSize, settings.maxWindowEvents / max(1, slices)),
+            bytes: max(1, settings.maxWindowBytes / max(1, slices)))
     }
 
     /// The oldest slice read ahead, once read: what its walk counted is added to the cycle's.
@@ -102,8 +104,8 @@ extension PollCycle {
         ahead = []
     }
 
-    /// `drop`, and waits for their requests to end: the slices planned next are not sent
-    /// while theirs are still in flight, so the API never has more than the limit at once.
+    /// `drop`, and waits for their requests to end: what they were doing is over before the
+    /// slices planned next are read (their permits free, their copies of the cycle gone).
     static func dropAndWait(_ ahead: inout [AheadSlice]) async {
         let dropped = ahead
         drop(&ahead)

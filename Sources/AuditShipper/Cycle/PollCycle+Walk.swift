@@ -222,33 +222,81 @@ extension PollCycle {
         }
     }
 
-    /// Where data begins in `[start, below)`, to within `precision` seconds: probes of one
-    /// item (every walk) halve the range, so an empty stretch of any length costs
-    /// log2(length / precision) requests. `[start, result)` held nothing when probed, which
-    /// is all an empty slice would have shown; late events there are the lookback's, as ever.
+    /// Where data begins in `[start, below)`, to within `precision` seconds, by probes of one
+    /// item: `[start, result)` held nothing when probed, which is all an empty slice would
+    /// have shown; late events there are the lookback's, as ever.
+    ///
+    /// The organization's events are searched first, `AdaptiveConcurrency.limit` probes at
+    /// once cutting the range into that many parts and one (a binary search at one): an empty
+    /// stretch of any length costs log(length / precision) rounds. Then one tenant probe asks
+    /// whether the ground found empty holds tenant events (few, and rarely older than the
+    /// organization's); only if it does is the tenant's edge searched below, one probe at a time.
     mutating func firstData(
         from start: Int64, before below: Int64, precision: Int64, progress: inout Progress
     ) async throws -> Int64 {
+        let found = try await edge(from: start, before: below, precision: precision, progress: &progress)
+        guard found > start, passes.contains(true) else { return found }
+        guard try await !holdsNothing(from: start, before: [found], tenantOnly: true, progress: &progress)[0] else {
+            return found
+        }
+        return try await edge(from: start, before: found, precision: precision, tenantOnly: true, progress: &progress)
+    }
+
+    /// `firstData` for one pass: where its events begin in `[start, below)`, data being known
+    /// (or, for the tenant's, seen) at `below`.
+    mutating func edge(
+        from start: Int64, before below: Int64, precision: Int64, tenantOnly: Bool = false, progress: inout Progress
+    ) async throws -> Int64 {
         var low = start
         var high = below
-        while high - low > max(1, precision) {
+        let precision = max(1, precision)
+        while high - low > precision {
             try Task.checkCancellation()
-            let middle = low + (high - low) / 2
-            var empty = true
-            for tenantOnly in passes where empty {
-                var query = AuditLogQuery(filters: settings.filters)
-                query.effectiveAtGreaterOrEqual = low
-                query.effectiveAtLessThan = middle
-                query.limit = 1
-                query.tenantOnly = tenantOnly
-                guard let page = try await fetch(query) else { continue }
-                heartbeat?.beat()
-                progress.report.pages += 1
-                empty = page.events.isEmpty
+            let parts = tenantOnly ? 2 : max(2, min((concurrency?.limit ?? 1) + 1, Int((high - low) / precision)))
+            let step = (high - low) / Int64(parts)
+            let points = (1..<parts).map { low + step * Int64($0) }
+            let empty = try await holdsNothing(from: low, before: points, tenantOnly: tenantOnly, progress: &progress)
+            if let first = empty.firstIndex(of: false) {
+                high = points[first]
+                if first > 0 { low = points[first - 1] }
+            } else {
+                low = points[points.count - 1]
             }
-            if empty { low = middle } else { high = middle }
         }
         return low
+    }
+
+    /// Whether `[low, point)` held nothing, for each of `points`: one item asked of each, all
+    /// at once. A tenant pass the API rejects (under `auto`) holds nothing.
+    mutating func holdsNothing(
+        from low: Int64, before points: [Int64], tenantOnly: Bool, progress: inout Progress
+    ) async throws -> [Bool] {
+        let queries = points.map { point in
+            var query = AuditLogQuery(filters: settings.filters)
+            query.effectiveAtGreaterOrEqual = low
+            query.effectiveAtLessThan = point
+            query.limit = 1
+            query.tenantOnly = tenantOnly
+            return query
+        }
+        var empty: [Bool] = []
+        if tenantOnly || queries.count == 1 {
+            // One at a time: `fetch` notes a rejected tenant pass in the cycle.
+            for query in queries { empty.append(try await fetch(query)?.events.isEmpty ?? true) }
+        } else {
+            let source = self.source
+            empty = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for (index, query) in queries.enumerated() {
+                    group.addTask { (index, try await source.page(query).events.isEmpty) }
+                }
+                var empty = Array(repeating: true, count: queries.count)
+                for try await (index, isEmpty) in group { empty[index] = isEmpty }
+                return empty
+            }
+        }
+        heartbeat?.beat()
+        progress.report.pages += queries.count
+        return empty
     }
 
     /// The outcome of a slice that does not fit: a width for about half the cap, where its

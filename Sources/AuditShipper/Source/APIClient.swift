@@ -94,17 +94,27 @@ public struct APIClient: AuditLogSource {
                 try await retry.sleep(left, beating: heartbeat)
             }
             waitedRetryAfter = false
+            // No more requests at the API than the concurrency allows, retries included; the
+            // permit is held only while the request is in flight, not through a retry's wait.
+            // A 429 cuts the limit before the permit is given back: the request waiting for it
+            // is not sent into the same 429.
+            let sent = try await concurrency?.acquire() ?? .now
             do {
-                return try await fetch(query)
+                let page = try await fetch(query)
+                concurrency?.release()
+                return page
             } catch let error as UpstreamError where error.isRetryable {
+                var retryAfter: Duration?
+                if case .rateLimited(_, let value) = error { retryAfter = value }
+                let wait = retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
+                if case .rateLimited = error {
+                    concurrency?.pushedBack(sentAt: sent, retryAfter: retryAfter.map { _ in wait })
+                }
+                concurrency?.release()
                 guard attempt < retry.maxAttempts else {
                     throw UpstreamError.retriesExhausted(attempts: attempt, last: error)
                 }
                 metrics?.apiRetries.increment()
-                var retryAfter: Duration?
-                if case .rateLimited(_, let value) = error { retryAfter = value }
-                let wait = retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
-                if case .rateLimited = error { concurrency?.pushedBack(retryAfter: retryAfter.map { _ in wait }) }
                 if retryAfter != nil, !retryAfterSpent.take(wait, limit: retry.maxRetryAfterPerCycle) {
                     logger.warning(
                         "rate limited for longer than one cycle waits; the cycle ends and the next poll starts over",
@@ -125,6 +135,9 @@ public struct APIClient: AuditLogSource {
                 try await retry.sleep(wait, beating: heartbeat)
                 // What it told the others to wait is the wait it just slept.
                 waitedRetryAfter = retryAfter != nil
+            } catch {
+                concurrency?.release()
+                throw error
             }
         }
     }
@@ -167,7 +180,7 @@ public struct APIClient: AuditLogSource {
             metrics?.apiRequests(code: "error").increment()
             metrics?.apiRequestDuration(code: "error").record(ContinuousClock.now - started)
             if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
-                concurrency?.pushedBack()
+                concurrency?.pushedBack(sentAt: started)
             }
             let route = proxy.map { " through the proxy \($0)" } ?? ""
             if var reason = TransportFailure.untrusted(error) {

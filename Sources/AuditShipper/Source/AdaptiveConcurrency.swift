@@ -7,15 +7,23 @@ import Synchronization
 /// - It starts at one. After a run of pages (as many as the limit) answered without their
 ///   latency rising (by half, and 25 ms, over the least seen lately), it grows by one, never
 ///   past `maximum`.
-/// - A 429 or a timeout halves it (at least one), and the level that was pushed back is
-///   remembered as a ceiling: below it the limit grows after `limit` pages, as at first; to
-///   reach it again takes `probeRun` pages. A server that refuses a third request in
-///   flight then sees a third about once in that many, not at every other page.
+/// - A 429 or a timeout halves it (rounded up, at least one), once per round trip: answers to
+///   requests sent before the last cut were sent at the level already cut, and do not cut it
+///   again (several slices told 429 at once halve it once, not once each). The level that
+///   was pushed back is remembered as a ceiling: below it the limit grows after `limit` pages,
+///   as at first; to reach it again takes `probeRun` pages. A server that refuses a third
+///   request in flight then sees a third about once in that many, not at every other page,
+///   and is given two in between.
 /// - A `Retry-After` keeps every request back until it passes (`retryAfterLeft`), not only
 ///   the one that was answered with it.
 ///
-/// The API client reports what it sees (`succeeded`, `pushedBack`); the cycle reads `limit`
-/// when it decides how many slices to read at once (`PollCycle.readAhead`).
+/// - Every request holds a permit while it is in flight (`acquire`, `release`), so never more
+///   than `limit` are at the API, whatever was started before a cut: a slice read ahead whose
+///   next page has no permit waits for one instead of being told 429.
+///
+/// The API client reports what it sees (`succeeded`, `pushedBack`) and takes a permit for
+/// each request; the cycle reads `limit` for how many probes to send at once, and reads up to
+/// `maximum` slices at once (`PollCycle.readAhead`), their pages taking turns for the permits.
 public final class AdaptiveConcurrency: Sendable {
     public let maximum: Int
     /// Pages without a rise that take the limit to a level that was pushed back before.
@@ -35,6 +43,28 @@ public final class AdaptiveConcurrency: Sendable {
         /// The lowest level a 429 or a timeout pushed back; nil: none yet.
         var ceiling: Int?
         var retryAfterUntil: ContinuousClock.Instant?
+        /// When the limit was last cut: a push-back for a request sent before then is not
+        /// another one.
+        var cutAt: ContinuousClock.Instant?
+        /// Requests holding a permit.
+        var inFlight = 0
+        /// Requests waiting for one, first come first served.
+        var waiting: [(id: UInt64, continuation: CheckedContinuation<ContinuousClock.Instant, any Error>)] = []
+        var nextWaiter: UInt64 = 0
+        /// Waiters between `acquire`'s start and their turn in `waiting` (or a permit), and
+        /// those of them cancelled meanwhile.
+        var arriving: Set<UInt64> = []
+        var cancelled: Set<UInt64> = []
+
+        /// The waiters a permit is free for now, counted in.
+        mutating func admit() -> [CheckedContinuation<ContinuousClock.Instant, any Error>] {
+            var admitted: [CheckedContinuation<ContinuousClock.Instant, any Error>] = []
+            while inFlight < limit, !waiting.isEmpty {
+                inFlight += 1
+                admitted.append(waiting.removeFirst().continuation)
+            }
+            return admitted
+        }
     }
 
     let state: Mutex<State>
@@ -49,6 +79,9 @@ public final class AdaptiveConcurrency: Sendable {
 
     /// How many requests may be in flight now.
     public var limit: Int { state.withLock { $0.limit } }
+
+    /// Requests waiting for a permit.
+    var waiters: Int { state.withLock { $0.waiting.count } }
 
     /// A page came back whole after `latency`.
     public func succeeded(after latency: Duration) {
@@ -71,15 +104,24 @@ public final class AdaptiveConcurrency: Sendable {
             state.run = 0
             return next
         }
-        if let changed { metrics?.apiConcurrency.set(Double(changed)) }
+        if let changed {
+            metrics?.apiConcurrency.set(Double(changed))
+            let now = ContinuousClock.now
+            for waiter in state.withLock({ $0.admit() }) { waiter.resume(returning: now) }
+        }
     }
 
-    /// The API answered 429, or a request timed out: half as many from now on. With
-    /// `retryAfter`, no request is sent before it passes.
-    public func pushedBack(retryAfter: Duration? = nil) {
+    /// The API answered 429, or a request timed out, that request sent at `sentAt` (nil: now):
+    /// half as many from now on, unless it was sent before the last cut. With `retryAfter`,
+    /// no request is sent before it passes.
+    public func pushedBack(sentAt: ContinuousClock.Instant? = nil, retryAfter: Duration? = nil) {
         let limit = state.withLock { state -> Int in
-            state.ceiling = min(state.ceiling ?? state.limit, state.limit)
-            state.limit = max(1, state.limit / 2)
+            let now = ContinuousClock.now
+            if state.cutAt.map({ (sentAt ?? now) >= $0 }) ?? true {
+                state.ceiling = min(state.ceiling ?? state.limit, state.limit)
+                state.limit = max(1, (state.limit + 1) / 2)
+                state.cutAt = now
+            }
             state.run = 0
             if let retryAfter {
                 let until = ContinuousClock.now + retryAfter
@@ -101,5 +143,57 @@ public final class AdaptiveConcurrency: Sendable {
             }
             return left
         }
+    }
+
+    /// Waits until fewer than `limit` requests hold a permit and takes one; returns when it
+    /// was given (a push-back for a request sent before a cut does not cut again).
+    /// Whoever takes one `release`s it when the request's answer is in. Throws only when the
+    /// task is cancelled while it waits.
+    public func acquire() async throws -> ContinuousClock.Instant {
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            state.arriving.insert(state.nextWaiter)
+            return state.nextWaiter
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<ContinuousClock.Instant, any Error>) in
+                let now = state.withLock { state -> Bool? in
+                    state.arriving.remove(id)
+                    if state.cancelled.remove(id) != nil { return false }
+                    if state.inFlight < state.limit, state.waiting.isEmpty {
+                        state.inFlight += 1
+                        return true
+                    }
+                    state.waiting.append((id, continuation))
+                    return nil
+                }
+                switch now {
+                case true: continuation.resume(returning: .now)
+                case false: continuation.resume(throwing: CancellationError())
+                default: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<ContinuousClock.Instant, any Error>? in
+                guard let index = state.waiting.firstIndex(where: { $0.id == id }) else {
+                    // Not queued yet: it sees this when it comes; or it holds a permit already.
+                    if state.arriving.contains(id) { state.cancelled.insert(id) }
+                    return nil
+                }
+                return state.waiting.remove(at: index).continuation
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// A request `acquire`d a permit for is answered (or failed): the permit is free.
+    public func release() {
+        let now = ContinuousClock.now
+        let admitted = state.withLock { state in
+            state.inFlight -= 1
+            return state.admit()
+        }
+        for waiter in admitted { waiter.resume(returning: now) }
     }
 }

@@ -12,11 +12,13 @@ import Testing
     let sink = RecordingSink()
     static let now: Int64 = 1_800_000_000
 
-    /// The store's pages after a millisecond each, counting how many were asked for at once;
-    /// `lie` answers instead of the store where it returns a page (or throws).
+    /// The store's pages after a millisecond each, counting how many were asked for at once
+    /// (and how many probes, `limit=1`); `lie` answers instead of the store where it returns a
+    /// page (or throws). With a concurrency, each page holds one of its permits, as the API
+    /// client's requests do.
     final class PacedSource: AuditLogSource {
         let store: StoreSource
-        let inFlight = Mutex((now: 0, most: 0))
+        let inFlight = Mutex((now: 0, most: 0, probes: 0, mostProbes: 0))
         let lie: Mutex<(@Sendable (AuditLogQuery) throws -> AuditPage?)?> = Mutex(nil)
         /// Told of each page, as the API client tells it.
         let concurrency: AdaptiveConcurrency?
@@ -27,13 +29,26 @@ import Testing
         }
 
         var most: Int { inFlight.withLock { $0.most } }
+        var mostProbes: Int { inFlight.withLock { $0.mostProbes } }
 
         func page(_ query: AuditLogQuery) async throws -> AuditPage {
+            _ = try await concurrency?.acquire()
+            let probe = query.limit == 1
             inFlight.withLock {
                 $0.now += 1
                 $0.most = max($0.most, $0.now)
+                if probe {
+                    $0.probes += 1
+                    $0.mostProbes = max($0.mostProbes, $0.probes)
+                }
             }
-            defer { inFlight.withLock { $0.now -= 1 } }
+            defer {
+                inFlight.withLock {
+                    $0.now -= 1
+                    if probe { $0.probes -= 1 }
+                }
+                concurrency?.release()
+            }
             try await Task.sleep(for: .milliseconds(1))
             if let lie = lie.withLock({ $0 }), let page = try lie(query) { return page }
             let page = try store.pageSynchronously(query)
@@ -148,16 +163,49 @@ import Testing
         #expect(report.mostKept <= 10_000)
     }
 
-    @Test func atOneSliceAtATimeNothingIsReadAhead() async throws {
+    /// At a limit of one (the API pushed back), the slices read ahead take turns for the one
+    /// permit: one request at a time, each slice within its share of the window.
+    @Test func atALimitOfOneTheSlicesReadAheadSendOneRequestAtATime() async throws {
         add(5_000, from: Self.now - 5 * 86_400, to: Self.now - 60)
-        let source = PacedSource(simulator)
-        var cycle = cycle(source, concurrency: Self.concurrency(1), maxWindowEvents: 1000)
+        let concurrency = Self.concurrency(1)
+        let source = PacedSource(simulator, concurrency: concurrency)
+        var cycle = cycle(source, concurrency: concurrency, maxWindowEvents: 1000)
+        // Pages succeed: the limit would grow, so it is held at one by a push-back after each.
+        source.lie.withLock {
+            $0 = { _ in
+                concurrency.pushedBack()
+                return nil
+            }
+        }
         var state = AuditState(
             source: StateSource(baseURL: "http://sim", organization: nil, filters: AuditLogFilters()),
             startAt: Self.now - 6 * 86_400, now: Self.now)
         let report = try await cycle.run(state: &state, now: Self.now)
         expectOnceInOrder(sink.events, count: 5_000)
         #expect(source.most == 1)
-        #expect(report.mostKept > 250 && report.mostKept <= 1000, "slices sized for the whole bound")
+        #expect(report.mostKept <= 1000)
+    }
+
+    /// Ground found empty from `beginning` is probed `limit` at a time (a k-ary search; one at
+    /// a time at `max_concurrency: 1`), and tenant events on it, below the organization's, are
+    /// found all the same.
+    @Test(arguments: [1, 4])
+    func emptyGroundIsProbedLimitAtATimeAndTenantEventsBelowAreFound(limit: Int) async throws {
+        add(3_000, from: Self.now - 3 * 86_400, to: Self.now - 60)
+        simulator.addEvents(
+            count: 2, from: Self.now - 400 * 86_400, to: Self.now - 399 * 86_400, types: ["tenant.user.added"])
+        let concurrency = Self.concurrency(limit, maximum: limit)
+        let source = PacedSource(simulator, concurrency: concurrency)
+        var cycle = PollCycle(
+            source: source, sinks: [sink],
+            settings: CycleSettings(pageSize: 100, includeTenantEvents: .on, lookback: 600, maxWindowEvents: 1000),
+            logger: Logger.silent, concurrency: concurrency, writer: .nowhere)
+        var state = AuditState(
+            source: StateSource(baseURL: "http://sim", organization: nil, filters: AuditLogFilters()), startAt: 0,
+            now: Self.now)
+        _ = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 3_002)
+        #expect(sink.events.prefix(2).allSatisfy { $0.type == "tenant.user.added" })
+        #expect(source.mostProbes == limit, "\(source.mostProbes) probes at once")
     }
 }
