@@ -28,7 +28,6 @@ extension PollCycle {
         let outcome: WalkOutcome
         /// Its pages, the repeats it dropped and the items it set aside.
         let report: CycleReport
-        let tenantPassRejected: Bool
     }
 
     /// Starts reading slices after `from` (after the last one in hand) until `maximum` slices
@@ -53,8 +52,11 @@ extension PollCycle {
             if let until, next >= until { return }
             // The planner's end for a slice from `next`, as the serial walk would ask it; a
             // slice that is open-ended (it reaches the present) or one second wide is walked
-            // by `run` itself when it comes.
+            // by `run` itself when it comes, and the planner is asked again then (what this
+            // asking used up of it, a fitted end, is left for that).
+            var planner = self.planner
             guard let end = planner.end(from: next, now: now, until: until), end - next > 1 else { return }
+            self.planner = planner
             var cycle = self
             cycle.settings.maxWindowEvents = bounds.events
             cycle.settings.maxWindowBytes = bounds.bytes
@@ -66,7 +68,7 @@ extension PollCycle {
                 var copy = copy
                 let outcome = try await cycle.walk(
                     from: start, before: end, cap: bounds.events, progress: &copy, now: now)
-                return AheadRead(outcome: outcome, report: copy.report, tenantPassRejected: cycle.tenantPassRejected)
+                return AheadRead(outcome: outcome, report: copy.report)
             }
             ahead.append(AheadSlice(start: start, end: end, bounds: bounds, task: task))
             taken.events += bounds.events
@@ -93,7 +95,6 @@ extension PollCycle {
         progress.report.pages += read.report.pages
         progress.report.duplicatesDropped += read.report.duplicatesDropped
         progress.report.setAside += read.report.setAside
-        if read.tenantPassRejected { tenantPassRejected = true }
         return read.outcome
     }
 

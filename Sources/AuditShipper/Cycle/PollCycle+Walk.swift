@@ -207,14 +207,14 @@ extension PollCycle {
     }
 
     /// One page; nil when the API rejects `tenant_only` under `auto`, which ends the tenant
-    /// walk (said once) until a restart or reload.
-    mutating func fetch(_ query: AuditLogQuery) async throws -> AuditPage? {
+    /// walk (said once, whichever slice meets it first) until a restart or reload.
+    func fetch(_ query: AuditLogQuery) async throws -> AuditPage? {
         do {
             return try await source.page(query)
         } catch let error as UpstreamError
             where query.tenantOnly && settings.includeTenantEvents == .auto && Self.rejectsTenantOnly(error)
         {
-            tenantPassRejected = true
+            guard tenantPassRefusal.note() else { return nil }
             logger.notice(
                 "the API does not accept tenant_only: tenant events (tenant.*, role.bound_to_resource, ...) are not read until a restart or reload; set api.include_tenant_events to false to skip them, or true to treat this as an error",
                 metadata: ["upstream.error": "\(error)"])

@@ -48,7 +48,8 @@ public struct PollCycle: Sendable {
     static let oddGrace: Int64 = 60
     /// The API rejected `tenant_only` under `include_tenant_events: auto`: the tenant pass is
     /// skipped until a restart or reload (which builds a new cycle).
-    public internal(set) var tenantPassRejected = false
+    public var tenantPassRejected: Bool { tenantPassRefusal.refused }
+    let tenantPassRefusal = TenantPassRefusal()
 
     public init(
         source: any AuditLogSource, sinks: [any Sink], sinkStarts: [String: Int64] = [:],

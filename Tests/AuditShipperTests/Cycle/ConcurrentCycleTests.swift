@@ -208,4 +208,26 @@ import Testing
         #expect(sink.events.prefix(2).allSatisfy { $0.type == "tenant.user.added" })
         #expect(source.mostProbes == limit, "\(source.mostProbes) probes at once")
     }
+
+    /// An API that refuses `tenant_only` (under `auto`) is met by every slice read at once:
+    /// the refusal is said once, and the organization's events all come.
+    @Test func aTenantPassRefusedWhileSlicesAreReadAtOnceIsSaidOnce() async throws {
+        add(5_000, from: Self.now - 5 * 86_400, to: Self.now - 60)
+        simulator.rejectTenantOnly.withLock { $0 = true }
+        let concurrency = Self.concurrency(4)
+        let source = PacedSource(simulator, concurrency: concurrency)
+        let log = RecordingLogHandler()
+        var cycle = PollCycle(
+            source: source, sinks: [sink],
+            settings: CycleSettings(pageSize: 100, includeTenantEvents: .auto, lookback: 600, maxWindowEvents: 1000),
+            logger: log.logger, concurrency: concurrency, writer: .nowhere)
+        var state = AuditState(
+            source: StateSource(baseURL: "http://sim", organization: nil, filters: AuditLogFilters()),
+            startAt: Self.now - 6 * 86_400, now: Self.now)
+        _ = try await cycle.run(state: &state, now: Self.now)
+        expectOnceInOrder(sink.events, count: 5_000)
+        #expect(cycle.tenantPassRejected)
+        let said = log.messages.withLock { $0.filter { $0.message.contains("does not accept tenant_only") } }
+        #expect(said.count == 1, "\(said.count) notices")
+    }
 }
