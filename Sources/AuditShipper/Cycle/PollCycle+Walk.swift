@@ -51,8 +51,10 @@ extension PollCycle {
     /// whatever order the server uses, and keeps what some active sink needs; `.overflowed`
     /// when more than `cap` such events turn up, or as soon as the ones seen show that far
     /// more would: an overflow found after one page costs one request, not cap / page_size.
+    /// `following`: the cap the slices after this one are read within, when smaller (a slice
+    /// walked alone before slices read at once): an overflow sizes them for that.
     mutating func walk(
-        from start: Int64, before end: Int64?, cap: Int?, progress: inout Progress, now: Int64
+        from start: Int64, before end: Int64?, cap: Int?, following: Int? = nil, progress: inout Progress, now: Int64
     ) async throws -> WalkOutcome {
         let width = max(1, (end ?? now) - start)
         var density = SliceDensity(start: start, end: end ?? now)
@@ -100,7 +102,7 @@ extension PollCycle {
                     }
                     if let cap, kept.count > cap || keptBytes > settings.maxWindowBytes {
                         density.page(page.events)
-                        let bound = fitting(cap, kept: kept.count, bytes: keptBytes)
+                        let bound = fitting(min(cap, following ?? cap), kept: kept.count, bytes: keptBytes)
                         return overflow(density, kept: kept, start: start, cap: bound, width: width)
                     }
                 }
@@ -125,7 +127,8 @@ extension PollCycle {
                 if let cap, !tenantOnly {
                     let bound = fitting(cap, kept: kept.count, bytes: keptBytes)
                     if density.projected(kept: kept.count) > Double(bound) {
-                        return overflow(density, kept: kept, start: start, cap: bound, width: width)
+                        let next = fitting(min(cap, following ?? cap), kept: kept.count, bytes: keptBytes)
+                        return overflow(density, kept: kept, start: start, cap: next, width: width)
                     }
                 }
                 guard let last = page.lastID ?? page.lastListedID else {

@@ -149,7 +149,10 @@ public struct PollCycle: Sendable {
                 // One second is never cut into slices: if it alone overflows, the walk
                 // delivers it in parts as it reads (`walk`).
                 cap = (end ?? now) - start <= 1 ? nil : bounds.events
-                outcome = try await self.walk(from: start, before: end, cap: cap, progress: &progress, now: now)
+                // Slices after it are read at once, each within a share: an overflow sizes them so.
+                let following = concurrency.flatMap { $0.maximum > 1 ? share($0.maximum).events : nil }
+                outcome = try await self.walk(
+                    from: start, before: end, cap: cap, following: following, progress: &progress, now: now)
             }
             let walk: Walk
             switch outcome {

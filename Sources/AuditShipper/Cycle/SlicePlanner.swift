@@ -8,8 +8,10 @@
 ///   (`overflowed`), where dense data was seen to begin, and (listed oldest first) the end at
 ///   which a slice from the same start fits;
 /// - one that held under a quarter of the bound grows the width up to fourfold (`walked`),
-///   but never past one dense width beyond where an overflow saw dense data begin, so a slice
-///   growing over sparse ground does not overflow again on reaching it;
+///   sixteenfold while the cycle has found no data at all (a catch-up from `beginning`
+///   crosses decades of empty ground), but never past one dense width beyond where an
+///   overflow saw dense data begin, so a slice growing over sparse ground does not overflow
+///   again on reaching it;
 /// - when the data was seen far above the slice's start and no slice so far found anything,
 ///   the ground below it is likely empty: `overflowed` says where to probe for its edge
 ///   instead of growing empty slices up to it.
@@ -23,6 +25,10 @@ struct SlicePlanner: Sendable {
     private var barren = true
     /// Listed oldest first, the slice that just overflowed held half the bound before here.
     private var fitted: Int64?
+    /// No slice of this cycle kept an event or overflowed yet: an empty one grows the width
+    /// sixteenfold. Unlike `barren`, an overflow (data seen) ends it for the cycle, so the
+    /// empty slice below data whose edge the probes found does not grow past it.
+    private var untouched = true
 
     init(width: Int64) {
         self.width = max(1, width)
@@ -32,6 +38,7 @@ struct SlicePlanner: Sendable {
     mutating func beginCycle() {
         dense = nil
         barren = true
+        untouched = true
         fitted = nil
     }
 
@@ -55,6 +62,7 @@ struct SlicePlanner: Sendable {
         from start: Int64, width: Int64, dataFrom: Int64?, denseFrom: Int64?, fitsBefore: Int64?
     ) -> Int64? {
         self.width = width
+        untouched = false
         if let denseFrom { dense = (denseFrom, width) }
         fitted = fitsBefore
         if let dataFrom, barren, dataFrom - start > 4 * width { return dataFrom }
@@ -62,11 +70,13 @@ struct SlicePlanner: Sendable {
     }
 
     /// A bounded slice was walked and delivered, `kept` events of it, where `bound` events of
-    /// the size seen fit the bounds: the next aims at half the bound, growing at most fourfold.
+    /// the size seen fit the bounds: the next aims at half the bound, growing at most fourfold
+    /// (sixteenfold over empty ground while the cycle found nothing yet).
     mutating func walked(kept: Int, bound: Int) {
         barren = kept == 0
+        if kept > 0 { untouched = false }
         if kept < bound / 4 {
-            let factor = kept == 0 ? 4 : min(4, max(1, bound / 2 / kept))
+            let factor = kept == 0 ? (untouched ? 16 : 4) : min(4, max(1, bound / 2 / kept))
             width = min(width * Int64(factor), Self.maxWidth)
         }
     }

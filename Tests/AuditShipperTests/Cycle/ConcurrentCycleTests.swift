@@ -92,8 +92,10 @@ import Testing
         let report = try await cycle.run(state: &state, now: Self.now)
         expectOnceInOrder(sink.events, count: count)
         #expect(source.most > 1 && source.most <= 4, "\(source.most) requests at once")
-        // Four slices held at once at most, each within a quarter of the window's bound.
-        #expect(report.mostKept <= 2_500, "\(report.mostKept) events in one slice")
+        // Four slices held at once at most, each within a quarter of the window's bound; the
+        // open-ended last slice, walked alone, within the whole bound (listed oldest first, an
+        // overflow's fitted end can leave it 4,004 events wide).
+        #expect(report.mostKept <= (oldestFirst ? 10_000 : 2_500), "\(report.mostKept) events in one slice")
         #expect(state.recording.completeBefore == Self.now - 60 || history != .even)
         // Issue 30's goal: 1.15 x the fewest + 40. A slice that overflows drops what was read
         // ahead after it (planned at the width that did not fit): a burst pays for up to three
