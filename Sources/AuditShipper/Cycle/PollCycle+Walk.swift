@@ -284,7 +284,8 @@ extension PollCycle {
         }
         var empty: [Bool] = []
         if tenantOnly || queries.count == 1 {
-            // One at a time: `fetch` notes a rejected tenant pass in the cycle.
+            // The tenant's one at a time (searched only when its events lie below the
+            // organization's), through `fetch`, which notes a refused tenant pass.
             for query in queries { empty.append(try await fetch(query)?.events.isEmpty ?? true) }
         } else {
             let source = self.source

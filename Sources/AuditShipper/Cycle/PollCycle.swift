@@ -36,7 +36,9 @@ public struct PollCycle: Sendable {
     let metrics: DaemonMetrics?
     /// How wide the next slice is, learnt from the slices read (kept from one cycle to the next).
     var planner: SlicePlanner
-    /// How many slices are read at once while catching up (`readAhead`); nil: one at a time.
+    /// How many requests the API is given at once while catching up (its permits, and the
+    /// probes `firstData` sends together); up to its `maximum` slices are read at once
+    /// (`readAhead`). Nil: one at a time.
     public let concurrency: AdaptiveConcurrency?
     /// Where slices read ahead are walked: the executor the cycle itself runs on (`CycleRunner`
     /// sets it), so their pages are read on the connection's event loop as the cycle's own

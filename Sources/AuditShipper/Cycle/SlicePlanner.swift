@@ -26,8 +26,8 @@ struct SlicePlanner: Sendable {
     /// Listed oldest first, the slice that just overflowed held half the bound before here.
     private var fitted: Int64?
     /// No slice of this cycle kept an event or overflowed yet: an empty one grows the width
-    /// sixteenfold. Unlike `barren`, an overflow (data seen) ends it for the cycle, so the
-    /// empty slice below data whose edge the probes found does not grow past it.
+    /// sixteenfold. Unlike `barren`, an overflow (data seen) ends it for the cycle, so an
+    /// empty slice just below data whose edge the probes found grows the next fourfold at most.
     private var untouched = true
 
     init(width: Int64) {

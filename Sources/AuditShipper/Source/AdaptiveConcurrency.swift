@@ -16,7 +16,6 @@ import Synchronization
 ///   and is given two in between.
 /// - A `Retry-After` keeps every request back until it passes (`retryAfterLeft`), not only
 ///   the one that was answered with it.
-///
 /// - Every request holds a permit while it is in flight (`acquire`, `release`), so never more
 ///   than `limit` are at the API, whatever was started before a cut: a slice read ahead whose
 ///   next page has no permit waits for one instead of being told 429.
