@@ -247,7 +247,7 @@ extension PollCycle {
 
     /// `firstData` for one pass: where its events begin in `[start, below)`, data being known
     /// (or, for the tenant's, seen) at `below`.
-    mutating func edge(
+    func edge(
         from start: Int64, before below: Int64, precision: Int64, tenantOnly: Bool = false, progress: inout Progress
     ) async throws -> Int64 {
         var low = start
@@ -271,7 +271,7 @@ extension PollCycle {
 
     /// Whether `[low, point)` held nothing, for each of `points`: one item asked of each, all
     /// at once. A tenant pass the API rejects (under `auto`) holds nothing.
-    mutating func holdsNothing(
+    func holdsNothing(
         from low: Int64, before points: [Int64], tenantOnly: Bool, progress: inout Progress
     ) async throws -> [Bool] {
         let queries = points.map { point in

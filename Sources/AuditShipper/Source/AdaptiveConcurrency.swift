@@ -85,7 +85,8 @@ public final class AdaptiveConcurrency: Sendable {
     /// A page came back whole after `latency`.
     public func succeeded(after latency: Duration) {
         let seconds = Double(latency.components.seconds) + Double(latency.components.attoseconds) * 1e-18
-        let changed = state.withLock { state -> Int? in
+        let grown = state.withLock {
+            state -> (limit: Int, admitted: [CheckedContinuation<ContinuousClock.Instant, any Error>])? in
             let floor = state.floor ?? seconds
             // The floor follows a faster page at once and a slower server over some seventy
             // pages: a latency our own requests raised is not taken for the new normal.
@@ -101,12 +102,13 @@ public final class AdaptiveConcurrency: Sendable {
             guard state.run >= needed else { return nil }
             state.limit = next
             state.run = 0
-            return next
+            // The permit the new level frees goes to the first waiter, under the same lock.
+            return (next, state.admit())
         }
-        if let changed {
-            metrics?.apiConcurrency.set(Double(changed))
+        if let grown {
+            metrics?.apiConcurrency.set(Double(grown.limit))
             let now = ContinuousClock.now
-            for waiter in state.withLock({ $0.admit() }) { waiter.resume(returning: now) }
+            for waiter in grown.admitted { waiter.resume(returning: now) }
         }
     }
 
@@ -123,7 +125,7 @@ public final class AdaptiveConcurrency: Sendable {
             }
             state.run = 0
             if let retryAfter {
-                let until = ContinuousClock.now + retryAfter
+                let until = now + retryAfter
                 state.retryAfterUntil = max(state.retryAfterUntil ?? until, until)
             }
             return state.limit
